@@ -1,0 +1,3 @@
+from bertlogs.cli import main
+
+main()

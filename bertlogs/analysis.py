@@ -1,0 +1,314 @@
+"""One run's figures: the training window on one clock, then time-weighted GPU figures over it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from bertlogs import metrics
+from bertlogs.parsers.tf1 import RATE_WINDOW_STEPS
+from bertlogs.runs import RunFiles, labels
+
+# The summary's columns, in order (documented in the README).
+SUMMARY_COLUMNS = [
+    "run", "model", "layers", "hidden", "batch_size", "num_examples", "num_steps", "epochs",
+    "eval_accuracy", "eval_loss", "eval_batch_loss", "final_step_loss",
+    "rate_readings", "examples_per_s_mean", "examples_per_s", "epoch_s_seed", "epoch_s", "epoch_s_method",
+    "train_s", "window_method", "gpus", "gpu_samples", "sample_period_s", "sample_jitter_s",
+    "power_w", "power_w_max", "energy_j_per_epoch", "energy_method", "memory_mib", "memory_mib_max",
+    "util_pct", "status", "warnings",
+]
+# A GPU counts as the run's when its mean utilisation in the window is at least this share of the busiest's.
+ACTIVE_SHARE = 0.10
+
+
+@dataclass
+class RunResult:
+    """A run's summary row, plus what the plots need."""
+
+    row: dict[str, object]
+    samples: pl.DataFrame | None = None  # the run's GPU samples, `time` in unix (or relative) seconds
+    window: tuple[float, float] | None = None
+    gpus: list[int] = field(default_factory=list)
+
+
+def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int] | None = None) -> RunResult:
+    """Figures of one run. Problems become warnings and a status, never exceptions."""
+    warnings = list(run.warnings)
+    row: dict[str, object] = dict.fromkeys(SUMMARY_COLUMNS)
+    row["run"] = run.name
+    facts = _facts(run, warnings)
+    row.update(labels(run, facts))
+    status_reasons: list[str] = []
+
+    cfg = {k: _last(facts, "config", k) for k in ("num_examples", "batch_size", "num_steps")}
+    row["num_examples"] = _int(cfg["num_examples"])
+    row["num_steps"] = _int(cfg["num_steps"])
+    if row["batch_size"] is None:
+        row["batch_size"] = _int(cfg["batch_size"])
+    _eval_figures(run, facts, row)
+    row["final_step_loss"] = _last(facts, "loss", "final_step_loss")
+
+    rates = _rates(facts, row["batch_size"])
+    row["rate_readings"] = len(rates)
+    window_len = None
+    if len(rates):
+        ex = rates["examples_per_s"].to_numpy()
+        row["examples_per_s_mean"] = float(ex.mean())
+        row["examples_per_s"] = metrics.harmonic_mean(ex)
+        if row["num_examples"]:
+            row["epoch_s_seed"] = row["num_examples"] / row["examples_per_s_mean"]
+        if row["num_steps"] and row["batch_size"] and row["num_examples"]:
+            row["epochs"] = row["num_steps"] * row["batch_size"] / row["num_examples"]
+            window_len = row["num_steps"] * float(np.mean(1.0 / rates["steps_per_s"].to_numpy()))
+    else:
+        status_reasons.append("error: no examples/sec or global_step/sec readings in the log")
+
+    log_window = _log_clock_window(facts, rates, row["num_steps"])
+    samples = _samples(run, period_s, warnings)
+    window, method = None, None
+    if log_window is not None:
+        window, method = log_window, "log clock: step 1 (first reading minus its 100 steps) to last step"
+        if samples is not None and samples["time"].is_not_null().all() and not _overlaps(samples, window):
+            warnings.append("log clock and GPU capture do not overlap (check --utc-offset); window placed "
+                            "from the utilisation trace instead")
+            window = None
+    if window is not None:
+        row["epoch_s_method"] = "wall clock of the log over the training window"
+    elif window_len is not None:
+        row["epoch_s_method"] = "num_steps x mean seconds per step from the rate readings (log has no clock)"
+        if samples is not None:
+            start = _activity_start(samples)
+            window = (start, start + window_len)
+            method = "length from the rate readings, start at the first sustained GPU activity"
+    if window is not None:
+        row["train_s"] = window[1] - window[0]
+    elif window_len is not None:
+        row["train_s"] = window_len
+    if row["train_s"] is not None and row["epochs"]:
+        row["epoch_s"] = row["train_s"] / row["epochs"]
+    row["window_method"] = method
+
+    used: list[int] = []
+    if samples is None:
+        status_reasons.append("partial: no GPU capture")
+    elif window is not None:
+        used = _gpu_figures(samples, window, row, gpus or _meta_gpus(run), warnings, status_reasons)
+
+    _status(run, facts, row, status_reasons, warnings)
+    row["warnings"] = "; ".join(warnings)
+    return RunResult(row=row, samples=samples, window=window, gpus=used)
+
+
+def _facts(run: RunFiles, warnings: list[str]) -> pl.DataFrame:
+    if run.log is None:
+        return pl.DataFrame(schema={"kind": pl.String, "key": pl.String, "value": pl.Float64})
+    facts = run.log.frame
+    workers = facts["worker"].drop_nulls().unique().sort()
+    if len(workers) > 1:
+        warnings.append(f"{len(workers)} workers in the log; figures use {workers[0]}")
+        facts = facts.filter(pl.col("worker").is_null() | (pl.col("worker") == workers[0]))
+    return facts
+
+
+def _last(facts: pl.DataFrame, kind: str, key: str) -> float | None:
+    values = facts.filter((pl.col("kind") == kind) & (pl.col("key") == key))["value"]
+    return values[-1] if len(values) else None
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, (int, float)) else None
+
+
+def _eval_figures(run: RunFiles, facts: pl.DataFrame, row: dict[str, object]) -> None:
+    """The last evaluation: the log's results block, else its `Saving dict` line, else eval_results.txt."""
+    for source in (facts.filter(pl.col("kind") == "eval"), facts.filter(pl.col("kind") == "eval_dict"),
+                   run.eval_file.frame if run.eval_file is not None else None):
+        if source is None or source.is_empty():
+            continue
+        last_step = source["step"].max()
+        block = source.filter(pl.col("step") == last_step) if last_step is not None else source
+        values = dict(zip(block["key"], block["value"], strict=True))
+        row["eval_accuracy"] = values.get("eval_accuracy")
+        row["eval_loss"] = values.get("eval_loss")
+        row["eval_batch_loss"] = values.get("loss")
+        return
+
+
+def _rates(facts: pl.DataFrame, batch_size: object) -> pl.DataFrame:
+    """One row per reading: step, time, steps_per_s, examples_per_s (one derived from the other if missing)."""
+    rate = facts.filter(pl.col("kind") == "rate")
+    if rate.is_empty():
+        return pl.DataFrame(schema={"step": pl.Int64, "time": pl.Float64, "steps_per_s": pl.Float64,
+                                    "examples_per_s": pl.Float64})
+    wide = rate.pivot(on="key", index="step", values="value", aggregate_function="first").sort("step")
+    times = rate.group_by("step").agg(pl.col("time").max())
+    wide = wide.join(times, on="step", how="left")
+    bs = float(batch_size) if isinstance(batch_size, (int, float)) else None
+    gs = pl.col("global_step/sec") if "global_step/sec" in wide.columns else None
+    ex = pl.col("examples/sec") if "examples/sec" in wide.columns else None
+    steps = gs if gs is not None else (ex / bs if ex is not None and bs else pl.lit(None, pl.Float64))
+    examples = ex if ex is not None else (gs * bs if bs else pl.lit(None, pl.Float64))
+    out = wide.select("step", "time", steps.alias("steps_per_s"), examples.alias("examples_per_s"))
+    return out.filter(pl.col("steps_per_s").is_not_null() & pl.col("examples_per_s").is_not_null()
+                      & (pl.col("steps_per_s") > 0))
+
+
+def _log_clock_window(facts: pl.DataFrame, rates: pl.DataFrame, num_steps: object) -> tuple[float, float] | None:
+    if rates.is_empty() or rates["time"].is_null().any():
+        return None
+    first = rates.row(0, named=True)
+    start = first["time"] - RATE_WINDOW_STEPS / first["steps_per_s"]
+    saves = facts.filter((pl.col("kind") == "checkpoint") & pl.col("time").is_not_null())
+    final = saves.filter(pl.col("value") == float(num_steps)) if isinstance(num_steps, int) else saves.clear()
+    if not final.is_empty():
+        end = final["time"][-1]
+    else:
+        last = rates.row(-1, named=True)
+        remaining = (num_steps - last["step"]) if isinstance(num_steps, int) else 0
+        end = last["time"] + max(remaining, 0) / last["steps_per_s"]
+    return (start, end) if end > start else None
+
+
+def _samples(run: RunFiles, period_s: float | None, warnings: list[str]) -> pl.DataFrame | None:
+    if run.gpu is None or run.gpu.frame.is_empty():
+        return None
+    samples = run.gpu.frame
+    if samples["time"].is_null().all():
+        if period_s is None:
+            warnings.append(f"{run.gpu.path}: capture has no clock and no --period is known; figures skipped")
+            return None
+        warnings.append(f"{run.gpu.path}: capture has no clock; times rebuilt from a {period_s:.3f} s period")
+        samples = samples.with_columns(time=pl.col("sample").cast(pl.Float64) * period_s)
+    elif samples["time"].is_null().any():
+        samples = samples.filter(pl.col("time").is_not_null())
+    return samples.sort("time", "gpu")
+
+
+def _overlaps(samples: pl.DataFrame, window: tuple[float, float]) -> bool:
+    return bool(samples["time"].min() < window[1] and samples["time"].max() > window[0])
+
+
+def _activity_start(samples: pl.DataFrame) -> float:
+    """Start of the interval of the first of two consecutive busy samples (max over GPUs).
+
+    Busy: utilisation (or, without it, power) at least half of its 90th percentile.
+    """
+    signal = "util_pct" if samples["util_pct"].is_not_null().any() else "power_w"
+    per_sample = samples.group_by("time").agg(pl.col(signal).max()).sort("time")
+    times = per_sample["time"].to_numpy()
+    values = per_sample[signal].fill_null(0).to_numpy()
+    busy = values >= 0.5 * np.percentile(values, 90) if len(values) else values
+    if len(values) and np.percentile(values, 90) > 0:
+        both = busy[:-1] & busy[1:]
+        if both.any():
+            return float(metrics.interval_starts(times)[int(np.argmax(both))])
+    return float(times[0])
+
+
+def _meta_gpus(run: RunFiles) -> list[int] | None:
+    found = run.meta.get("gpus")
+    if isinstance(found, list) and found:
+        return [int(g["index"]) if isinstance(g, dict) else int(g) for g in found]
+    return None
+
+
+def _gpu_figures(samples: pl.DataFrame, window: tuple[float, float], row: dict[str, object],
+                 chosen: list[int] | None, warnings: list[str], reasons: list[str]) -> list[int]:
+    start, end = window
+    per_gpu = {}
+    for (gpu,), frame in samples.group_by("gpu", maintain_order=True):
+        t = frame["time"].to_numpy()
+        per_gpu[int(gpu)] = {
+            col: metrics.time_weighted_mean(t, frame[col].cast(pl.Float64).fill_null(np.nan).to_numpy(), start, end)
+            for col in ("power_w", "memory_used_mib", "util_pct")
+        } | {"frame": frame}
+    if chosen is not None:
+        missing = [g for g in chosen if g not in per_gpu]
+        if missing:
+            warnings.append(f"GPU(s) {missing} not in the capture")
+        used = [g for g in chosen if g in per_gpu]
+    else:
+        utils = {g: v["util_pct"] for g, v in per_gpu.items() if v["util_pct"] is not None}
+        top = max(utils.values(), default=None)
+        used = [g for g, u in utils.items() if top is not None and u >= ACTIVE_SHARE * top] or list(per_gpu)
+        if len(used) < len(per_gpu):
+            warnings.append(f"idle GPU(s) {sorted(set(per_gpu) - set(used))} left out of the figures")
+    if not used:
+        reasons.append("partial: none of the run's GPUs is in the capture")
+        return []
+    row["gpus"] = ",".join(str(g) for g in used)
+    mine = samples.filter(pl.col("gpu").is_in(used))
+    in_window = mine.filter(
+        (pl.col("time") > start) & (pl.col("time") <= end + _period(mine))
+    )
+    times = mine["time"].unique().sort().to_numpy()
+    row["gpu_samples"] = in_window["sample"].n_unique()
+    if len(times) > 1:
+        dt = np.diff(times)
+        row["sample_period_s"] = float(np.median(dt))
+        row["sample_jitter_s"] = float(np.std(dt))
+    coverage = min(metrics.covered_fraction(per_gpu[g]["frame"]["time"].to_numpy(),
+                                            per_gpu[g]["frame"]["power_w"].fill_null(np.nan).to_numpy(), start, end)
+                   for g in used)
+    if coverage < 0.9:
+        warnings.append(f"GPU capture covers only {coverage:.0%} of the training window")
+        reasons.append("partial: capture does not cover the training window")
+
+    def total(col: str) -> float | None:
+        values = [per_gpu[g][col] for g in used]
+        return float(sum(values)) if all(v is not None for v in values) else None
+
+    row["power_w"] = total("power_w")
+    row["memory_mib"] = total("memory_used_mib")
+    utils_used = [per_gpu[g]["util_pct"] for g in used if per_gpu[g]["util_pct"] is not None]
+    row["util_pct"] = float(np.mean(utils_used)) if utils_used else None
+    sums = in_window.group_by("sample").agg(pl.col("power_w").sum(), pl.col("memory_used_mib").sum())
+    row["power_w_max"] = sums["power_w"].max() if not sums.is_empty() else None
+    row["memory_mib_max"] = sums["memory_used_mib"].max() if not sums.is_empty() else None
+    energy = [metrics.counter_delta(per_gpu[g]["frame"]["time"].to_numpy(),
+                                    per_gpu[g]["frame"]["energy_mj"].fill_null(np.nan).to_numpy(), start, end)
+              for g in used]
+    if all(e is not None for e in energy):
+        energy_j = sum(e for e in energy if e is not None) / 1000.0
+        row["energy_method"] = "NVML total-energy counter difference over the window"
+    elif row["power_w"] is not None:
+        energy_j = row["power_w"] * (end - start)
+        row["energy_method"] = "time-weighted power x window length"
+    else:
+        energy_j = None
+    if energy_j is not None and row["epochs"]:
+        row["energy_j_per_epoch"] = energy_j / row["epochs"]
+    return used
+
+
+def _period(samples: pl.DataFrame) -> float:
+    times = samples["time"].unique().sort().to_numpy()
+    return float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+
+
+def _status(run: RunFiles, facts: pl.DataFrame, row: dict[str, object], reasons: list[str],
+            warnings: list[str]) -> None:
+    errors = facts.filter(pl.col("kind") == "error")["key"].unique().to_list() if not facts.is_empty() else []
+    exit_code = run.meta.get("exit_code")
+    if run.errors:
+        row["status"] = "error"
+        warnings[:0] = run.errors
+        return
+    if any(r.startswith("error") for r in reasons):
+        row["status"] = "error"
+    elif errors or (isinstance(exit_code, int) and exit_code != 0) or run.meta.get("status") == "failed":
+        row["status"] = "failed"
+        what = ", ".join(errors) if errors else f"exit code {exit_code}"
+        warnings.insert(0, f"training failed ({what})")
+    elif reasons or row["eval_accuracy"] is None:
+        row["status"] = "partial"
+    else:
+        row["status"] = "ok"
+    if row["eval_accuracy"] is None and row["status"] != "error":
+        warnings.append("no evaluation results")
+    warnings[:0] = [r.split(": ", 1)[1] for r in reasons]
+    if run.meta.get("status") == "interrupted":
+        warnings.insert(0, "collection was interrupted")

@@ -1,0 +1,38 @@
+"""The project's exceptions and the exit codes the CLI turns them into."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    RUN_ERRORS = 1  # analysis finished, but some runs or files could not be read
+    USAGE = 2  # bad options or arguments (typer's own code for usage errors)
+    BAD_INPUT = 3  # nothing usable in the input
+    NOT_FOUND = 4  # container never appeared, path missing
+    INTERRUPTED = 130
+
+
+class BertlogsError(Exception):
+    """Base of every error bertlogs raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.BAD_INPUT
+
+
+class ParseError(BertlogsError):
+    """A file, or one line of it, that cannot be read as its format."""
+
+    def __init__(self, path: str, reason: str, line_no: int | None = None, line: str | None = None):
+        self.path, self.reason, self.line_no, self.line = path, reason, line_no, line
+        where = f"{path}:{line_no}" if line_no is not None else path
+        shown = f": {line[:120]!r}" if line is not None else ""
+        super().__init__(f"{where}: {reason}{shown}")
+
+
+class NotFoundError(BertlogsError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class CollectError(BertlogsError):
+    """collect could not start or keep going (Docker missing, run dir exists, ...)."""

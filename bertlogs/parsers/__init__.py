@@ -1,0 +1,86 @@
+"""One module per input format; `parse_file` sniffs the content (never the name) and dispatches."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from bertlogs.errors import ParseError
+from bertlogs.parsers import eval_results, smi_csv, smi_table, tf1
+from bertlogs.parsers.text import read_text
+
+TF1_LOG = "tf1-log"
+EVAL_RESULTS = "eval-results"
+SMI_TABLE = "smi-table"
+SMI_CSV = "smi-csv"
+GPU_FORMATS = (SMI_TABLE, SMI_CSV)
+
+_TF1_MARKERS = re.compile(
+    r"INFO:tensorflow:|^\s*(?:\S+\s+)?[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+\.py:\d+\]"
+    r"|global_step/sec:|examples/sec:|\*\*\*\*\* (?:Eval results|Running training)",
+    re.MULTILINE,
+)
+_SNIFF_CHARS = 256 * 1024
+
+
+@dataclass
+class Parsed:
+    """A parsed file: its format, its tidy frame (samples or facts), and what was odd about it."""
+
+    path: Path
+    format: str
+    frame: pl.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.format in GPU_FORMATS
+
+
+def sniff(text: str) -> str | None:
+    """The format of `text`, judged from its first 256 KiB; None when it is none of ours."""
+    head = text[:_SNIFF_CHARS]
+    if smi_csv.looks_like(head) and re.search(r"^\s*[a-z_.]+( \[[^\]]+\])?\s*,", head, re.MULTILINE):
+        return SMI_CSV
+    tf_hits = len(_TF1_MARKERS.findall(head))
+    table_hits = len(re.findall(smi_table.NUMBER_ROW, head, re.MULTILINE))
+    if tf_hits and tf_hits >= table_hits:
+        return TF1_LOG
+    if table_hits:
+        return SMI_TABLE
+    if eval_results.looks_like(head):
+        return EVAL_RESULTS
+    if smi_csv.looks_like(head):
+        return SMI_CSV
+    return None
+
+
+def parse_file(path: Path, *, year: int | None = None, utc_offset_s: float = 0.0) -> Parsed:
+    """Read, sniff and parse one file (plain or gzip).
+
+    Raises:
+        ParseError: unreadable, binary, or not a format bertlogs knows.
+    """
+    text = read_text(path)
+    fmt = sniff(text)
+    if fmt is None:
+        first = next((s for s in text.splitlines() if s.strip()), None)
+        reason = "empty file" if first is None else "not a TF1 log, eval_results.txt or nvidia-smi capture"
+        raise ParseError(str(path), reason, 1 if first is not None else None, first)
+    warnings = []
+    if fmt in GPU_FORMATS and text and not text.endswith("\n"):
+        line_no = text.count("\n") + 1
+        warnings.append(f"{path}:{line_no}: truncated last line ignored")
+        text = text[: text.rfind("\n") + 1]
+    if fmt == TF1_LOG:
+        frame = tf1.parse(text, year=year, utc_offset_s=utc_offset_s)
+    elif fmt == EVAL_RESULTS:
+        frame = eval_results.parse(text)
+    elif fmt == SMI_TABLE:
+        frame = smi_table.parse(text, utc_offset_s=utc_offset_s)
+    else:
+        frame = smi_csv.parse(text, path=str(path), utc_offset_s=utc_offset_s)
+    return Parsed(path, fmt, frame, warnings)

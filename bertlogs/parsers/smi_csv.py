@@ -1,0 +1,166 @@
+"""nvidia-smi `--query-gpu=... --format=csv[,noheader][,nounits]` captures, and collect's own gpu.csv.
+
+The header names the columns (`power.draw [W]`); anything before it (a command line, a default table)
+is skipped. Without a header, columns are recognised by their units (`%`, `W`, `MiB`, the timestamp
+form); two MiB columns whose sum stays constant are read as used and free memory.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from bertlogs.errors import ParseError
+from bertlogs.parsers.text import lines_frame
+from bertlogs.schema import SAMPLE_SCHEMA, conform
+
+# nvidia-smi query names (and collect's own gpu.csv names) -> tidy column
+COLUMNS = {
+    "timestamp": "timestamp",
+    "time_unix_s": "time",
+    "sample": "sample",
+    "index": "gpu",
+    "gpu": "gpu",
+    "power.draw": "power_w",
+    "power.draw.average": "power_w",
+    "power_w": "power_w",
+    "power.limit": "power_limit_w",
+    "enforced.power.limit": "power_limit_w",
+    "power_limit_w": "power_limit_w",
+    "energy_mj": "energy_mj",
+    "memory.used": "memory_used_mib",
+    "memory_used_mib": "memory_used_mib",
+    "memory.total": "memory_total_mib",
+    "memory_total_mib": "memory_total_mib",
+    "memory.free": "memory_free_mib",
+    "utilization.gpu": "util_pct",
+    "util_pct": "util_pct",
+    "utilization.memory": "mem_util_pct",
+    "mem_util_pct": "mem_util_pct",
+    "temperature.gpu": "temp_c",
+    "temp_c": "temp_c",
+}
+_NAME = r"^\s*([a-z_][a-z_.]*)(?:\s*\[[^\]]*\])?\s*$"
+_TIMESTAMP = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)?$"
+
+
+def looks_like(text_head: str) -> bool:
+    for line in text_head.splitlines()[:200]:
+        if _header_fields(line) or _unit_fields(line):
+            return True
+    return False
+
+
+def parse(text: str, *, path: str = "<text>", utc_offset_s: float = 0.0) -> pl.DataFrame:
+    """Samples of a CSV query capture; `utc_offset_s` converts its local `timestamp` column."""
+    lines = lines_frame(text)
+    header_line, names = _find_header(lines)
+    if header_line is None:
+        rows = lines.filter(pl.col("text").str.count_matches(",") >= 1)
+        names = _infer_columns(rows, path)
+        start = 0
+    else:
+        start = header_line
+    width = len(names)
+    rows = lines.filter(
+        (pl.col("line") > start) & (pl.col("text").str.count_matches(",") == width - 1)
+    ).filter(pl.col("text").str.split(",").list.get(0).str.strip_chars() != names[0] if header_line else True)
+    fields = pl.col("text").str.split(",")
+    columns = {}
+    for i, name in enumerate(names):
+        target = COLUMNS.get(name)
+        if target is None or target in columns:
+            continue
+        columns[target] = fields.list.get(i).str.strip_chars()
+    frame = rows.select(**columns) if columns else rows.select()
+    numeric = [c for c in frame.columns if c not in ("timestamp",)]
+    frame = frame.with_columns(
+        [pl.col(c).str.extract(r"^(-?\d+(?:\.\d+)?)", 1).cast(pl.Float64).alias(c) for c in numeric]
+    )
+    if "timestamp" in frame.columns:
+        stamp = pl.col("timestamp").str.to_datetime("%Y/%m/%d %H:%M:%S%.f", strict=False)
+        frame = frame.with_columns(time=stamp.dt.epoch("ms").cast(pl.Float64) / 1000 - utc_offset_s)
+    if "memory_free_mib" in frame.columns and "memory_total_mib" not in frame.columns:
+        used = pl.col("memory_used_mib") if "memory_used_mib" in frame.columns else pl.lit(0.0)
+        frame = frame.with_columns(memory_total_mib=used + pl.col("memory_free_mib"))
+    if "sample" not in frame.columns:
+        frame = frame.with_columns(sample=_sample_numbers(frame))
+    if "gpu" not in frame.columns:
+        frame = frame.with_columns(gpu=pl.lit(0))
+    return conform(frame, SAMPLE_SCHEMA)
+
+
+def _sample_numbers(frame: pl.DataFrame) -> pl.Expr:
+    """A new sample starts where the GPU index does not grow (or at every row for one GPU)."""
+    if "gpu" not in frame.columns:
+        return pl.int_range(pl.len())
+    new = (pl.col("gpu") <= pl.col("gpu").shift(1)).fill_null(True)
+    if "time" in frame.columns:
+        new = new | (pl.col("time") != pl.col("time").shift(1)).fill_null(True)
+    return new.cum_sum() - 1
+
+
+def _header_fields(line: str) -> list[str] | None:
+    parts = line.split(",")
+    if len(parts) < 2:
+        return None
+    names = []
+    for part in parts:
+        m = re.match(_NAME, part)
+        if not m:
+            return None
+        names.append(m.group(1))
+    return names if any(n in COLUMNS for n in names) else None
+
+
+def _unit_fields(line: str) -> bool:
+    parts = [p.strip() for p in line.split(",")]
+    return len(parts) >= 2 and sum(bool(re.match(r"^[\d.]+ (%|W|MiB)$", p)) for p in parts) >= 2
+
+
+def _find_header(lines: pl.DataFrame) -> tuple[int | None, list[str]]:
+    candidates = lines.filter(
+        pl.col("text").str.contains(r"^\s*[a-z_][a-z_.]*(?:\s*\[[^\]]*\])?\s*,")
+    ).head(50)
+    for line_no, text in candidates.iter_rows():
+        names = _header_fields(text)
+        if names:
+            return line_no, names
+    return None, []
+
+
+def _infer_columns(rows: pl.DataFrame, path: str) -> list[str]:
+    """Name headerless columns from the units of the first data row."""
+    if rows.is_empty():
+        raise ParseError(path, "no CSV rows found")
+    first = [p.strip() for p in rows["text"][0].split(",")]
+    names: list[str] = []
+    pct = ["utilization.gpu", "utilization.memory"]
+    mib_positions = []
+    for i, value in enumerate(first):
+        if re.match(_TIMESTAMP, value):
+            names.append("timestamp")
+        elif value.endswith(" %") and pct:
+            names.append(pct.pop(0))
+        elif value.endswith(" W"):
+            names.append("power.draw" if "power.draw" not in names else "power.limit")
+        elif value.endswith(" MiB"):
+            mib_positions.append(i)
+            names.append("memory.used")
+        else:
+            names.append(f"unknown_{i}")
+    if len(mib_positions) == 2:
+        a, b = mib_positions
+        pair = rows.select(
+            [pl.col("text").str.split(",").list.get(i).str.extract(r"(\d+)", 1).cast(pl.Float64).alias(str(i))
+             for i in (a, b)]
+        ).drop_nulls()
+        total = pair[str(a)] + pair[str(b)]
+        if pair[str(b)].n_unique() == 1 and pair[str(b)][0] >= pair[str(a)].max():
+            names[b] = "memory.total"
+        elif pair[str(a)].n_unique() == 1 and pair[str(a)][0] >= pair[str(b)].max():
+            names[a], names[b] = "memory.total", "memory.used"
+        elif total.max() - total.min() <= 0.01 * total.max():
+            names[b] = "memory.free"
+    return names

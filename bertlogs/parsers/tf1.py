@@ -1,0 +1,232 @@
+"""TensorFlow 1.x Estimator / TPUEstimator logs (google-research/bert run_classifier.py and kin).
+
+Text in, one row per fact out (see `schema.FACT_SCHEMA`). Every line is handled by vectorised polars
+expressions: prefixes are peeled off (docker RFC 3339 stamp, indentation, `#` comment, worker tag,
+`INFO:tensorflow:` / absl / C++ header), then each message is matched against the fact patterns.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from bertlogs.parsers.text import lines_frame
+from bertlogs.schema import FACT_SCHEMA, conform
+
+# StepCounterHook's default `log_step_count_steps`: each rate reading covers this many steps.
+RATE_WINDOW_STEPS = 100
+
+_DOCKER = r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z "
+_WORKER = r"^\[([^\]\s]+::std(?:err|out))\]\s?"
+_CLASSIC = r"^(?:INFO|WARNING|ERROR|FATAL|DEBUG|WARN):(?:tensorflow|absl|root):"
+_ABSL = r"^[IWEF](\d\d)(\d\d) (\d\d:\d\d:\d\d\.\d+)\s+\d+\s+[^\]\s]+\] "
+_CPP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+): [IWEF] [^\]]+\] "
+
+_SIMPLE_FACTS: list[tuple[str, str, str]] = [
+    # (regex with the value in group 1, kind, key)
+    (r"^global_step/sec: (\S+)$", "rate", "global_step/sec"),
+    (r"^examples/sec: (\S+)$", "rate", "examples/sec"),
+    (r"^Saving checkpoints for (\d+) ", "checkpoint", "checkpoint"),
+    (r"^Loss for final step: (\S+?)\.?$", "loss", "final_step_loss"),
+    (r"^loss = (\S+?),? step = \d+", "loss", "loss"),
+    (r"^Model diverged with loss = (\S+?)\.?$", "error", "diverged"),
+    (r"(ResourceExhaustedError|OOM when allocating tensor)", "error", "oom"),
+    (r"^(Skipping training) since max_steps", "note", "skipped_training"),
+]
+_CONFIG = r"^\s*(Num examples|Batch size|Num steps) = (\d+)"
+_KV = r"^\s*([A-Za-z_][\w.]*) = (\S+)$"
+_EVAL_HEADER = "***** Eval results *****"
+_DICT = r"^Saving dict for global step (\d+): (.*)$"
+_VARIABLE = r"^\s*name = (\S+), shape = \(([^)]*)\)"
+
+
+def parse(text: str, *, year: int | None = None, utc_offset_s: float = 0.0) -> pl.DataFrame:
+    """Facts of a TF1 log.
+
+    `year` completes absl stamps (`I1104 22:22:29.02`), which have none, when the log has no full
+    stamp of its own; `utc_offset_s` turns local stamps (absl, C++) into unix time. Docker's UTC stamps,
+    when present, win over both.
+    """
+    lines = _peel(lines_frame(text), year, utc_offset_s)
+    facts = pl.concat(
+        [_simple_facts(lines), _config_facts(lines), _eval_facts(lines), _model_facts(lines)],
+        how="diagonal_relaxed",
+    )
+    facts = _with_rate_steps(facts).sort("line", "key")
+    return conform(facts, FACT_SCHEMA)
+
+
+def _peel(lines: pl.DataFrame, year: int | None, utc_offset_s: float) -> pl.DataFrame:
+    text = pl.col("text")
+    frame = lines.with_columns(
+        docker=text.str.extract(_DOCKER, 1).str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False),
+        rest=text.str.replace(_DOCKER, "").str.replace(r"^\s*(?:#\s+)?", ""),
+    )
+    frame = frame.with_columns(
+        worker=pl.col("rest").str.extract(_WORKER, 1),
+        rest=pl.col("rest").str.replace(_WORKER, "").str.strip_chars_start(),
+    )
+    rest = pl.col("rest")
+    frame = frame.with_columns(
+        style=pl.when(rest.str.contains(_CLASSIC))
+        .then(pl.lit("classic"))
+        .when(rest.str.contains(_ABSL))
+        .then(pl.lit("absl"))
+        .when(rest.str.contains(_CPP))
+        .then(pl.lit("cpp"))
+        .otherwise(pl.lit("bare")),
+        absl_md=rest.str.extract(_ABSL, 1) + "-" + rest.str.extract(_ABSL, 2),
+        absl_time=rest.str.extract(_ABSL, 3),
+        cpp=rest.str.extract(_CPP, 1).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False),
+        msg=rest.str.replace(_CLASSIC, "").str.replace(_ABSL, "").str.replace(_CPP, ""),
+    ).filter(pl.col("msg").str.strip_chars() != "")
+
+    # TF 1.14/1.15 print each Python log line twice (classic, then absl): keep the absl twin, it has a clock.
+    same_worker_msg = [pl.col("msg"), pl.col("worker").fill_null("")]
+    twin_next = (pl.col("msg").shift(-1).over(same_worker_msg[1]) == pl.col("msg")) & (
+        pl.col("style").shift(-1).over(same_worker_msg[1]) == "absl"
+    )
+    twin_prev = (pl.col("msg").shift(1).over(same_worker_msg[1]) == pl.col("msg")) & (
+        pl.col("style").shift(1).over(same_worker_msg[1]) == "absl"
+    )
+    frame = frame.filter(~((pl.col("style") == "classic") & (twin_next | twin_prev).fill_null(False)))
+
+    if year is None:
+        hints = frame.select(pl.coalesce("docker", "cpp").drop_nulls().first().dt.year()).item()
+        year_clock = "local" if hints is not None else "local-year-assumed"
+        year = hints if hints is not None else 1970
+    else:
+        year_clock = "local"
+    absl = (pl.lit(str(year)) + "-" + pl.col("absl_md") + " " + pl.col("absl_time")).str.to_datetime(
+        "%Y-%m-%d %H:%M:%S%.f", strict=False
+    )
+    epoch = lambda dt: dt.dt.epoch("us").cast(pl.Float64) / 1e6  # noqa: E731
+    return frame.with_columns(
+        time=pl.when(pl.col("docker").is_not_null())
+        .then(epoch(pl.col("docker")))
+        .otherwise(epoch(pl.coalesce(pl.col("cpp"), absl)) - utc_offset_s),
+        clock=pl.when(pl.col("docker").is_not_null())
+        .then(pl.lit("utc"))
+        .when(pl.col("cpp").is_not_null())
+        .then(pl.lit("local"))
+        .when(pl.col("absl_time").is_not_null())
+        .then(pl.lit(year_clock)),
+        section=pl.when(pl.col("msg").str.contains(r"\*\*\*\*\* Running training"))
+        .then(pl.lit("train"))
+        .when(pl.col("msg").str.contains(r"\*\*\*\*\* Running (?:evaluation|prediction)"))
+        .then(pl.lit("eval"))
+        .forward_fill()
+        .fill_null("train"),
+    ).select("line", "time", "clock", "worker", "msg", "section")
+
+
+def _simple_facts(lines: pl.DataFrame) -> pl.DataFrame:
+    msg = pl.col("msg")
+    parts = [
+        lines.filter(msg.str.contains(pattern)).with_columns(
+            kind=pl.lit(kind),
+            key=pl.lit(key),
+            value=msg.str.extract(pattern, 1).str.to_lowercase(),
+            step=msg.str.extract(r"step = (\d+)", 1).cast(pl.Int64)
+            if key == "loss"
+            else (msg.str.extract(pattern, 1).cast(pl.Int64, strict=False) if kind == "checkpoint" else None),
+        )
+        for pattern, kind, key in _SIMPLE_FACTS
+    ]
+    frame = pl.concat(parts, how="diagonal_relaxed")
+    # an error is a fact whether or not it carries a number
+    return frame.with_columns(
+        value=pl.when(pl.col("kind") == "error")
+        .then(pl.col("value").cast(pl.Float64, strict=False).fill_null(1.0))
+        .otherwise(pl.col("value").cast(pl.Float64, strict=False))
+    )
+
+
+def _config_facts(lines: pl.DataFrame) -> pl.DataFrame:
+    msg = pl.col("msg")
+    name = msg.str.extract(_CONFIG, 1).str.to_lowercase().str.replace(" ", "_")
+    return lines.filter(msg.str.contains(_CONFIG)).with_columns(
+        kind=pl.lit("config"),
+        key=pl.when(pl.col("section") == "eval").then("eval_" + name).otherwise(name),
+        value=msg.str.extract(_CONFIG, 2).cast(pl.Float64),
+    )
+
+
+def _eval_facts(lines: pl.DataFrame) -> pl.DataFrame:
+    msg = pl.col("msg")
+    is_kv = msg.str.contains(_KV) & ~msg.str.contains(r"^\s*(?:name|Num examples|Batch size|Num steps) = ")
+    blocks = lines.with_columns(
+        kv=is_kv,
+        header=msg.str.strip_chars() == _EVAL_HEADER,
+        key=msg.str.extract(_KV, 1),
+        value=msg.str.extract(_KV, 2).str.to_lowercase().cast(pl.Float64, strict=False),
+    ).with_columns(block=(~pl.col("kv")).cum_sum())
+    # a block of `  key = value` lines is an eval result after the header, or when it has an eval_ key
+    blocks = blocks.with_columns(
+        is_eval=(
+            pl.col("header").any().over("block")
+            | (pl.col("kv") & pl.col("key").str.starts_with("eval_")).any().over("block")
+        )
+    ).filter(pl.col("kv") & pl.col("is_eval") & pl.col("value").is_not_null())
+    blocks = blocks.with_columns(
+        kind=pl.lit("eval"),
+        step=pl.when(pl.col("key") == "global_step").then(pl.col("value")).max().over("block").cast(pl.Int64),
+    )
+    pairs = (
+        lines.filter(msg.str.contains(_DICT))
+        .with_columns(
+            step=msg.str.extract(_DICT, 1).cast(pl.Int64),
+            pair=msg.str.extract(_DICT, 2).str.extract_all(r"[A-Za-z_][\w.]* = [^,]+"),
+        )
+        .explode("pair")
+        .with_columns(
+            kind=pl.lit("eval_dict"),
+            key=pl.col("pair").str.extract(r"^(\S+) = ", 1),
+            value=pl.col("pair").str.extract(r" = (.+)$", 1).str.strip_chars().str.to_lowercase()
+            .cast(pl.Float64, strict=False),
+        )
+        .filter(pl.col("value").is_not_null())
+    )
+    return pl.concat([blocks, pairs], how="diagonal_relaxed")
+
+
+def _model_facts(lines: pl.DataFrame) -> pl.DataFrame:
+    msg = pl.col("msg")
+    variables = lines.filter(msg.str.contains(_VARIABLE)).with_columns(
+        name=msg.str.extract(_VARIABLE, 1), shape=msg.str.extract(_VARIABLE, 2)
+    )
+    if variables.is_empty():
+        return variables
+    layer = variables.select(
+        pl.col("name").str.extract(r"layer_(\d+)/", 1).cast(pl.Int64).max(), pl.col("line").first()
+    )
+    hidden = variables.filter(pl.col("name").str.contains(r"embeddings/word_embeddings")).select(
+        pl.col("shape").str.extract(r",\s*(\d+)", 1).cast(pl.Int64).first()
+    )
+    line = layer["line"][0]
+    rows = []
+    if layer["name"][0] is not None:
+        rows.append({"line": line, "kind": "model", "key": "layers", "value": float(layer["name"][0] + 1)})
+    if not hidden.is_empty() and hidden.item() is not None:
+        rows.append({"line": line, "kind": "model", "key": "hidden", "value": float(hidden.item())})
+    return pl.DataFrame(rows, schema={"line": pl.Int64, "kind": pl.String, "key": pl.String, "value": pl.Float64})
+
+
+def _with_rate_steps(facts: pl.DataFrame) -> pl.DataFrame:
+    """Give each rate reading the last step of the window it covers.
+
+    With `loss = X, step = N` lines the step is the last one logged before the reading; without them
+    (TPUEstimator, as in run_classifier.py) the k-th reading covers steps 1+100(k-1) .. 1+100k.
+    """
+    if facts.is_empty():
+        return facts
+    worker = pl.col("worker").fill_null("")
+    facts = facts.sort("line").with_columns(
+        logged_step=pl.when(pl.col("key") == "loss").then(pl.col("step")).forward_fill().over(worker)
+    )
+    nth = pl.col("key").cum_count().over(worker, "key")
+    counted = 1 + RATE_WINDOW_STEPS * nth
+    return facts.with_columns(
+        step=pl.when(pl.col("kind") == "rate")
+        .then(pl.coalesce(pl.col("logged_step"), counted))
+        .otherwise(pl.col("step"))
+    ).drop("logged_step")

@@ -1,0 +1,162 @@
+"""Finding runs under the input paths and loading each run's files.
+
+A run is a directory: the files directly inside it (a training log, a GPU capture, optionally
+`eval_results.txt` and collect's `meta.json`). A single file given on the command line is a run of one file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from bertlogs.errors import BertlogsError, NotFoundError, ParseError
+from bertlogs.parsers import EVAL_RESULTS, TF1_LOG, Parsed, parse_file
+
+# Names that are never data: reports, scripts, pictures, and collect's copied TensorBoard events.
+_NOT_DATA = re.compile(r"^(?:README.*|.*\.(?:md|py|sh|png|svg|html|parquet|pdf|jpg)|events)$", re.IGNORECASE)
+META = "meta.json"
+
+# (layers, hidden) -> the BERT miniatures' names (google-research/bert README)
+MODEL_NAMES = {(2, 128): "Tiny", (4, 256): "Mini", (4, 512): "Small", (8, 512): "Medium",
+               (12, 768): "Base", (24, 1024): "Large"}
+_NAME_IN_DIR = re.compile(r"(tiny|mini|small|medium|base|large)", re.IGNORECASE)
+_BATCH_IN_DIR = re.compile(r"(?:bs|batch|batch_size)[_\-=]?(\d+)", re.IGNORECASE)
+
+
+@dataclass
+class RunFiles:
+    """What one run's directory holds, parsed."""
+
+    name: str
+    path: Path
+    log: Parsed | None = None
+    gpu: Parsed | None = None
+    eval_file: Parsed | None = None
+    meta: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def discover(paths: list[Path]) -> list[tuple[str, list[Path]]]:
+    """(run name, files) for every run under `paths`, sorted by name.
+
+    Raises:
+        NotFoundError: a path does not exist.
+    """
+    runs: dict[str, list[Path]] = {}
+    for path in paths:
+        if not path.exists():
+            raise NotFoundError(f"{path}: no such file or directory")
+        if path.is_file():
+            runs[_unique(runs, path.stem)] = [path]
+            continue
+        for run_dir in _run_dirs(path):
+            name = run_dir.name if run_dir != path or len(paths) > 1 else run_dir.resolve().name
+            runs[_unique(runs, name)] = _data_files(run_dir)
+    return sorted(runs.items())
+
+
+def _unique(taken: dict[str, list[Path]], name: str) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    return candidate
+
+
+def _data_files(directory: Path) -> list[Path]:
+    return sorted(
+        p for p in directory.iterdir()
+        if p.is_file() and not p.name.startswith(".") and (p.name == META or not _NOT_DATA.match(p.name))
+    )
+
+
+def _run_dirs(root: Path) -> Iterator[Path]:
+    if _data_files(root):
+        yield root
+        return
+    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        yield from _run_dirs(child)
+
+
+def load(name: str, files: list[Path], *, year: int | None = None, utc_offset_s: float | None = None) -> RunFiles:
+    """Parse a run's files; a file that cannot be read becomes a warning, never an exception."""
+    run = RunFiles(name=name, path=files[0].parent if files else Path(name))
+    meta_path = next((f for f in files if f.name == META), None)
+    if meta_path is not None:
+        try:
+            run.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            run.warnings.append(f"{meta_path}: unreadable meta.json ({exc}); labels taken from the log")
+    offset = utc_offset_s if utc_offset_s is not None else float(run.meta.get("utc_offset_s", 0.0))
+    parsed: list[Parsed] = []
+    for path in files:
+        if path.name == META:
+            continue
+        try:
+            parsed.append(parse_file(path, year=year, utc_offset_s=offset))
+        except BertlogsError as exc:
+            run.warnings.append(str(exc))
+    for p in parsed:
+        run.warnings.extend(p.warnings)
+    logs = [p for p in parsed if p.format == TF1_LOG]
+    gpus = [p for p in parsed if p.is_gpu]
+    evals = [p for p in parsed if p.format == EVAL_RESULTS]
+    run.log = _largest(run, logs, "training logs")
+    run.gpu = _largest(run, gpus, "GPU captures")
+    run.eval_file = evals[0] if evals else None
+    if run.log is not None and year is None and run.log.frame["clock"].eq("local-year-assumed").any():
+        stamped = run.gpu.frame["time"].drop_nulls() if run.gpu is not None else pl.Series([], dtype=pl.Float64)
+        if len(stamped):
+            # absl stamps have no year: take it from the capture's clock and parse again
+            import datetime as dt
+
+            gpu_year = dt.datetime.fromtimestamp(stamped[0] + offset, dt.timezone.utc).year
+            run.log = parse_file(run.log.path, year=gpu_year, utc_offset_s=offset)
+        else:
+            run.warnings.append(f"{run.log.path}: absl stamps have no year and nothing else dates the run")
+    if not files:
+        run.errors.append(f"{run.path}: empty run directory")
+    elif run.log is None:
+        run.errors.append(f"{run.path}: no TF1 training log found among {len(files)} file(s)")
+    return run
+
+
+def _largest(run: RunFiles, found: list[Parsed], what: str) -> Parsed | None:
+    if not found:
+        return None
+    best = max(found, key=lambda p: p.frame.height)
+    if len(found) > 1:
+        others = ", ".join(p.path.name for p in found if p is not best)
+        run.warnings.append(f"{run.path}: several {what}; used {best.path.name}, ignored {others}")
+    return best
+
+
+def labels(run: RunFiles, facts: pl.DataFrame) -> dict[str, object]:
+    """model, layers, hidden, batch_size and where each came from: meta.json, then the log, then the dir name."""
+    meta_labels = run.meta.get("labels", {}) if isinstance(run.meta.get("labels"), dict) else {}
+
+    def fact(key: str) -> float | None:
+        rows = facts.filter(pl.col("key") == key)["value"]
+        return rows[0] if len(rows) else None
+
+    layers, hidden = fact("layers"), fact("hidden")
+    layers_i = int(layers) if layers is not None else None
+    hidden_i = int(hidden) if hidden is not None else None
+    model = meta_labels.get("model") or MODEL_NAMES.get((layers_i or 0, hidden_i or 0))
+    dir_text = f"{run.path.name} {run.name}"
+    if model is None and (m := _NAME_IN_DIR.search(dir_text)):
+        model = m.group(1).capitalize()
+    batch = meta_labels.get("batch_size") or fact("batch_size")
+    if batch is None and (m := _BATCH_IN_DIR.search(dir_text)):
+        batch = m.group(1)
+    return {
+        "model": model,
+        "layers": layers_i,
+        "hidden": hidden_i,
+        "batch_size": int(float(batch)) if batch is not None else None,
+    }

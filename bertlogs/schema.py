@@ -1,0 +1,44 @@
+"""Tidy column names and dtypes. Units live in the names."""
+
+from __future__ import annotations
+
+import polars as pl
+
+# One row per GPU per sample. `time` is unix seconds (null when the capture has no clock);
+# `sample` numbers the samples of one capture from 0.
+SAMPLE_SCHEMA: dict[str, pl.DataType] = {
+    "sample": pl.Int64(),
+    "time": pl.Float64(),
+    "gpu": pl.Int64(),
+    "power_w": pl.Float64(),
+    "power_limit_w": pl.Float64(),
+    "energy_mj": pl.Float64(),
+    "memory_used_mib": pl.Float64(),
+    "memory_total_mib": pl.Float64(),
+    "util_pct": pl.Float64(),
+    "mem_util_pct": pl.Float64(),
+    "temp_c": pl.Float64(),
+}
+
+# One row per fact found in a training log. `line` is 1-based; `time` unix seconds or null;
+# `clock` says where the time came from (utc, local, local-year-assumed, or null).
+FACT_SCHEMA: dict[str, pl.DataType] = {
+    "line": pl.Int64(),
+    "time": pl.Float64(),
+    "clock": pl.String(),
+    "worker": pl.String(),
+    "kind": pl.String(),
+    "key": pl.String(),
+    "value": pl.Float64(),
+    "step": pl.Int64(),
+}
+
+
+def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Add missing columns as nulls, cast, and order columns as in `schema` (extra columns dropped)."""
+    return frame.select(
+        [
+            (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
+            for name, dtype in schema.items()
+        ]
+    )
