@@ -6,5 +6,13 @@ from bertlogs.parsers import Parsed, parse_file
 from bertlogs.summary import Summary, summarize
 
 __version__ = "0.1.0"
-__all__ = ["SUMMARY_COLUMNS", "BertlogsError", "ParseError", "Parsed", "RunResult", "Summary", "parse_file",
-           "summarize"]
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "BertlogsError",
+    "ParseError",
+    "Parsed",
+    "RunResult",
+    "Summary",
+    "parse_file",
+    "summarize",
+]

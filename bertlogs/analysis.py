@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -11,15 +12,43 @@ from bertlogs import metrics
 from bertlogs.parsers.tf1 import RATE_WINDOW_STEPS
 from bertlogs.runs import RunFiles, labels
 
-# The summary's columns, in order (documented in the README).
-SUMMARY_COLUMNS = [
-    "run", "model", "layers", "hidden", "batch_size", "num_examples", "num_steps", "epochs",
-    "eval_accuracy", "eval_loss", "eval_batch_loss", "final_step_loss",
-    "rate_readings", "examples_per_s_mean", "examples_per_s", "epoch_s_seed", "epoch_s", "epoch_s_method",
-    "train_s", "window_method", "gpus", "gpu_samples", "sample_period_s", "sample_jitter_s",
-    "power_w", "power_w_max", "energy_j_per_epoch", "energy_method", "memory_mib", "memory_mib_max",
-    "util_pct", "status", "warnings",
-]
+# The summary's columns, in order, and how each is computed (the README's reference table says the same).
+COLUMN_HELP: dict[str, str] = {
+    "run": "run directory name",
+    "model": "BERT size: meta.json label, else from the log's variable shapes, else the directory name",
+    "layers": "encoder layers L, counted in the log's Trainable Variables listing",
+    "hidden": "hidden size H, from the word-embedding shape",
+    "batch_size": "training batch size",
+    "num_examples": "training examples (log: Num examples)",
+    "num_steps": "training steps (log: Num steps)",
+    "epochs": "num_steps x batch_size / num_examples",
+    "eval_accuracy": "last evaluation's eval_accuracy (0..1)",
+    "eval_loss": "last evaluation's eval_loss (mean over examples)",
+    "eval_batch_loss": "last evaluation's 'loss' key (mean of per-batch means; the seed's 'Train Loss')",
+    "final_step_loss": "'Loss for final step' (one mini-batch: noisy)",
+    "rate_readings": "examples/sec readings in the log (each covers 100 steps)",
+    "examples_per_s_mean": "arithmetic mean of the examples/sec readings (biased high)",
+    "examples_per_s": "harmonic mean of the readings = total examples / total time",
+    "epoch_s_seed": "num_examples / examples_per_s_mean: the seed's method, for comparison",
+    "epoch_s": "training window length / epochs (see epoch_s_method)",
+    "epoch_s_method": "where the training window's length came from",
+    "train_s": "training window length, seconds",
+    "window_method": "how the window was placed on the telemetry's clock",
+    "gpus": "GPU indices the figures cover",
+    "gpu_samples": "samples inside the training window",
+    "sample_period_s": "median interval between samples",
+    "sample_jitter_s": "standard deviation of the intervals between samples",
+    "power_w": "power, time-weighted over the training window, summed over the run's GPUs",
+    "power_w_max": "highest per-sample power (summed over GPUs) in the window",
+    "energy_j_per_epoch": "energy over the window / epochs (see energy_method)",
+    "energy_method": "NVML energy counter difference, else time-weighted power x window length",
+    "memory_mib": "memory used, time-weighted over the window, summed over GPUs",
+    "memory_mib_max": "highest per-sample memory used (summed over GPUs) in the window",
+    "util_pct": "GPU utilisation, time-weighted over the window, mean over the run's GPUs",
+    "status": "ok / partial (figures missing) / failed (training failed) / error (not analysable)",
+    "warnings": "what was odd or assumed, '; '-separated",
+}
+SUMMARY_COLUMNS = list(COLUMN_HELP)
 # A GPU counts as the run's when its mean utilisation in the window is at least this share of the busiest's.
 ACTIVE_SHARE = 0.10
 
@@ -28,7 +57,7 @@ ACTIVE_SHARE = 0.10
 class RunResult:
     """A run's summary row, plus what the plots need."""
 
-    row: dict[str, object]
+    row: dict[str, Any]
     samples: pl.DataFrame | None = None  # the run's GPU samples, `time` in unix (or relative) seconds
     window: tuple[float, float] | None = None
     gpus: list[int] = field(default_factory=list)
@@ -37,7 +66,7 @@ class RunResult:
 def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int] | None = None) -> RunResult:
     """Figures of one run. Problems become warnings and a status, never exceptions."""
     warnings = list(run.warnings)
-    row: dict[str, object] = dict.fromkeys(SUMMARY_COLUMNS)
+    row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
     row["run"] = run.name
     facts = _facts(run, warnings)
     row.update(labels(run, facts))
@@ -72,8 +101,10 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     if log_window is not None:
         window, method = log_window, "log clock: step 1 (first reading minus its 100 steps) to last step"
         if samples is not None and samples["time"].is_not_null().all() and not _overlaps(samples, window):
-            warnings.append("log clock and GPU capture do not overlap (check --utc-offset); window placed "
-                            "from the utilisation trace instead")
+            warnings.append(
+                "log clock and GPU capture do not overlap (check --utc-offset); window placed "
+                "from the utilisation trace instead"
+            )
             window = None
     if window is not None:
         row["epoch_s_method"] = "wall clock of the log over the training window"
@@ -122,10 +153,13 @@ def _int(value: object) -> int | None:
     return int(value) if isinstance(value, (int, float)) else None
 
 
-def _eval_figures(run: RunFiles, facts: pl.DataFrame, row: dict[str, object]) -> None:
+def _eval_figures(run: RunFiles, facts: pl.DataFrame, row: dict[str, Any]) -> None:
     """The last evaluation: the log's results block, else its `Saving dict` line, else eval_results.txt."""
-    for source in (facts.filter(pl.col("kind") == "eval"), facts.filter(pl.col("kind") == "eval_dict"),
-                   run.eval_file.frame if run.eval_file is not None else None):
+    for source in (
+        facts.filter(pl.col("kind") == "eval"),
+        facts.filter(pl.col("kind") == "eval_dict"),
+        run.eval_file.frame if run.eval_file is not None else None,
+    ):
         if source is None or source.is_empty():
             continue
         last_step = source["step"].max()
@@ -141,19 +175,27 @@ def _rates(facts: pl.DataFrame, batch_size: object) -> pl.DataFrame:
     """One row per reading: step, time, steps_per_s, examples_per_s (one derived from the other if missing)."""
     rate = facts.filter(pl.col("kind") == "rate")
     if rate.is_empty():
-        return pl.DataFrame(schema={"step": pl.Int64, "time": pl.Float64, "steps_per_s": pl.Float64,
-                                    "examples_per_s": pl.Float64})
+        return pl.DataFrame(
+            schema={
+                "step": pl.Int64,
+                "time": pl.Float64,
+                "steps_per_s": pl.Float64,
+                "examples_per_s": pl.Float64,
+            }
+        )
     wide = rate.pivot(on="key", index="step", values="value", aggregate_function="first").sort("step")
     times = rate.group_by("step").agg(pl.col("time").max())
     wide = wide.join(times, on="step", how="left")
     bs = float(batch_size) if isinstance(batch_size, (int, float)) else None
-    gs = pl.col("global_step/sec") if "global_step/sec" in wide.columns else None
-    ex = pl.col("examples/sec") if "examples/sec" in wide.columns else None
-    steps = gs if gs is not None else (ex / bs if ex is not None and bs else pl.lit(None, pl.Float64))
-    examples = ex if ex is not None else (gs * bs if bs else pl.lit(None, pl.Float64))
+    missing = pl.lit(None, pl.Float64)
+    gs = pl.col("global_step/sec") if "global_step/sec" in wide.columns else missing
+    ex = pl.col("examples/sec") if "examples/sec" in wide.columns else missing
+    steps = pl.coalesce(gs, ex / bs) if bs else gs
+    examples = pl.coalesce(ex, gs * bs) if bs else ex
     out = wide.select("step", "time", steps.alias("steps_per_s"), examples.alias("examples_per_s"))
-    return out.filter(pl.col("steps_per_s").is_not_null() & pl.col("examples_per_s").is_not_null()
-                      & (pl.col("steps_per_s") > 0))
+    return out.filter(
+        pl.col("steps_per_s").is_not_null() & pl.col("examples_per_s").is_not_null() & (pl.col("steps_per_s") > 0)
+    )
 
 
 def _log_clock_window(facts: pl.DataFrame, rates: pl.DataFrame, num_steps: object) -> tuple[float, float] | None:
@@ -188,7 +230,8 @@ def _samples(run: RunFiles, period_s: float | None, warnings: list[str]) -> pl.D
 
 
 def _overlaps(samples: pl.DataFrame, window: tuple[float, float]) -> bool:
-    return bool(samples["time"].min() < window[1] and samples["time"].max() > window[0])
+    times = samples["time"].to_numpy()
+    return bool(times.min() < window[1] and times.max() > window[0])
 
 
 def _activity_start(samples: pl.DataFrame) -> float:
@@ -215,70 +258,78 @@ def _meta_gpus(run: RunFiles) -> list[int] | None:
     return None
 
 
-def _gpu_figures(samples: pl.DataFrame, window: tuple[float, float], row: dict[str, object],
-                 chosen: list[int] | None, warnings: list[str], reasons: list[str]) -> list[int]:
+@dataclass
+class _Trace:
+    """One GPU's readings as arrays (NaN where missing)."""
+
+    times: np.ndarray
+    columns: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> _Trace:
+        cols = ("power_w", "memory_used_mib", "util_pct", "energy_mj")
+        return cls(frame["time"].to_numpy(), {c: frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in cols})
+
+    def mean(self, column: str, start: float, end: float) -> float | None:
+        return metrics.time_weighted_mean(self.times, self.columns[column], start, end)
+
+
+def _gpu_figures(
+    samples: pl.DataFrame,
+    window: tuple[float, float],
+    row: dict[str, Any],
+    chosen: list[int] | None,
+    warnings: list[str],
+    reasons: list[str],
+) -> list[int]:
     start, end = window
-    per_gpu = {}
-    for (gpu,), frame in samples.group_by("gpu", maintain_order=True):
-        t = frame["time"].to_numpy()
-        per_gpu[int(gpu)] = {
-            col: metrics.time_weighted_mean(t, frame[col].cast(pl.Float64).fill_null(np.nan).to_numpy(), start, end)
-            for col in ("power_w", "memory_used_mib", "util_pct")
-        } | {"frame": frame}
+    traces = {int(g): _Trace.of(f) for (g,), f in samples.group_by("gpu", maintain_order=True)}
     if chosen is not None:
-        missing = [g for g in chosen if g not in per_gpu]
+        missing = [g for g in chosen if g not in traces]
         if missing:
             warnings.append(f"GPU(s) {missing} not in the capture")
-        used = [g for g in chosen if g in per_gpu]
+        used = [g for g in chosen if g in traces]
     else:
-        utils = {g: v["util_pct"] for g, v in per_gpu.items() if v["util_pct"] is not None}
+        utils = {g: u for g, t in traces.items() if (u := t.mean("util_pct", start, end)) is not None}
         top = max(utils.values(), default=None)
-        used = [g for g, u in utils.items() if top is not None and u >= ACTIVE_SHARE * top] or list(per_gpu)
-        if len(used) < len(per_gpu):
-            warnings.append(f"idle GPU(s) {sorted(set(per_gpu) - set(used))} left out of the figures")
+        used = [g for g, u in utils.items() if top is not None and u >= ACTIVE_SHARE * top] or list(traces)
+        if len(used) < len(traces):
+            warnings.append(f"idle GPU(s) {sorted(set(traces) - set(used))} left out of the figures")
     if not used:
         reasons.append("partial: none of the run's GPUs is in the capture")
         return []
     row["gpus"] = ",".join(str(g) for g in used)
     mine = samples.filter(pl.col("gpu").is_in(used))
-    in_window = mine.filter(
-        (pl.col("time") > start) & (pl.col("time") <= end + _period(mine))
-    )
+    in_window = mine.filter((pl.col("time") > start) & (pl.col("time") <= end + _period(mine)))
     times = mine["time"].unique().sort().to_numpy()
     row["gpu_samples"] = in_window["sample"].n_unique()
     if len(times) > 1:
-        dt = np.diff(times)
-        row["sample_period_s"] = float(np.median(dt))
-        row["sample_jitter_s"] = float(np.std(dt))
-    coverage = min(metrics.covered_fraction(per_gpu[g]["frame"]["time"].to_numpy(),
-                                            per_gpu[g]["frame"]["power_w"].fill_null(np.nan).to_numpy(), start, end)
-                   for g in used)
+        row["sample_period_s"] = float(np.median(np.diff(times)))
+        row["sample_jitter_s"] = float(np.std(np.diff(times)))
+    coverage = min(metrics.covered_fraction(traces[g].times, traces[g].columns["power_w"], start, end) for g in used)
     if coverage < 0.9:
         warnings.append(f"GPU capture covers only {coverage:.0%} of the training window")
         reasons.append("partial: capture does not cover the training window")
 
-    def total(col: str) -> float | None:
-        values = [per_gpu[g][col] for g in used]
-        return float(sum(values)) if all(v is not None for v in values) else None
+    def means(column: str) -> list[float] | None:
+        found = [traces[g].mean(column, start, end) for g in used]
+        return [m for m in found if m is not None] if all(m is not None for m in found) else None
 
-    row["power_w"] = total("power_w")
-    row["memory_mib"] = total("memory_used_mib")
-    utils_used = [per_gpu[g]["util_pct"] for g in used if per_gpu[g]["util_pct"] is not None]
-    row["util_pct"] = float(np.mean(utils_used)) if utils_used else None
+    power, memory, util = means("power_w"), means("memory_used_mib"), means("util_pct")
+    row["power_w"] = sum(power) if power else None
+    row["memory_mib"] = sum(memory) if memory else None
+    row["util_pct"] = float(np.mean(util)) if util else None
     sums = in_window.group_by("sample").agg(pl.col("power_w").sum(), pl.col("memory_used_mib").sum())
-    row["power_w_max"] = sums["power_w"].max() if not sums.is_empty() else None
-    row["memory_mib_max"] = sums["memory_used_mib"].max() if not sums.is_empty() else None
-    energy = [metrics.counter_delta(per_gpu[g]["frame"]["time"].to_numpy(),
-                                    per_gpu[g]["frame"]["energy_mj"].fill_null(np.nan).to_numpy(), start, end)
-              for g in used]
+    row["power_w_max"] = float(sums["power_w"].to_numpy().max()) if not sums.is_empty() else None
+    row["memory_mib_max"] = float(sums["memory_used_mib"].to_numpy().max()) if not sums.is_empty() else None
+    energy = [metrics.counter_delta(traces[g].times, traces[g].columns["energy_mj"], start, end) for g in used]
+    energy_j = None
     if all(e is not None for e in energy):
         energy_j = sum(e for e in energy if e is not None) / 1000.0
         row["energy_method"] = "NVML total-energy counter difference over the window"
     elif row["power_w"] is not None:
         energy_j = row["power_w"] * (end - start)
         row["energy_method"] = "time-weighted power x window length"
-    else:
-        energy_j = None
     if energy_j is not None and row["epochs"]:
         row["energy_j_per_epoch"] = energy_j / row["epochs"]
     return used
@@ -289,8 +340,7 @@ def _period(samples: pl.DataFrame) -> float:
     return float(np.median(np.diff(times))) if len(times) > 1 else 0.0
 
 
-def _status(run: RunFiles, facts: pl.DataFrame, row: dict[str, object], reasons: list[str],
-            warnings: list[str]) -> None:
+def _status(run: RunFiles, facts: pl.DataFrame, row: dict[str, Any], reasons: list[str], warnings: list[str]) -> None:
     errors = facts.filter(pl.col("kind") == "error")["key"].unique().to_list() if not facts.is_empty() else []
     exit_code = run.meta.get("exit_code")
     if run.errors:

@@ -11,10 +11,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from bertlogs.errors import BertlogsError, NotFoundError, ParseError
+from bertlogs.errors import BertlogsError, NotFoundError
 from bertlogs.parsers import EVAL_RESULTS, TF1_LOG, Parsed, parse_file
 
 # Names that are never data: reports, scripts, pictures, and collect's copied TensorBoard events.
@@ -22,8 +23,14 @@ _NOT_DATA = re.compile(r"^(?:README.*|.*\.(?:md|py|sh|png|svg|html|parquet|pdf|j
 META = "meta.json"
 
 # (layers, hidden) -> the BERT miniatures' names (google-research/bert README)
-MODEL_NAMES = {(2, 128): "Tiny", (4, 256): "Mini", (4, 512): "Small", (8, 512): "Medium",
-               (12, 768): "Base", (24, 1024): "Large"}
+MODEL_NAMES = {
+    (2, 128): "Tiny",
+    (4, 256): "Mini",
+    (4, 512): "Small",
+    (8, 512): "Medium",
+    (12, 768): "Base",
+    (24, 1024): "Large",
+}
 _NAME_IN_DIR = re.compile(r"(tiny|mini|small|medium|base|large)", re.IGNORECASE)
 _BATCH_IN_DIR = re.compile(r"(?:bs|batch|batch_size)[_\-=]?(\d+)", re.IGNORECASE)
 
@@ -40,6 +47,7 @@ class RunFiles:
     meta: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # files that could not be parsed (also in warnings)
 
 
 def discover(paths: list[Path]) -> list[tuple[str, list[Path]]]:
@@ -70,7 +78,8 @@ def _unique(taken: dict[str, list[Path]], name: str) -> str:
 
 def _data_files(directory: Path) -> list[Path]:
     return sorted(
-        p for p in directory.iterdir()
+        p
+        for p in directory.iterdir()
         if p.is_file() and not p.name.startswith(".") and (p.name == META or not _NOT_DATA.match(p.name))
     )
 
@@ -101,6 +110,7 @@ def load(name: str, files: list[Path], *, year: int | None = None, utc_offset_s:
             parsed.append(parse_file(path, year=year, utc_offset_s=offset))
         except BertlogsError as exc:
             run.warnings.append(str(exc))
+            run.unreadable.append(str(exc))
     for p in parsed:
         run.warnings.extend(p.warnings)
     logs = [p for p in parsed if p.format == TF1_LOG]
@@ -136,7 +146,7 @@ def _largest(run: RunFiles, found: list[Parsed], what: str) -> Parsed | None:
     return best
 
 
-def labels(run: RunFiles, facts: pl.DataFrame) -> dict[str, object]:
+def labels(run: RunFiles, facts: pl.DataFrame) -> dict[str, Any]:
     """model, layers, hidden, batch_size and where each came from: meta.json, then the log, then the dir name."""
     meta_labels = run.meta.get("labels", {}) if isinstance(run.meta.get("labels"), dict) else {}
 

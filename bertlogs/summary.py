@@ -18,6 +18,7 @@ class Summary:
     """Every run's result; `frame` is the summary table, one row per run."""
 
     results: list[RunResult]
+    unreadable: list[str]
     period_note: str | None = None
 
     @property
@@ -27,16 +28,36 @@ class Summary:
 
     @property
     def has_errors(self) -> bool:
-        return any(r.row["status"] == "error" for r in self.results)
+        """A run could not be analysed, or a file could not be read."""
+        return bool(self.unreadable) or any(r.row["status"] == "error" for r in self.results)
 
 
-_FLOATS = ["epochs", "eval_accuracy", "eval_loss", "eval_batch_loss", "final_step_loss", "examples_per_s_mean",
-           "examples_per_s", "epoch_s_seed", "epoch_s", "train_s", "sample_period_s", "sample_jitter_s", "power_w",
-           "power_w_max", "energy_j_per_epoch", "memory_mib", "memory_mib_max", "util_pct"]
+_FLOATS = [
+    "epochs",
+    "eval_accuracy",
+    "eval_loss",
+    "eval_batch_loss",
+    "final_step_loss",
+    "examples_per_s_mean",
+    "examples_per_s",
+    "epoch_s_seed",
+    "epoch_s",
+    "train_s",
+    "sample_period_s",
+    "sample_jitter_s",
+    "power_w",
+    "power_w_max",
+    "energy_j_per_epoch",
+    "memory_mib",
+    "memory_mib_max",
+    "util_pct",
+]
 _INTS = ["layers", "hidden", "batch_size", "num_examples", "num_steps", "rate_readings", "gpu_samples"]
-_DTYPES: dict[str, pl.DataType] = {c: pl.Float64() for c in _FLOATS} | {c: pl.Int64() for c in _INTS} | {
-    c: pl.String() for c in SUMMARY_COLUMNS if c not in _FLOATS + _INTS
-}
+_DTYPES: dict[str, pl.DataType] = (
+    {c: pl.Float64() for c in _FLOATS}
+    | {c: pl.Int64() for c in _INTS}
+    | {c: pl.String() for c in SUMMARY_COLUMNS if c not in _FLOATS + _INTS}
+)
 
 
 def summarize(
@@ -70,7 +91,15 @@ def summarize(
         if period_s is not None:
             note = f"captures without a clock use the {period_s:.3f} s period measured from stamped captures"
     results = [analyze_run(run, period_s=period_s, gpus=gpus) for run in runs]
-    return Summary(results, note)
+    results.sort(key=_order)
+    return Summary(results, [u for run in runs for u in run.unreadable], note)
+
+
+def _order(result: RunResult) -> tuple:
+    """Smallest model first, then batch size; unlabelled runs last, by name."""
+    row = result.row
+    size = (row["layers"] or 10**6, row["hidden"] or 10**6) if row["layers"] else (10**6, 10**6)
+    return (*size, row["batch_size"] or 10**6, str(row["run"]))
 
 
 def _unclocked(run: RunFiles) -> bool:

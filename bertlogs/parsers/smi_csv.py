@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import polars as pl
 
 from bertlogs.errors import ParseError
@@ -46,10 +47,7 @@ _TIMESTAMP = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)?$"
 
 
 def looks_like(text_head: str) -> bool:
-    for line in text_head.splitlines()[:200]:
-        if _header_fields(line) or _unit_fields(line):
-            return True
-    return False
+    return any(_header_fields(line) or _unit_fields(line) for line in text_head.splitlines()[:200])
 
 
 def parse(text: str, *, path: str = "<text>", utc_offset_s: float = 0.0) -> pl.DataFrame:
@@ -63,9 +61,9 @@ def parse(text: str, *, path: str = "<text>", utc_offset_s: float = 0.0) -> pl.D
     else:
         start = header_line
     width = len(names)
-    rows = lines.filter(
-        (pl.col("line") > start) & (pl.col("text").str.count_matches(",") == width - 1)
-    ).filter(pl.col("text").str.split(",").list.get(0).str.strip_chars() != names[0] if header_line else True)
+    rows = lines.filter((pl.col("line") > start) & (pl.col("text").str.count_matches(",") == width - 1)).filter(
+        pl.col("text").str.split(",").list.get(0).str.strip_chars() != names[0] if header_line else True
+    )
     fields = pl.col("text").str.split(",")
     columns = {}
     for i, name in enumerate(names):
@@ -120,9 +118,7 @@ def _unit_fields(line: str) -> bool:
 
 
 def _find_header(lines: pl.DataFrame) -> tuple[int | None, list[str]]:
-    candidates = lines.filter(
-        pl.col("text").str.contains(r"^\s*[a-z_][a-z_.]*(?:\s*\[[^\]]*\])?\s*,")
-    ).head(50)
+    candidates = lines.filter(pl.col("text").str.contains(r"^\s*[a-z_][a-z_.]*(?:\s*\[[^\]]*\])?\s*,")).head(50)
     for line_no, text in candidates.iter_rows():
         names = _header_fields(text)
         if names:
@@ -153,14 +149,17 @@ def _infer_columns(rows: pl.DataFrame, path: str) -> list[str]:
     if len(mib_positions) == 2:
         a, b = mib_positions
         pair = rows.select(
-            [pl.col("text").str.split(",").list.get(i).str.extract(r"(\d+)", 1).cast(pl.Float64).alias(str(i))
-             for i in (a, b)]
+            [
+                pl.col("text").str.split(",").list.get(i).str.extract(r"(\d+)", 1).cast(pl.Float64).alias(str(i))
+                for i in (a, b)
+            ]
         ).drop_nulls()
-        total = pair[str(a)] + pair[str(b)]
-        if pair[str(b)].n_unique() == 1 and pair[str(b)][0] >= pair[str(a)].max():
+        col_a, col_b = pair[str(a)].to_numpy(), pair[str(b)].to_numpy()
+        used_plus_other = col_a + col_b
+        if len(np.unique(col_b)) == 1 and col_b[0] >= col_a.max():
             names[b] = "memory.total"
-        elif pair[str(a)].n_unique() == 1 and pair[str(a)][0] >= pair[str(b)].max():
+        elif len(np.unique(col_a)) == 1 and col_a[0] >= col_b.max():
             names[a], names[b] = "memory.total", "memory.used"
-        elif total.max() - total.min() <= 0.01 * total.max():
+        elif used_plus_other.max() - used_plus_other.min() <= 0.01 * used_plus_other.max():
             names[b] = "memory.free"
     return names

@@ -14,9 +14,7 @@ from bertlogs.parsers.text import lines_frame
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # | 39%   67C    P2   113W / 250W |  11636MiB / 12189MiB |     35%      Default |
-NUMBER_ROW = (
-    r"^\|\s*(\S+)\s+(\S+)\s+(\S+)\s+(\S+?)\s*/\s*(\S+?)\s*\|\s*(\S+?)\s*/\s*(\S+?)\s*\|\s*(\S+)\s+\S+\s*\|"
-)
+NUMBER_ROW = r"^\|\s*(\S+)\s+(\S+)\s+(\S+)\s+(\S+?)\s*/\s*(\S+?)\s*\|\s*(\S+?)\s*/\s*(\S+?)\s*\|\s*(\S+)\s+\S+\s*\|"
 _INDEX_ROW = r"^\|\s+(\d+)\s+\S.*\|.*\|.*\|\s*$"
 _HEADER = r"^\|\s*NVIDIA-SMI "
 _EPOCH = r"^\s*(\d{9,10}(?:\.\d+)?)\s*$"
@@ -87,11 +85,14 @@ def _stamp_expr(utc_offset_s: float) -> pl.Expr:
     t = pl.col("text")
     epoch = t.str.extract(_EPOCH, 1).cast(pl.Float64)
     human = (
-        t.str.extract(_DATE, 5) + " " + t.str.extract(_DATE, 1) + " " + t.str.extract(_DATE, 2).str.zfill(2)
-        + " " + t.str.extract(_DATE, 3)
+        t.str.extract(_DATE, 5)
+        + " "
+        + t.str.extract(_DATE, 1)
+        + " "
+        + t.str.extract(_DATE, 2).str.zfill(2)
+        + " "
+        + t.str.extract(_DATE, 3)
     ).str.to_datetime("%Y %b %d %H:%M:%S", strict=False)
     zone = t.str.extract(_DATE, 4)
-    human_s = human.dt.epoch("ms").cast(pl.Float64) / 1000 - pl.when(zone == "UTC").then(0.0).otherwise(
-        utc_offset_s
-    )
+    human_s = human.dt.epoch("ms").cast(pl.Float64) / 1000 - pl.when(zone == "UTC").then(0.0).otherwise(utc_offset_s)
     return pl.coalesce(epoch, human_s)

@@ -51,13 +51,17 @@ def lines_frame(text: str) -> pl.DataFrame:
     raw = text.split("\n")
     if raw and raw[-1] == "":
         raw.pop()
-    return pl.DataFrame({"text": raw}).with_row_index("line", offset=1).select(
-        pl.col("line").cast(pl.Int64),
-        pl.col("text")
-        .str.strip_chars_end("\r")
-        .str.replace_all(_ANSI, "")
-        # a progress bar redrawn with \r: what is on screen is the text after the last \r
-        .str.replace(r"^.*\r", ""),
+    return (
+        pl.DataFrame({"text": raw})
+        .with_row_index("line", offset=1)
+        .select(
+            pl.col("line").cast(pl.Int64),
+            pl.col("text")
+            .str.strip_chars_end("\r")
+            .str.replace_all(_ANSI, "")
+            # a progress bar redrawn with \r: what is on screen is the text after the last \r
+            .str.replace(r"^.*\r", ""),
+        )
     )
 
 

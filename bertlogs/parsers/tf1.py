@@ -181,7 +181,10 @@ def _eval_facts(lines: pl.DataFrame) -> pl.DataFrame:
         .with_columns(
             kind=pl.lit("eval_dict"),
             key=pl.col("pair").str.extract(r"^(\S+) = ", 1),
-            value=pl.col("pair").str.extract(r" = (.+)$", 1).str.strip_chars().str.to_lowercase()
+            value=pl.col("pair")
+            .str.extract(r" = (.+)$", 1)
+            .str.strip_chars()
+            .str.to_lowercase()
             .cast(pl.Float64, strict=False),
         )
         .filter(pl.col("value").is_not_null())
@@ -215,7 +218,8 @@ def _with_rate_steps(facts: pl.DataFrame) -> pl.DataFrame:
     """Give each rate reading the last step of the window it covers.
 
     With `loss = X, step = N` lines the step is the last one logged before the reading; without them
-    (TPUEstimator, as in run_classifier.py) the k-th reading covers steps 1+100(k-1) .. 1+100k.
+    (TPUEstimator, as in run_classifier.py) the k-th reading covers steps
+    1+100(k-1) .. 1+100k after the checkpoint saved before the first reading (step 0 in a whole run).
     """
     if facts.is_empty():
         return facts
@@ -223,8 +227,11 @@ def _with_rate_steps(facts: pl.DataFrame) -> pl.DataFrame:
     facts = facts.sort("line").with_columns(
         logged_step=pl.when(pl.col("key") == "loss").then(pl.col("step")).forward_fill().over(worker)
     )
+    # a log that starts later (a resumed run, an excerpt) counts from the checkpoint before its first reading
+    saved = pl.when(pl.col("kind") == "checkpoint").then(pl.col("step")).forward_fill().over(worker)
+    base = saved.filter(pl.col("kind") == "rate").first().over(worker).fill_null(0)
     nth = pl.col("key").cum_count().over(worker, "key")
-    counted = 1 + RATE_WINDOW_STEPS * nth
+    counted = base + 1 + RATE_WINDOW_STEPS * nth
     return facts.with_columns(
         step=pl.when(pl.col("kind") == "rate")
         .then(pl.coalesce(pl.col("logged_step"), counted))

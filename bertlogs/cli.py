@@ -1,0 +1,174 @@
+"""The `bertlogs` command: each subcommand checks its options, makes one library call and renders."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from bertlogs.errors import BertlogsError, ExitCode
+
+app = typer.Typer(
+    pretty_exceptions_show_locals=False,
+    no_args_is_help=True,
+    help="Turn BERT fine-tuning logs and GPU telemetry into a trustworthy results table.",
+)
+err = Console(stderr=True)
+_state = {"debug": False}
+T = TypeVar("T")
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option(help="Show tracebacks instead of one-line errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _utc_offset(text: str | None) -> float | None:
+    """'+01:00', '-5', '5.5' -> seconds east of UTC."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"([+-]?)(\d{1,2})(?::?(\d\d))?|([+-]?\d+(?:\.\d+)?)", text.strip())
+    if not m:
+        raise typer.BadParameter(f"{text!r}: expected hours east of UTC such as +01:00, -5 or 5.5")
+    if m.group(4):
+        return float(m.group(4)) * 3600
+    sign = -1 if m.group(1) == "-" else 1
+    return sign * (int(m.group(2)) * 3600 + int(m.group(3) or 0) * 60)
+
+
+def _gpu_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(g) for g in text.split(",") if g.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected GPU indices such as 0 or 0,1") from None
+
+
+UtcOffset = Annotated[
+    str | None,
+    typer.Option(
+        "--utc-offset",
+        help="Zone of local stamps (absl, nvidia-smi CSV), e.g. +01:00. Default: meta.json, else UTC.",
+    ),
+]
+Year = Annotated[
+    int | None, typer.Option(help="Year for absl stamps (they carry none) when nothing else dates the log.")
+]
+
+
+@app.command()
+def parse(
+    file: Annotated[Path, typer.Argument(help="A training log, eval_results.txt or GPU capture (plain or .gz).")],
+    format: Annotated[str, typer.Option("--format", "-f", help="csv or json.")] = "csv",
+    utc_offset: UtcOffset = None,
+    year: Year = None,
+) -> None:
+    """Print what the parser extracted from one file, one row per fact or per GPU sample.
+
+    Example: bertlogs parse fixtures/cola-sweep/tiny-bs32/run_classifier.log
+    """
+    from bertlogs.parsers import parse_file
+
+    if format not in ("csv", "json"):
+        raise typer.BadParameter("expected csv or json", param_hint="--format")
+    parsed = _run(lambda: parse_file(file, year=year, utc_offset_s=_utc_offset(utc_offset) or 0.0))
+    err.print(f"{file}: {parsed.format}, {parsed.frame.height} rows", style="dim", markup=False)
+    for warning in parsed.warnings:
+        err.print(warning, style="yellow", markup=False)
+    out = parsed.frame.write_csv() if format == "csv" else parsed.frame.write_json()
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+
+
+@app.command()
+def analyze(
+    paths: Annotated[list[Path], typer.Argument(help="Archive roots, run directories or single files.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write summary.csv/.json/.md, index.html, plots/.")
+    ] = None,
+    period: Annotated[float | None, typer.Option(help="Real sampling period (s) of captures without a clock.")] = None,
+    gpus: Annotated[
+        str | None,
+        typer.Option(help="GPU indices the runs used, e.g. 0,1 (default: meta.json, else the active ones)."),
+    ] = None,
+    plots: Annotated[bool, typer.Option(help="Write a PNG per run under OUT/plots.")] = True,
+    utc_offset: UtcOffset = None,
+    year: Year = None,
+) -> None:
+    """Analyse runs and print the results table; with --out, also write the reports.
+
+    Example: bertlogs analyze fixtures/cola-sweep --out report
+    """
+    from bertlogs.report.tables import print_table
+    from bertlogs.summary import summarize
+
+    if period is not None and period <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--period")
+    if out is not None:
+        _refuse_inside_inputs(out, paths)
+    summary = _run(
+        lambda: _with_progress(
+            lambda tick: summarize(
+                paths,
+                period_s=period,
+                gpus=_gpu_list(gpus),
+                year=year,
+                utc_offset_s=_utc_offset(utc_offset),
+                progress=tick,
+            )
+        )
+    )
+    print_table(summary, Console(width=max(Console().width, 160)))
+    if summary.period_note:
+        err.print(summary.period_note, style="dim", markup=False)
+    if out is not None:
+        from bertlogs.report.write import write_reports
+
+        written = _run(lambda: write_reports(summary, out, plots=plots))
+        err.print(f"wrote {written} files to {out}/", markup=False)
+    for problem in summary.unreadable:
+        err.print(problem, style="red", markup=False)
+    if summary.has_errors:
+        raise typer.Exit(ExitCode.RUN_ERRORS)
+
+
+def _refuse_inside_inputs(out: Path, paths: list[Path]) -> None:
+    target = out.resolve()
+    for path in paths:
+        root = path.resolve()
+        if root.is_dir() and (target == root or root in target.parents):
+            raise typer.BadParameter(
+                f"{out} is inside the input {path}: analyze never writes there", param_hint="--out"
+            )
+
+
+def _with_progress(work: Callable[[Callable[[str], None] | None], T]) -> T:
+    if not err.is_terminal:
+        return work(None)
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("reading runs", total=None)
+        return work(lambda name: progress.update(task, advance=1, description=f"read {name}"))
+
+
+def _run(call: Callable[[], T]) -> T:
+    """Call the library; its errors become one line on stderr and the error's exit code."""
+    try:
+        return call()
+    except BertlogsError as exc:
+        if _state["debug"]:
+            raise
+        err.print(f"bertlogs: error: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def main() -> None:
+    app()

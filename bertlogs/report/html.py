@@ -1,0 +1,131 @@
+"""A self-contained index.html: the table with inline SVG sparklines, and charts against batch size."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from bertlogs.analysis import RunResult
+from bertlogs.report.tables import METHOD_NOTE, SHORT, cell
+from bertlogs.summary import Summary
+
+_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+_CSS = """body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
+td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}
+tr.partial{background:#fff8e1}tr.failed,tr.error{background:#fdecea}.note{color:#555;max-width:70em}
+.charts{display:flex;flex-wrap:wrap;gap:2em}svg text{font:11px sans-serif}.warn{color:#a15c00;font-size:12px}"""
+
+
+def series(result: RunResult, column: str, points: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """(time, value) of the run's GPUs (summed per sample, utilisation averaged), bucketed to `points`."""
+    if result.samples is None or result.samples.is_empty():
+        return np.array([]), np.array([])
+    frame = result.samples.filter(pl.col("gpu").is_in(result.gpus)) if result.gpus else result.samples
+    agg = pl.col(column).mean() if column == "util_pct" else pl.col(column).sum()
+    per_sample = frame.group_by("time").agg(agg).sort("time").drop_nulls()
+    t, v = per_sample["time"].to_numpy(), per_sample[column].to_numpy().astype(float)
+    if len(t) > points:
+        edges = np.linspace(t[0], t[-1], points + 1)
+        idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, points - 1)
+        counts = np.bincount(idx, minlength=points)
+        keep = counts > 0
+        t = ((edges[:-1] + edges[1:]) / 2)[keep]
+        v = (np.bincount(idx, weights=v, minlength=points) / np.maximum(counts, 1))[keep]
+    return t, v
+
+
+def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
+    """Power (blue) and utilisation (red) over the whole capture, training window shaded."""
+    parts = []
+    t_all, _ = series(result, "power_w")
+    if len(t_all) < 2:
+        return ""
+    t0, t1 = float(t_all[0]), float(t_all[-1])
+    x = lambda t: (t - t0) / (t1 - t0) * width  # noqa: E731
+    if result.window is not None:
+        a, b = (max(min(x(w), width), 0) for w in result.window)
+        parts.append(f'<rect x="{a:.1f}" y="0" width="{b - a:.1f}" height="{height}" fill="#eef3fb"/>')
+    for column, colour, top in (("power_w", "#1f77b4", None), ("util_pct", "#d62728", 100.0)):
+        t, v = series(result, column)
+        if len(t) < 2:
+            continue
+        peak = top or max(float(v.max()), 1e-9)
+        pts = " ".join(f"{x(ti):.1f},{height - 1 - vi / peak * (height - 2):.1f}" for ti, vi in zip(t, v, strict=True))
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{pts}"/>')
+    title = html.escape(f"{result.row['run']}: power (blue), utilisation (red); shaded: training window")
+    return (
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'
+        f"<title>{title}</title>{''.join(parts)}</svg>"
+    )
+
+
+def chart(frame: pl.DataFrame, column: str, label: str, width: int = 420, height: int = 260) -> str:
+    """Line chart of `column` against batch size (log2 axis), one line per model."""
+    data = frame.filter(
+        pl.col(column).is_not_null() & pl.col("batch_size").is_not_null() & pl.col("model").is_not_null()
+    )
+    if data.is_empty():
+        return ""
+    left, right, top, bottom = 50, 90, 20, 35
+    bs = np.log2(data["batch_size"].to_numpy().astype(float))
+    lo_x, hi_x = float(bs.min()), max(float(bs.max()), float(bs.min()) + 1)
+    hi_y = float(data[column].to_numpy().max()) * 1.08 or 1.0
+    sx = lambda b: left + (np.log2(b) - lo_x) / (hi_x - lo_x) * (width - left - right)  # noqa: E731
+    sy = lambda v: top + (1 - v / hi_y) * (height - top - bottom)  # noqa: E731
+    out = [
+        f'<svg width="{width}" height="{height}" role="img"><title>{html.escape(label)} vs batch size</title>',
+        f'<text x="{left}" y="12">{html.escape(label)}</text>',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#888"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#888"/>',
+    ]
+    for b in sorted(set(data["batch_size"].to_list())):
+        out.append(f'<text x="{sx(b):.0f}" y="{height - bottom + 14}" text-anchor="middle">{b}</text>')
+    out.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 4}" text-anchor="middle">batch size</text>')
+    for v in np.linspace(0, hi_y, 5):
+        out.append(f'<text x="{left - 4}" y="{sy(v) + 4:.0f}" text-anchor="end">{v:.3g}</text>')
+    models = list(dict.fromkeys(data["model"].to_list()))
+    for i, model in enumerate(models):
+        rows = data.filter(pl.col("model") == model).sort("batch_size")
+        colour = _COLOURS[i % len(_COLOURS)]
+        pts = " ".join(f"{sx(b):.1f},{sy(v):.1f}" for b, v in zip(rows["batch_size"], rows[column], strict=True))
+        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{pts}"/>')
+        out.append(
+            f'<text x="{width - right + 6}" y="{top + 14 * i + 8}" fill="{colour}">{html.escape(str(model))}</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def write_html(summary: Summary, path: Path, plots: dict[str, str]) -> None:
+    frame = summary.frame
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in SHORT)
+    rows = []
+    for result in summary.results:
+        row = result.row
+        name = html.escape(str(row["run"]))
+        link = f'<a href="{html.escape(plots[row["run"]])}">{name}</a>' if row["run"] in plots else name
+        cells = "".join(f"<td>{html.escape(cell(row[c], f))}</td>" for c, _, f in SHORT)
+        warn = f'<div class="warn">{html.escape(str(row["warnings"]))}</div>' if row["warnings"] else ""
+        rows.append(
+            f'<tr class="{html.escape(str(row["status"]))}"><td>{link}{warn}</td>{cells}'
+            f"<td>{sparkline(result)}</td></tr>"
+        )
+    charts = "".join(
+        chart(frame, c, label)
+        for c, label in (
+            ("epoch_s", "Time per epoch (s)"),
+            ("power_w", "Power (W)"),
+            ("energy_j_per_epoch", "Energy per epoch (J)"),
+            ("util_pct", "GPU utilisation (%)"),
+        )
+    )
+    notes = "".join(f"<p class=note>{html.escape(n)}</p>" for n in (METHOD_NOTE, summary.period_note) if n)
+    page = (
+        f"<!doctype html><html><head><meta charset=utf-8><title>bertlogs summary</title><style>{_CSS}</style>"
+        f"</head><body><h1>bertlogs summary</h1>{notes}<table><tr><th>Run</th>{head}<th>GPU over time</th></tr>"
+        f"{''.join(rows)}</table><h2>Against batch size</h2><div class=charts>{charts}</div></body></html>\n"
+    )
+    path.write_text(page, encoding="utf-8")

@@ -1,0 +1,121 @@
+"""Run analysis on small synthetic runs: clocks, GPU choice, failures, captures without a clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from bertlogs import summarize
+
+T0 = 1764086400.0  # 2025-11-25 16:00:00 UTC
+
+
+def iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+
+
+def docker_log(steps_per_s: float = 10.0, num_steps: int = 400, batch: int = 8, start: float = T0 + 10) -> str:
+    """A TF1.15 log as `docker logs --timestamps` gives it: classic + absl twins, every line stamped."""
+    lines = [
+        (start - 5, "INFO:tensorflow:***** Running training *****"),
+        (start - 5, "INFO:tensorflow:  Num examples = 640"),
+        (start - 5, f"INFO:tensorflow:  Batch size = {batch}"),
+        (start - 5, f"INFO:tensorflow:  Num steps = {num_steps}"),
+        (start - 1, "INFO:tensorflow:Saving checkpoints for 0 into /o/model.ckpt."),
+    ]
+    for k in range(1, num_steps // 100):
+        t = start + 100 * k / steps_per_s
+        for msg in (f"global_step/sec: {steps_per_s:g}", f"examples/sec: {steps_per_s * batch:g}"):
+            local = dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("I%m%d %H:%M:%S.%f")
+            lines += [(t, f"INFO:tensorflow:{msg}"), (t, f"{local} 1400 tpu_estimator.py:2159] {msg}")]
+    end = start + num_steps / steps_per_s
+    lines += [
+        (end, f"INFO:tensorflow:Saving checkpoints for {num_steps} into /o/model.ckpt."),
+        (end + 1, "INFO:tensorflow:Loss for final step: 0.5."),
+        (end + 5, "INFO:tensorflow:***** Eval results *****"),
+        (end + 5, "INFO:tensorflow:  eval_accuracy = 0.75"),
+        (end + 5, "INFO:tensorflow:  eval_loss = 0.5"),
+    ]
+    return "".join(f"{iso(t)} {msg}\n" for t, msg in lines)
+
+
+def csv_capture(busy_from: float, busy_to: float, gpus: int = 2, period: float = 0.5) -> str:
+    """nvidia-smi --query-gpu CSV in local time (UTC here); GPU 0 busy in [busy_from, busy_to], GPU 1 idle."""
+    rows = ["timestamp, index, power.draw [W], memory.used [MiB], utilization.gpu [%]"]
+    t = T0
+    while t < busy_to + 20:
+        stamp = dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y/%m/%d %H:%M:%S.%f")[:-3]
+        for gpu in range(gpus):
+            busy = gpu == 0 and busy_from < t <= busy_to
+            rows.append(f"{stamp}, {gpu}, {200 if busy else 50}.00 W, {9000 if busy else 5} MiB, {90 if busy else 0} %")
+        t += period
+    return "\n".join(rows) + "\n"
+
+
+def write_run(root: Path, name: str, **files: str) -> Path:
+    run = root / name
+    run.mkdir(parents=True)
+    for filename, text in files.items():
+        (run / filename.replace("_", ".", 1)).write_text(text)
+    return run
+
+
+def test_log_clock_sets_the_window_and_idle_gpus_are_left_out(tmp_path: Path) -> None:
+    start, end = T0 + 10, T0 + 50  # 400 steps at 10 steps/s
+    write_run(tmp_path, "clocked", train_log=docker_log(), gpu_csv=csv_capture(start, end))
+    row = summarize([tmp_path]).results[0].row
+    assert row["epoch_s_method"].startswith("wall clock")
+    assert row["train_s"] == pytest.approx(40.0, abs=1e-6)
+    assert row["epoch_s"] == pytest.approx(40.0 / 5, abs=1e-6)  # 400 steps x 8 / 640 examples = 5 epochs
+    assert row["gpus"] == "0"
+    assert row["power_w"] == pytest.approx(200.0)
+    assert row["util_pct"] == pytest.approx(90.0)
+    assert row["energy_j_per_epoch"] == pytest.approx(200.0 * 40 / 5)
+    assert row["rate_readings"] == 3  # twins counted once
+    assert row["status"] == "ok", row["warnings"]
+    assert "idle GPU(s) [1] left out" in row["warnings"]
+
+
+def test_gpus_from_meta_json_win(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "meta", train_log=docker_log(), gpu_csv=csv_capture(T0 + 10, T0 + 50))
+    (run / "meta.json").write_text(
+        json.dumps(
+            {
+                "labels": {"model": "Custom", "batch_size": "8"},
+                "gpus": [{"index": 0}, {"index": 1}],
+                "exit_code": 0,
+            }
+        )
+    )
+    row = summarize([tmp_path]).results[0].row
+    assert row["gpus"] == "0,1" and row["model"] == "Custom"
+    assert row["power_w"] == pytest.approx(250.0)
+
+
+def test_out_of_memory_run_is_failed_not_an_error(tmp_path: Path) -> None:
+    log = (
+        docker_log()
+        + f"{iso(T0 + 60)} tensorflow.python.framework.errors_impl.ResourceExhaustedError: OOM when allocating tensor\n"
+    )
+    write_run(tmp_path, "oom", train_log=log, gpu_csv=csv_capture(T0 + 10, T0 + 50))
+    row = summarize([tmp_path]).results[0].row
+    assert row["status"] == "failed"
+    assert row["warnings"].startswith("training failed (oom)")
+
+
+def test_capture_without_clock_uses_the_given_period(tmp_path: Path) -> None:
+    demo = Path(__file__).resolve().parent.parent / "fixtures" / "cola-sweep" / "tiny-bs64"
+    rows = [line for line in (demo / "nvidia-smi.log").read_text().splitlines() if line.startswith("|")]
+    write_run(
+        tmp_path,
+        "no-clock",
+        train_log=(demo / "run_classifier.log").read_text(),
+        gpu_log="\n".join(rows) + "\n",
+    )
+    assert summarize([tmp_path]).results[0].row["power_w"] is None  # no clock, no period: no figures
+    row = summarize([tmp_path], period_s=0.31).results[0].row
+    assert "times rebuilt from a 0.310 s period" in row["warnings"]
+    assert row["power_w"] == pytest.approx(126.77, rel=0.02)

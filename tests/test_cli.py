@@ -1,0 +1,128 @@
+"""The command line, through typer's CliRunner: exit codes, messages, and inputs left untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import DEMO, REAL
+from typer.testing import CliRunner
+
+from bertlogs.cli import app
+from bertlogs.errors import ExitCode
+
+runner = CliRunner()
+
+
+def digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_exit_codes_are_distinct() -> None:
+    assert len({int(c) for c in ExitCode}) == len(ExitCode)
+
+
+def test_analyze_demo_writes_reports_and_leaves_inputs_identical(tmp_path: Path) -> None:
+    before = digest(DEMO)
+    result = runner.invoke(app, ["analyze", str(DEMO), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    assert digest(DEMO) == before
+    out = tmp_path / "report"
+    assert pl.read_csv(out / "summary.csv").height == 29
+    document = json.loads((out / "summary.json").read_text())
+    assert set(document["columns"]) == set(document["runs"][0])
+    assert "| tiny-bs2 | Tiny | 2 | 69.13 |" in (out / "summary.md").read_text()
+    page = (out / "index.html").read_text()
+    assert page.count("<polyline") >= 29 and "plots/base-bs32.png" in page
+    assert len(list((out / "plots").glob("*.png"))) == 29
+
+
+@pytest.fixture
+def mixed_archive(tmp_path: Path) -> Path:
+    root = tmp_path / "archive"
+    shutil.copytree(DEMO / "tiny-bs64", root / "good")
+    garbage = root / "garbage"
+    garbage.mkdir()
+    (garbage / "run.log").write_bytes(bytes(range(256)) * 8)
+    no_rates = root / "no-rates"
+    no_rates.mkdir()
+    shutil.copy(REAL / "tf1-estimator" / "glue_notes_mrpc_eval_snippet.txt", no_rates / "train.log")
+    truncated = root / "truncated"
+    shutil.copytree(DEMO / "tiny-bs32", truncated)
+    capture = truncated / "nvidia-smi.log"
+    capture.write_text(capture.read_text() + "| 40%   50C    P2   1")
+    return root
+
+
+def test_bad_runs_are_reported_and_good_runs_still_analysed(mixed_archive: Path, tmp_path: Path) -> None:
+    before = digest(mixed_archive)
+    result = runner.invoke(app, ["analyze", str(mixed_archive), "--out", str(tmp_path / "r"), "--no-plots"])
+    assert result.exit_code == ExitCode.RUN_ERRORS, result.output
+    summary = pl.read_csv(tmp_path / "r" / "summary.csv").sort("run")
+    status = dict(zip(summary["run"], summary["status"], strict=True))
+    assert status == {"garbage": "error", "good": "ok", "no-rates": "error", "truncated": "ok"}
+    warnings = dict(zip(summary["run"], summary["warnings"], strict=True))
+    assert f"{mixed_archive}/garbage/run.log: binary file" in warnings["garbage"]
+    assert "no examples/sec or global_step/sec readings" in warnings["no-rates"]
+    assert "nvidia-smi.log:" in warnings["truncated"] and "truncated last line ignored" in warnings["truncated"]
+    assert digest(mixed_archive) == before
+
+
+def test_missing_path_and_empty_directory(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["analyze", str(tmp_path / "nope")])
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "no such file or directory" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["analyze", str(empty)])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "no runs found" in result.output
+
+
+def test_out_inside_an_input_is_refused(tmp_path: Path) -> None:
+    shutil.copytree(DEMO / "tiny-bs64", tmp_path / "run")
+    result = runner.invoke(app, ["analyze", str(tmp_path), "--out", str(tmp_path / "run" / "report")])
+    assert result.exit_code == ExitCode.USAGE
+    assert not (tmp_path / "run" / "report").exists()
+
+
+def test_parse_prints_facts_as_csv_and_json() -> None:
+    log = DEMO / "tiny-bs64" / "run_classifier.log"
+    result = runner.invoke(app, ["parse", str(log)])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("line,time,clock,worker,kind,key,value,step\n")
+    assert ",config,num_steps,668.0," in result.stdout
+    rows = json.loads(runner.invoke(app, ["parse", str(log), "--format", "json"]).stdout)
+    assert sum(r["key"] == "examples/sec" for r in rows) == 6
+
+
+def test_parse_of_a_bad_file_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("shopping list\n")
+    result = runner.invoke(app, ["parse", str(path)])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert f"{path}:1: not a TF1 log" in result.output
+
+
+def test_bad_options_are_usage_errors() -> None:
+    for args in (
+        ["analyze", str(DEMO), "--utc-offset", "noon"],
+        ["analyze", str(DEMO), "--period", "-1"],
+        ["parse", str(DEMO / "tiny-bs64" / "eval_results.txt"), "--format", "xml"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == ExitCode.USAGE, args
+
+
+def test_every_command_has_help() -> None:
+    for command in app.registered_commands:
+        assert command.callback.__doc__, command.name
+        assert "Example:" in command.callback.__doc__

@@ -1,0 +1,206 @@
+"""Parsers on the real captures of fixtures/real (copied verbatim from shared/real-logs)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import REAL
+from polars.testing import assert_frame_equal
+
+from bertlogs.errors import ParseError
+from bertlogs.parsers import SMI_CSV, SMI_TABLE, TF1_LOG, parse_file, smi_table, tf1
+
+CAPTURES = sorted(p for p in REAL.glob("*/*") if p.suffix != ".md" and not p.name.endswith(".expected.csv"))
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_matches_expected_output(path: Path) -> None:
+    parsed = parse_file(path)
+    expected = pl.read_csv(path.with_name(path.name + ".expected.csv"), schema=parsed.frame.schema)
+    assert_frame_equal(parsed.frame, expected)
+
+
+def test_every_real_capture_is_recognised() -> None:
+    formats = {p.parent.name: parse_file(p).format for p in CAPTURES}
+    assert formats["nvidia-smi-table"] == SMI_TABLE
+    assert formats["nvidia-smi-csv"] == SMI_CSV
+    assert formats["tf1-estimator"] == TF1_LOG or formats["tf1-estimator"] == "eval-results"
+
+
+def facts(name: str) -> pl.DataFrame:
+    return parse_file(REAL / "tf1-estimator" / name).frame
+
+
+def test_tf114_twins_are_counted_once_and_keep_the_absl_clock() -> None:
+    frame = facts("fastertransformer_readme_mrpc_eval_mixed_duplicated_snippet.txt")
+    assert frame["key"].to_list() == ["eval_accuracy", "eval_loss", "global_step", "loss"]
+    assert frame["line"].to_list() == [4, 6, 8, 10]  # the absl twins
+    assert frame["clock"].unique().to_list() == ["local-year-assumed"]
+
+
+def test_worker_prefixes_split_readings_per_worker() -> None:
+    frame = facts("kungfu_osdi20_bert_elastic_mixed_absl_snippet.txt")
+    per_worker = frame.group_by("worker").len().sort("worker")
+    assert per_worker["worker"].to_list() == [f"127.0.0.1.1000{i}::stderr" for i in range(3)]
+    # worker 10002 prints examples/sec 12.6666 as a classic+absl twin: one fact
+    assert frame.filter(pl.col("value") == 12.6666).height == 1
+
+
+def test_eval_blocks_without_header_are_found_by_their_eval_keys() -> None:
+    frame = facts("glue_notes_sst_evaluate_three_runs_noheader_snippet.txt")
+    assert frame.filter(pl.col("key") == "eval_accuracy")["step"].to_list() == [6312, 13000, 33672]
+
+
+def test_comment_prefixed_absl_lines() -> None:
+    frame = facts("bluebert_chemprot_comment_prefixed_absl_snippet.txt")
+    assert frame["key"].to_list() == ["global_step/sec", "examples/sec"]
+
+
+def test_loss_step_lines_give_rate_readings_their_step() -> None:
+    frame = facts("deepfm_1gpu_loss_step_globalstep_trailing_blank_snippet.txt")
+    assert frame.filter(pl.col("kind") == "rate")["step"].to_list() == [1140, 1150, 1160]
+
+
+def test_excerpt_counts_steps_from_the_checkpoint_before_it() -> None:
+    frame = facts("zh_notes_run_squad_base_train_tail_snippet.txt")
+    assert frame.filter(pl.col("key") == "examples/sec")["step"].to_list() == [7101, 7201, 7301]
+    assert frame.filter(pl.col("key") == "final_step_loss")["value"].to_list() == [0.79459095]
+
+
+def test_absl_year_comes_from_other_clocks_in_the_log() -> None:
+    text = (
+        "2019-11-04T22:22:29.100000000Z I1104 22:22:29.020849 1400 tpu_estimator.py:2159] global_step/sec: 5\n"
+        "2019-11-04T22:22:29.200000000Z I1104 22:22:29.021000 1400 tpu_estimator.py:2160] examples/sec: 160\n"
+    )
+    frame = tf1.parse(text)
+    assert frame["clock"].to_list() == ["utc", "utc"]  # docker's UTC stamp wins over the local absl one
+    assert frame["time"][0] == pytest.approx(1572906149.1)
+    cpp_then_absl = (
+        "2019-11-04 22:22:20.000000: I tensorflow/core/x.cc:1] start\nI1104 22:22:29.5 7 a.py:1] examples/sec: 3\n"
+    )
+    assert tf1.parse(cpp_then_absl, utc_offset_s=3600)["time"][0] == pytest.approx(1572906149.5 - 3600)
+
+
+def test_crlf_ansi_and_carriage_return_redraws() -> None:
+    text = "\x1b[32mINFO:tensorflow:global_step/sec: 5\x1b[0m\r\nprogress 10%\rINFO:tensorflow:examples/sec: 160\r\n"
+    frame = tf1.parse(text)
+    assert frame["value"].to_list() == [5.0, 160.0]
+
+
+def test_training_and_evaluation_config_are_kept_apart() -> None:
+    text = "\n".join(
+        [
+            "INFO:tensorflow:***** Running training *****",
+            "INFO:tensorflow:  Num examples = 8551",
+            "INFO:tensorflow:  Batch size = 32",
+            "INFO:tensorflow:***** Running evaluation *****",
+            "INFO:tensorflow:  Num examples = 1043 (1043 actual, 0 padding)",
+            "INFO:tensorflow:  Batch size = 8",
+            "",
+        ]
+    )
+    values = dict(zip(*tf1.parse(text).select("key", "value").to_dict().values(), strict=True))
+    assert values == {"num_examples": 8551, "batch_size": 32, "eval_num_examples": 1043, "eval_batch_size": 8}
+
+
+def test_failures_are_facts() -> None:
+    text = (
+        "INFO:tensorflow:Model diverged with loss = NaN.\n"
+        "tensorflow.python.framework.errors_impl.ResourceExhaustedError: OOM when allocating tensor\n"
+    )
+    assert tf1.parse(text)["key"].to_list() == ["diverged", "oom"]
+
+
+def test_smi_table_err_and_mig() -> None:
+    a40 = parse_file(REAL / "nvidia-smi-table" / "gsp_xid119_issue_a40x8_525.60.13_ERR_snippet.txt").frame
+    assert a40.height == 8
+    assert a40.filter(pl.col("gpu") == 4).select("power_w", "util_pct", "temp_c").row(0) == (None, None, None)
+    mig = parse_file(REAL / "nvidia-smi-table" / "wuk_reduce_add_log_a100x8_mig_450.80.02_mixed_snippet.log").frame
+    assert mig.height == 8  # the MIG devices table's rows are not GPUs
+    assert mig["util_pct"].null_count() == 7
+
+
+def test_smi_table_repeated_tables_are_samples_stamped_by_their_date_line() -> None:
+    frame = parse_file(REAL / "nvidia-smi-table" / "guanqun-yang_slurmmwe_l40s_550.54.15_poll_first8.log").frame
+    assert frame["sample"].to_list() == list(range(8))
+    gaps = frame["time"].diff().drop_nulls()
+    assert gaps.min() >= 59 and gaps.max() <= 62  # `nvidia-smi -l 60`
+
+
+def test_grep_rows_with_date_after_each_sample_and_positional_gpus() -> None:
+    row = "| {}%   67C    P2   {}W / 250W |  11636MiB / 12189MiB |     35%      Default |\n"
+    text = (
+        row.format(39, 113)
+        + row.format(40, 120)
+        + "1574698172.5\n"
+        + row.format(41, 130)
+        + row.format(42, 140)
+        + "1574698172.81\n"
+    )
+    frame = smi_table.parse(text)
+    assert frame.select("sample", "gpu", "power_w", "time").rows() == [
+        (0, 0, 113.0, 1574698172.5),
+        (0, 1, 120.0, 1574698172.5),
+        (1, 0, 130.0, 1574698172.81),
+        (1, 1, 140.0, 1574698172.81),
+    ]
+
+
+def test_fan_touching_border_mb_units_and_no_space_before_bar() -> None:
+    text = "|100%   74C    P2   250W /250W|  11000MB / 12000MB |    100%      Default |\n"
+    frame = smi_table.parse(text)
+    assert frame.select("power_w", "power_limit_w", "memory_used_mib", "util_pct").row(0) == (
+        250,
+        250,
+        11000,
+        100,
+    )
+
+
+def test_csv_truncated_last_row_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    source = (REAL / "nvidia-smi-csv" / "eobo0530_rtx4090_gpu_log_first16k.csv").read_text()
+    path = tmp_path / "gpu.csv"
+    path.write_text(source + "2026/01/03 15:40:25.845, NVIDIA GeForce RTX 4090, 9")
+    parsed = parse_file(path)
+    assert parsed.frame.height == 194
+    assert parsed.warnings == [f"{path}:196: truncated last line ignored"]
+
+
+def test_csv_na_and_not_supported_are_null(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    path.write_text(
+        "index, power.draw [W], memory.used [MiB], utilization.gpu [%]\n"
+        "0, [N/A], 10 MiB, [Not Supported]\n1, 70.5 W, 20 MiB, 3 %\n"
+    )
+    frame = parse_file(path).frame
+    assert frame.select("sample", "gpu", "power_w", "memory_used_mib", "util_pct").rows() == [
+        (0, 0, None, 10.0, None),
+        (0, 1, 70.5, 20.0, 3.0),
+    ]
+
+
+def test_gzip_is_read_by_content(tmp_path: Path) -> None:
+    source = REAL / "tf1-estimator" / "zh_notes_run_squad_base_train_tail_snippet.txt"
+    path = tmp_path / "log.txt"  # no .gz in the name
+    path.write_bytes(gzip.compress(source.read_bytes()))
+    assert_frame_equal(parse_file(path).frame, parse_file(source).frame)
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "empty file"),
+        (b"\x00\x01\x02binary", "binary file"),
+        (b"hello world\nnothing to see\n", "not a TF1 log"),
+        (b"\x1f\x8bnot really gzip", "damaged gzip"),
+    ],
+)
+def test_bad_files_say_where_and_why(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "bad.log"
+    path.write_bytes(content)
+    with pytest.raises(ParseError, match=reason) as caught:
+        parse_file(path)
+    assert str(caught.value).startswith(str(path))

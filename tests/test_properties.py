@@ -1,0 +1,104 @@
+"""Property tests: time-weighting against exact integrals, and parsers against random or mangled input."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import REAL
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bertlogs import metrics
+from bertlogs.errors import ParseError
+from bertlogs.parsers import eval_results, smi_csv, smi_table, sniff, tf1
+
+finite = st.floats(min_value=0, max_value=1000, allow_nan=False)
+
+
+@st.composite
+def step_signal(draw):  # type: ignore[no-untyped-def]
+    n = draw(st.integers(2, 40))
+    gaps = draw(st.lists(st.floats(0.01, 5), min_size=n, max_size=n))
+    times = 100 + np.cumsum(gaps)
+    values = np.array(draw(st.lists(finite, min_size=n, max_size=n)))
+    a = draw(st.floats(float(times[0]), float(times[-1])))
+    b = draw(st.floats(a, float(times[-1])))
+    return times, values, a, b
+
+
+def exact_integral(times: np.ndarray, values: np.ndarray, a: float, b: float) -> float:
+    """The step signal, integrated piece by piece: value i holds on (t[i-1], t[i]]."""
+    total = 0.0
+    for i in range(1, len(times)):
+        lo, hi = max(times[i - 1], a), min(times[i], b)
+        if hi > lo:
+            total += values[i] * (hi - lo)
+    return total
+
+
+@given(step_signal())
+def test_time_weighted_mean_is_the_exact_integral_over_the_window(signal) -> None:  # type: ignore[no-untyped-def]
+    times, values, a, b = signal
+    mean = metrics.time_weighted_mean(times, values, a, b)
+    if b - a < 1e-9:
+        return
+    assert mean is not None
+    assert np.isclose(mean * (b - a), exact_integral(times, values, a, b), rtol=1e-9, atol=1e-6)
+
+
+@given(step_signal())
+def test_dense_sampling_does_not_outweigh_sparse_sampling(signal) -> None:  # type: ignore[no-untyped-def]
+    times, values, a, b = signal
+    # splitting every interval in two (same values) must not change the time-weighted mean
+    mids = (times[:-1] + times[1:]) / 2
+    t2 = np.sort(np.concatenate((times, mids)))
+    v2 = np.concatenate(([values[0]], np.repeat(values[1:], 2)))
+    m1, m2 = metrics.time_weighted_mean(times, values, a, b), metrics.time_weighted_mean(t2, v2, a, b)
+    assert (m1 is None) == (m2 is None)
+    if m1 is not None and m2 is not None:
+        assert np.isclose(m1, m2, rtol=1e-9, atol=1e-9)
+
+
+@given(st.lists(st.floats(0.1, 1e4), min_size=1, max_size=50))
+def test_harmonic_mean_is_total_work_over_total_time(rates) -> None:  # type: ignore[no-untyped-def]
+    rates = np.array(rates)
+    total_time = np.sum(100 / rates)  # each reading covers the same 100 steps
+    assert np.isclose(metrics.harmonic_mean(rates), 100 * len(rates) / total_time)
+    assert metrics.harmonic_mean(rates) <= rates.mean() * (1 + 1e-12)
+
+
+def test_counter_delta_interpolates_between_readings() -> None:
+    t = np.array([0.0, 1.0, 2.0])
+    assert metrics.counter_delta(t, np.array([0.0, 100.0, 300.0]), 0.5, 1.5) == 150.0  # 50 -> 200
+    assert metrics.counter_delta(t, np.array([0.0, 100.0, 300.0]), -1, 1.5) is None
+
+
+SEEDS = [p.read_text(encoding="utf-8") for p in sorted(REAL.glob("*/*")) if not p.name.endswith((".md", ".csv"))]
+
+
+@st.composite
+def mangled(draw):  # type: ignore[no-untyped-def]
+    text = draw(st.sampled_from(SEEDS))
+    for _ in range(draw(st.integers(0, 6))):
+        i = draw(st.integers(0, max(len(text) - 1, 0)))
+        j = draw(st.integers(i, min(len(text), i + 40)))
+        text = text[:i] + draw(st.text(max_size=20)) + text[j:]
+    return text
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(mangled(), st.text(max_size=400)))
+def test_random_and_mangled_input_raises_only_our_errors(text: str) -> None:
+    from bertlogs.parsers import EVAL_RESULTS, SMI_CSV, SMI_TABLE, TF1_LOG
+
+    fmt = sniff(text)
+    try:
+        if fmt == TF1_LOG:
+            tf1.parse(text)
+        elif fmt == SMI_TABLE:
+            smi_table.parse(text)
+        elif fmt == SMI_CSV:
+            smi_csv.parse(text)
+        elif fmt == EVAL_RESULTS:
+            eval_results.parse(text)
+    except ParseError:
+        pass
