@@ -139,6 +139,58 @@ def analyze(
         raise typer.Exit(ExitCode.RUN_ERRORS)
 
 
+@app.command(context_settings={"allow_interspersed_args": False})
+def collect(
+    command: Annotated[list[str] | None, typer.Argument(help="A local command to run (after --).")] = None,
+    docker: Annotated[str | None, typer.Option(help="Follow this container (waits for it to appear).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Raw archive root.")] = Path("raw"),
+    run_id: Annotated[str | None, typer.Option(help="Run directory name (default: labels + UTC start time).")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between GPU samples.")] = 0.1,
+    gpu: Annotated[str | None, typer.Option(help="GPU indices, e.g. 0,1 (default: the container's, else all).")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the container to appear.")] = 120.0,
+    label: Annotated[list[str] | None, typer.Option(help="key=value, repeatable: model=Tiny batch_size=32.")] = None,
+    tfevents: Annotated[Path | None, typer.Option(help="Copy TensorBoard event files from here at the end.")] = None,
+) -> None:
+    """Record a training run's log (every line stamped) and its GPU telemetry into OUT/<run-id>/.
+
+    Examples:
+      bertlogs collect --docker bert-tiny-32 --label model=Tiny --label batch_size=32
+      bertlogs collect --label model=Tiny -- python run_classifier.py --train_batch_size=32
+    """
+    from bertlogs.collect.run import Options, collect_command, collect_docker
+
+    if (docker is None) == (not command):
+        raise typer.BadParameter("give either --docker NAME or a command after --")
+    if not 0.01 <= interval <= 60:
+        raise typer.BadParameter("must be between 0.01 and 60 seconds", param_hint="--interval")
+    labels = {}
+    for item in label or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r}: expected key=value", param_hint="--label")
+        labels[key] = value
+    options = Options(
+        out=out, run_id=run_id, interval_s=interval, gpus=_gpu_list(gpu), wait_s=wait, labels=labels, tfevents=tfevents
+    )
+    line = _status_line if err.is_terminal else None
+    if docker is not None:
+        err.print(f"waiting for container {docker!r} (up to {wait:g} s)", style="dim", markup=False)
+        result = _run(lambda: collect_docker(docker, options, line))
+    else:
+        result = _run(lambda: collect_command(command or [], options, line))
+    if err.is_terminal:
+        err.file.write("\n")
+    for warning in result.warnings:
+        err.print(warning, style="yellow", markup=False)
+    err.print(f"{result.run_dir}: {result.status}, exit code {result.exit_code}", markup=False)
+    raise typer.Exit(result.exit_code)
+
+
+def _status_line(text: str) -> None:
+    err.file.write(f"\r\x1b[2K{text}")
+    err.file.flush()
+
+
 def _refuse_inside_inputs(out: Path, paths: list[Path]) -> None:
     target = out.resolve()
     for path in paths:

@@ -1,0 +1,1 @@
+"""`bertlogs collect`: a training run's log and GPU telemetry into a raw archive."""

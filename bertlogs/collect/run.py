@@ -1,0 +1,283 @@
+"""Collecting one run: a Docker container by name, or a local command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from bertlogs import __version__
+from bertlogs.collect.archive import LogWriter, create_run_dir, default_run_id, rfc3339_now, write_meta
+from bertlogs.collect.sampler import GPU_CSV_COLUMNS, Sampler
+from bertlogs.errors import CollectError, NotFoundError
+
+Status = Callable[[str], None]
+
+
+@dataclass
+class Options:
+    out: Path = Path("raw")
+    run_id: str | None = None
+    interval_s: float = 0.1
+    gpus: list[int] | None = None
+    wait_s: float = 120.0
+    labels: dict[str, str] = field(default_factory=dict)
+    tfevents: Path | None = None
+
+
+@dataclass
+class Result:
+    run_dir: Path
+    exit_code: int
+    status: str
+    warnings: list[str]
+
+
+def open_source(gpus: list[int] | None, interval_s: float, warnings: list[str]) -> Any:
+    """NVML, else one long-lived nvidia-smi, else None (the log is collected alone)."""
+    try:
+        from bertlogs.collect.nvml import NvmlSource
+
+        return NvmlSource(gpus)
+    except Exception as exc:  # any failure to start NVML means: try the fallback
+        nvml_reason = f"{type(exc).__name__}: {exc}"
+    if shutil.which("nvidia-smi"):
+        try:
+            from bertlogs.collect.smi import SmiSource
+
+            warnings.append(f"NVML unavailable ({nvml_reason}); sampling through one nvidia-smi process")
+            return SmiSource(gpus, interval_s)
+        except OSError as exc:
+            nvml_reason += f"; nvidia-smi: {exc}"
+    warnings.append(f"no GPU telemetry: NVML unavailable ({nvml_reason}) and no working nvidia-smi; log only")
+    return None
+
+
+@contextmanager
+def _session(options: Options, source_facts: dict[str, Any], status: Status | None) -> Iterator[_Session]:
+    session = _Session(options, source_facts, status)
+    try:
+        yield session
+    finally:
+        session.finish()
+
+
+class _Session:
+    """Run directory, meta.json, train.log and the sampler of one collection."""
+
+    def __init__(self, options: Options, source_facts: dict[str, Any], status: Status | None) -> None:
+        self.options, self.status_line = options, status
+        start_wall, self.start_mono = time.time(), time.monotonic_ns()
+        run_id = options.run_id or default_run_id(options.labels, start_wall)
+        self.run_dir = create_run_dir(options.out, run_id)
+        self.warnings: list[str] = []
+        self.log = LogWriter(self.run_dir / "train.log")
+        gpus = options.gpus if options.gpus is not None else source_facts.pop("gpus_requested", None)
+        self.source = open_source(gpus, options.interval_s, self.warnings)
+        self.gpu_file: IO[str] = (self.run_dir / "gpu.csv").open("a", encoding="utf-8")
+        self.gpu_file.write(",".join(GPU_CSV_COLUMNS) + "\n")
+        self.sampler = Sampler(self.source.read, self.gpu_file, options.interval_s) if self.source else None
+        self.meta: dict[str, Any] = {
+            "bertlogs_version": __version__,
+            "host": socket.gethostname(),
+            "utc_offset_s": time.localtime().tm_gmtoff,
+            "labels": options.labels,
+            "source": source_facts,
+            "gpus": self.source.describe() if self.source else [],
+            "sampler": {"source": self.source.name if self.source else None, "interval_s": options.interval_s},
+            "start": {"unix_s": start_wall, "mono_ns": self.start_mono},
+            "end": None,
+            "exit_code": None,
+            "status": "running",
+        }
+        write_meta(self.run_dir, self.meta)
+        if self.sampler:
+            self.sampler.start()
+        self.exit_code: int | None = None
+        self.final_status = "interrupted"
+
+    def tick(self) -> None:
+        """Once a second or so: flush the log, refresh the status line."""
+        self.log.flush()
+        if self.status_line is None:
+            return
+        elapsed = (time.monotonic_ns() - self.start_mono) / 1e9
+        parts = [f"{elapsed:6.0f} s", f"{self.log.lines} log lines"]
+        if self.sampler:
+            latest = self.sampler.latest
+            power = sum(r.get("power_w") or 0 for r in latest)
+            util = max((r.get("util_pct") or 0 for r in latest), default=0)
+            memory = sum(r.get("memory_used_mib") or 0 for r in latest)
+            parts += [f"{self.sampler.samples} samples", f"{power:.0f} W", f"{util:.0f} %", f"{memory:.0f} MiB"]
+        self.status_line(" | ".join(parts))
+
+    def finish(self) -> None:
+        if self.sampler:
+            self.sampler.stop()
+        if self.source:
+            self.source.close()
+            self.warnings += self.source.warnings
+        self.gpu_file.close()
+        self.log.close()
+        if self.options.tfevents is not None:
+            self._copy_events(self.options.tfevents)
+        self.meta.update(
+            end={"unix_s": time.time(), "mono_ns": time.monotonic_ns()},
+            exit_code=self.exit_code,
+            status=self.final_status,
+            samples=self.sampler.samples if self.sampler else 0,
+            skipped_ticks=self.sampler.skipped if self.sampler else 0,
+            log_lines=self.log.lines,
+            warnings=self.warnings,
+        )
+        write_meta(self.run_dir, self.meta)
+
+    def _copy_events(self, directory: Path) -> None:
+        found = sorted(directory.glob("**/events.out.tfevents.*")) if directory.is_dir() else []
+        if not found:
+            self.warnings.append(f"{directory}: no TensorBoard event files to copy")
+            return
+        (self.run_dir / "events").mkdir()
+        for path in found:
+            shutil.copy2(path, self.run_dir / "events" / path.name)
+
+
+def _pump(stream: IO[bytes], log: LogWriter, stamp: bool) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        log.write(f"{rfc3339_now()} {line}" if stamp else line)
+
+
+@contextmanager
+def _signals(on_signal: Callable[[int], None]) -> Iterator[None]:
+    previous = {s: signal.signal(s, lambda signum, _frame: on_signal(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def collect_command(argv: list[str], options: Options, status: Status | None = None) -> Result:
+    """Run `argv`, stamping each line of its merged stdout/stderr on arrival; signals are forwarded.
+
+    Raises:
+        CollectError: the command cannot be started, or the run directory exists.
+    """
+    with _session(options, {"kind": "command", "argv": argv}, status) as session:
+        try:
+            child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            session.final_status = "failed"
+            raise CollectError(f"{argv[0]}: cannot start: {exc.strerror or exc}") from exc
+        interrupted = []
+
+        def forward(signum: int) -> None:
+            interrupted.append(signum)
+            child.send_signal(signum)
+
+        assert child.stdout is not None
+        reader = threading.Thread(target=_pump, args=(child.stdout, session.log, True), daemon=True)
+        reader.start()
+        with _signals(forward):
+            while child.poll() is None:
+                session.tick()
+                time.sleep(0.2)
+        reader.join(5)
+        code = child.returncode if child.returncode >= 0 else 128 - child.returncode
+        session.exit_code = code
+        session.final_status = "interrupted" if interrupted else ("ok" if code == 0 else "failed")
+    return Result(session.run_dir, code, session.final_status, session.warnings)
+
+
+def _docker(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise CollectError("docker: command not found (install Docker, or collect a local command)") from None
+
+
+def wait_for_container(name: str, wait_s: float) -> dict[str, Any]:
+    """`docker inspect` of the container once it exists.
+
+    Raises:
+        NotFoundError: it did not appear within `wait_s`.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = _docker("inspect", "--type", "container", name)
+        if found.returncode == 0:
+            return json.loads(found.stdout)[0]
+        if time.monotonic() >= deadline:
+            reason = found.stderr.strip().splitlines()[-1] if found.stderr.strip() else "no such container"
+            raise NotFoundError(f"container {name!r} did not appear within {wait_s:g} s ({reason})")
+        time.sleep(0.25)
+
+
+def _container_facts(inspect: dict[str, Any]) -> dict[str, Any]:
+    state, config, host = inspect.get("State", {}), inspect.get("Config", {}), inspect.get("HostConfig", {})
+    requests = host.get("DeviceRequests") or []
+    ids = [int(i) for r in requests for i in (r.get("DeviceIDs") or []) if str(i).isdigit()]
+    return {
+        "kind": "docker",
+        "container": inspect.get("Name", "").lstrip("/"),
+        "id": inspect.get("Id"),
+        "image": config.get("Image"),
+        "command": [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])],
+        "device_requests": requests,
+        "gpus_requested": ids or None,
+        "started_at": state.get("StartedAt"),
+    }
+
+
+def collect_docker(name: str, options: Options, status: Status | None = None) -> Result:
+    """Wait for container `name`, follow its log (stdout and stderr, stamped by Docker), sample until it exits.
+
+    Raises:
+        NotFoundError: the container never appeared.
+        CollectError: Docker is missing, or the run directory exists.
+    """
+    inspect = wait_for_container(name, options.wait_s)
+    facts = _container_facts(inspect)
+    with _session(options, facts, status) as session:
+        logs = subprocess.Popen(
+            ["docker", "logs", "--follow", "--timestamps", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        readers = [
+            threading.Thread(target=_pump, args=(s, session.log, False), daemon=True)
+            for s in (logs.stdout, logs.stderr)
+        ]
+        for reader in readers:
+            reader.start()
+        waiter = subprocess.Popen(
+            ["docker", "wait", name], stdout=subprocess.PIPE, text=True, stderr=subprocess.DEVNULL
+        )
+        interrupted: list[int] = []
+        with _signals(interrupted.append):
+            while waiter.poll() is None and not interrupted:
+                session.tick()
+                time.sleep(0.2)
+        if interrupted:
+            waiter.terminate()
+            logs.terminate()
+        for reader in readers:
+            reader.join(10)
+        logs.wait(10)
+        final = _docker("inspect", "--type", "container", name)
+        state = json.loads(final.stdout)[0].get("State", {}) if final.returncode == 0 else {}
+        facts.update(finished_at=state.get("FinishedAt"), oom_killed=state.get("OOMKilled"))
+        code = int(state.get("ExitCode", 1)) if not interrupted else 130
+        if state.get("OOMKilled"):
+            session.warnings.append("the container was killed for running out of host memory (OOMKilled)")
+        session.exit_code = code
+        session.final_status = "interrupted" if interrupted else ("ok" if code == 0 else "failed")
+    return Result(session.run_dir, code, session.final_status, session.warnings)

@@ -1,0 +1,89 @@
+"""The drift-free sampling loop and the gpu.csv it appends to."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+# gpu.csv's header: units in the names; `bertlogs analyze` reads it with the CSV parser.
+GPU_CSV_COLUMNS = [
+    "sample",
+    "time_unix_s",
+    "mono_ns",
+    "latency_ms",
+    "gpu",
+    "power_w",
+    "power_instant_w",
+    "energy_mj",
+    "memory_used_mib",
+    "memory_total_mib",
+    "util_pct",
+    "mem_util_pct",
+    "temp_c",
+    "sm_clock_mhz",
+    "pstate",
+]
+
+
+class Sampler(threading.Thread):
+    """Calls `read` at start + k * interval on the monotonic clock and appends one row per GPU.
+
+    A tick that comes late (the previous read overran) is skipped, never bunched: the next read waits for
+    the next slot of the schedule, so the period never drifts.
+    """
+
+    def __init__(self, read: Callable[[], list[dict[str, Any]]], out: TextIO, interval_s: float) -> None:
+        super().__init__(daemon=True)
+        self._read, self._out, self.interval_s = read, out, interval_s
+        self._stop_event = threading.Event()
+        self.samples = self.skipped = 0
+        self.latest: list[dict[str, Any]] = []
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+    def run(self) -> None:
+        interval_ns = int(self.interval_s * 1e9)
+        start = time.monotonic_ns()
+        last_flush = start
+        k = 0
+        while not self._stop_event.is_set():
+            due = start + k * interval_ns
+            delay = (due - time.monotonic_ns()) / 1e9
+            if delay > 0 and self._stop_event.wait(delay):
+                break
+            before_wall, before = time.time_ns(), time.monotonic_ns()
+            rows = self._read()
+            after = time.monotonic_ns()
+            self._write(rows, before_wall, before, after)
+            if after - last_flush >= 1_000_000_000:
+                self._out.flush()
+                last_flush = after
+            # the next slot after now: late ticks are skipped
+            next_k = max(k + 1, (after - start) // interval_ns + 1)
+            self.skipped += next_k - k - 1
+            k = next_k
+        self._out.flush()
+
+    def _write(self, rows: list[dict[str, Any]], wall_ns: int, mono_ns: int, done_ns: int) -> None:
+        latency_ms = (done_ns - mono_ns) / 1e6
+        # the reading's time is the middle of the query
+        wall = (wall_ns + (done_ns - mono_ns) / 2) / 1e9
+        for row in rows:
+            fixed = {
+                "sample": self.samples,
+                "time_unix_s": f"{wall:.6f}",
+                "mono_ns": mono_ns,
+                "latency_ms": f"{latency_ms:.3f}",
+            }
+            cells = [fixed.get(c, row.get(c)) for c in GPU_CSV_COLUMNS]
+            self._out.write(",".join("" if v is None else _fmt(v) for v in cells) + "\n")
+        self.latest = rows
+        self.samples += 1
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
