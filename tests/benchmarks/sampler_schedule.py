@@ -36,7 +36,7 @@ def measure(interval_s: float, duration_s: float) -> None:
         sampler.stop()
         cpu1, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - wall0
         out.seek(0)
-        mono = np.array([int(line.split(",")[2]) for line in out.readlines()[0:]], dtype=np.int64)
+        mono = np.array([int(line.split(",")[2]) for line in out.readlines()], dtype=np.int64)
     ticks = (mono - mono[0]) / 1e9
     periods = np.diff(ticks)
     scheduled = np.round(ticks / interval_s) * interval_s
@@ -44,13 +44,14 @@ def measure(interval_s: float, duration_s: float) -> None:
     cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     print(
         f"{1 / interval_s:4.0f} Hz: {len(ticks)} samples in {wall:.1f} s, mean period {periods.mean() * 1e3:.3f} ms "
-        f"(error {abs(periods.mean() / interval_s - 1) * 100:.3f} %), p99 jitter {np.percentile(jitter, 99) * 1e3:.3f} ms, "
+        f"(error {abs(periods.mean() / interval_s - 1) * 100:.3f} %), "
+        f"p99 jitter {np.percentile(jitter, 99) * 1e3:.3f} ms, "
         f"max {jitter.max() * 1e3:.3f} ms, skipped ticks {sampler.skipped}, CPU {cpu / wall * 100:.2f} % of one core"
     )
 
 
 if __name__ == "__main__":
     duration = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
-    print(f"baseline: watch -n 0.2 'nvidia-smi | grep %' fires every ~0.31 s for 0.2 s asked: a 55 % period error")
+    print("baseline: watch -n 0.2 'nvidia-smi | grep %' fires every ~0.31 s for 0.2 s asked: a 55 % period error")
     for interval in (0.1, 0.05):
         measure(interval, duration)
