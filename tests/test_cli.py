@@ -125,4 +125,12 @@ def test_bad_options_are_usage_errors() -> None:
 def test_every_command_has_help() -> None:
     for command in app.registered_commands:
         assert command.callback.__doc__, command.name
-        assert "Example:" in command.callback.__doc__
+        assert "Example" in command.callback.__doc__
+
+
+def test_readme_documents_every_summary_column() -> None:
+    from bertlogs.analysis import COLUMN_HELP
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Summary columns", 1)[1]
+    assert all(f"| `{column}` |" in section for column in COLUMN_HELP)

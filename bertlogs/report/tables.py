@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -76,7 +77,7 @@ def _md(text: str) -> str:
 
 
 def print_table(summary: Summary, console: Console) -> None:
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("Run", overflow="fold")
     for _, header, _ in SHORT:
         table.add_column(header, justify="right")
