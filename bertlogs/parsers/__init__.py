@@ -10,7 +10,7 @@ import polars as pl
 
 from bertlogs.errors import ParseError
 from bertlogs.parsers import eval_results, smi_csv, smi_table, tf1
-from bertlogs.parsers.text import read_text
+from bertlogs.parsers.text import Source
 
 TF1_LOG = "tf1-log"
 EVAL_RESULTS = "eval-results"
@@ -23,7 +23,7 @@ _TF1_MARKERS = re.compile(
     r"|global_step/sec:|examples/sec:|\*\*\*\*\* (?:Eval results|Running training)",
     re.MULTILINE,
 )
-_SNIFF_CHARS = 256 * 1024
+_SNIFF_CHARS = 64 * 1024
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Parsed:
 
 
 def sniff(text: str) -> str | None:
-    """The format of `text`, judged from its first 256 KiB; None when it is none of ours."""
+    """The format of `text`, judged from its first 64 KiB; None when it is none of ours."""
     head = text[:_SNIFF_CHARS]
     if smi_csv.looks_like(head) and re.search(r"^\s*[a-z_.]+( \[[^\]]+\])?\s*,", head, re.MULTILINE):
         return SMI_CSV
@@ -59,28 +59,29 @@ def sniff(text: str) -> str | None:
 
 
 def parse_file(path: Path, *, year: int | None = None, utc_offset_s: float = 0.0) -> Parsed:
-    """Read, sniff and parse one file (plain or gzip).
+    """Read, sniff and parse one file (plain or gzip, judged by content).
 
     Raises:
         ParseError: unreadable, binary, or not a format bertlogs knows.
     """
-    text = read_text(path)
-    fmt = sniff(text)
+    source = Source(path)
+    fmt = sniff(source.head)
     if fmt is None:
-        first = next((s for s in text.splitlines() if s.strip()), None)
+        first = next((s for s in source.head.splitlines() if s.strip()), None)
         reason = "empty file" if first is None else "not a TF1 log, eval_results.txt or nvidia-smi capture"
         raise ParseError(str(path), reason, 1 if first is not None else None, first)
     warnings = []
-    if fmt in GPU_FORMATS and text and not text.endswith("\n"):
-        line_no = text.count("\n") + 1
-        warnings.append(f"{path}:{line_no}: truncated last line ignored")
-        text = text[: text.rfind("\n") + 1]
+    lines = source.lines()
+    if fmt in GPU_FORMATS and not source.ends_with_newline:
+        last = source.line_count()
+        warnings.append(f"{path}:{last}: truncated last line ignored")
+        lines = lines.filter(pl.col("line") < last)
     if fmt == TF1_LOG:
-        frame = tf1.parse(text, year=year, utc_offset_s=utc_offset_s)
+        frame = tf1.parse_lines(lines, year=year, utc_offset_s=utc_offset_s)
     elif fmt == EVAL_RESULTS:
-        frame = eval_results.parse(text)
+        frame = eval_results.parse_lines(lines)
     elif fmt == SMI_TABLE:
-        frame = smi_table.parse(text, utc_offset_s=utc_offset_s)
+        frame = smi_table.parse_lines(lines, utc_offset_s=utc_offset_s, streaming=source.large)
     else:
-        frame = smi_csv.parse(text, path=str(path), utc_offset_s=utc_offset_s)
+        frame = smi_csv.parse_lines(lines, path=str(path), utc_offset_s=utc_offset_s, streaming=source.large)
     return Parsed(path, fmt, frame, warnings)

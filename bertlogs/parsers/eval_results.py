@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from bertlogs.parsers.text import lines_frame
+from bertlogs.parsers.text import text_lines
 from bertlogs.schema import FACT_SCHEMA, conform
 
 PAIR = r"^\s*([A-Za-z_][\w.]*)\s*=\s*(\S+)\s*$"
@@ -18,7 +18,11 @@ def looks_like(text_head: str) -> bool:
 
 
 def parse(text: str) -> pl.DataFrame:
-    lines = lines_frame(text).filter(pl.col("text").str.contains(PAIR))
+    return parse_lines(text_lines(text))
+
+
+def parse_lines(lines: pl.LazyFrame) -> pl.DataFrame:
+    lines = lines.filter(pl.col("text").str.contains(PAIR)).collect(engine="in-memory")
     frame = lines.with_columns(
         kind=pl.lit("eval"),
         key=pl.col("text").str.extract(PAIR, 1),

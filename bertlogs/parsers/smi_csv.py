@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from bertlogs.errors import ParseError
-from bertlogs.parsers.text import lines_frame
+from bertlogs.parsers.text import engine, text_lines
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # nvidia-smi query names (and collect's own gpu.csv names) -> tidy column
@@ -43,6 +43,7 @@ COLUMNS = {
     "temp_c": "temp_c",
 }
 _NAME = r"^\s*([a-z_][a-z_.]*)(?:\s*\[[^\]]*\])?\s*$"
+_HEAD_LINES = 200
 _TIMESTAMP = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)?$"
 
 
@@ -52,30 +53,29 @@ def looks_like(text_head: str) -> bool:
 
 def parse(text: str, *, path: str = "<text>", utc_offset_s: float = 0.0) -> pl.DataFrame:
     """Samples of a CSV query capture; `utc_offset_s` converts its local `timestamp` column."""
-    lines = lines_frame(text)
-    header_line, names = _find_header(lines)
+    return parse_lines(text_lines(text), path=path, utc_offset_s=utc_offset_s)
+
+
+def parse_lines(
+    lines: pl.LazyFrame, *, path: str = "<text>", utc_offset_s: float = 0.0, streaming: bool = False
+) -> pl.DataFrame:
+    head = lines.head(_HEAD_LINES).collect(engine="in-memory")
+    header_line, names = _find_header(head)
     if header_line is None:
-        rows = lines.filter(pl.col("text").str.count_matches(",") >= 1)
-        names = _infer_columns(rows, path)
-        start = 0
-    else:
-        start = header_line
+        names = _infer_columns(head.filter(pl.col("text").str.contains(",")), path)
     width = len(names)
-    rows = lines.filter((pl.col("line") > start) & (pl.col("text").str.count_matches(",") == width - 1)).filter(
-        pl.col("text").str.split(",").list.get(0).str.strip_chars() != names[0] if header_line else True
-    )
-    fields = pl.col("text").str.split(",")
-    columns = {}
+    text = pl.col("text")
+    rows = lines.filter((pl.col("line") > (header_line or 0)) & (text.str.count_matches(",") == width - 1))
+    if header_line is not None:  # the header again (a restarted poller appending to the same file)
+        rows = rows.filter(~text.str.starts_with(names[0]))
+    fields = text.str.split(",")
+    columns: dict[str, pl.Expr] = {}
     for i, name in enumerate(names):
         target = COLUMNS.get(name)
-        if target is None or target in columns:
-            continue
-        columns[target] = fields.list.get(i).str.strip_chars()
-    frame = rows.select(**columns) if columns else rows.select()
-    numeric = [c for c in frame.columns if c not in ("timestamp",)]
-    frame = frame.with_columns(
-        [pl.col(c).str.extract(r"^(-?\d+(?:\.\d+)?)", 1).cast(pl.Float64).alias(c) for c in numeric]
-    )
+        if target is not None and target not in columns:
+            cell = fields.list.get(i).str.strip_chars()
+            columns[target] = cell if target == "timestamp" else _number(cell)
+    frame = rows.select(**columns).collect(engine=engine(streaming)) if columns else pl.DataFrame()
     if "timestamp" in frame.columns:
         stamp = pl.col("timestamp").str.to_datetime("%Y/%m/%d %H:%M:%S%.f", strict=False)
         frame = frame.with_columns(time=stamp.dt.epoch("ms").cast(pl.Float64) / 1000 - utc_offset_s)
@@ -87,6 +87,11 @@ def parse(text: str, *, path: str = "<text>", utc_offset_s: float = 0.0) -> pl.D
     if "gpu" not in frame.columns:
         frame = frame.with_columns(gpu=pl.lit(0))
     return conform(frame, SAMPLE_SCHEMA)
+
+
+def _number(cell: pl.Expr) -> pl.Expr:
+    """`250.07 W`, `17304 MiB`, `34 %`, `1500 MHz`, `250.07` -> float; `[N/A]`, `[Not Supported]` -> null."""
+    return cell.str.strip_chars_end(" WMiB%Hz").cast(pl.Float64, strict=False)
 
 
 def _sample_numbers(frame: pl.DataFrame) -> pl.Expr:

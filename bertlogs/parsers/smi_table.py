@@ -4,45 +4,50 @@ Samples are told apart by the table header (`| NVIDIA-SMI ...`) or by interleave
 (`date +%s.%N`, or `date`'s default format). A stamp line written after each sample (the seed's
 `watch` loop) stamps the rows before it; a capture whose first stamp precedes the first row stamps the
 rows after it. GPUs are identified by the index row above each number row, else by position.
+
+Two stages: a streamed pass turns every line into flags and numbers (no strings kept), then the much
+smaller result is grouped into samples.
 """
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
-from bertlogs.parsers.text import lines_frame
+from bertlogs.parsers.text import engine, text_lines
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # | 39%   67C    P2   113W / 250W |  11636MiB / 12189MiB |     35%      Default |
-NUMBER_ROW = r"^\|\s*(\S+)\s+(\S+)\s+(\S+)\s+(\S+?)\s*/\s*(\S+?)\s*\|\s*(\S+?)\s*/\s*(\S+?)\s*\|\s*(\S+)\s+\S+\s*\|"
+NUMBER_ROW = (
+    r"^\|\s*(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*/\s*([^|\s]+)\s*\|\s*([^/\s]+)\s*/\s*([^|\s]+)\s*\|\s*(\S+)\s+\S+\s*\|"
+)
+_CELLS = ["fan_pct", "temp_c", "perf", "power_w", "power_limit_w", "memory_used_mib", "memory_total_mib", "util_pct"]
 _INDEX_ROW = r"^\|\s+(\d+)\s+\S.*\|.*\|.*\|\s*$"
 _HEADER = r"^\|\s*NVIDIA-SMI "
-_EPOCH = r"^\s*(\d{9,10}(?:\.\d+)?)\s*$"
+_EPOCH = r"^\s*\d{9,10}(?:\.\d+)?\s*$"
 # `date` default output: Tue Oct 29 19:00:23 2024 / Mon Nov 25 16:32:50 UTC 2019
-_DATE = r"^\s*[A-Z][a-z]{2} ([A-Z][a-z]{2}) +(\d{1,2}) (\d\d:\d\d:\d\d) (?:([A-Z]{2,5}) )?(\d{4})\s*$"
+_DATE = r"^\s*[A-Z][a-z]{2} (?<month>[A-Z][a-z]{2}) +(?<day>\d{1,2}) (?<clock>\d\d:\d\d:\d\d) (?:(?<zone>[A-Z]{2,5}) )?(?<year>\d{4})\s*$"
 
 
 def looks_like(text_head: str) -> bool:
-    import re
-
     return re.search(NUMBER_ROW, text_head, re.MULTILINE) is not None
 
 
 def parse(text: str, *, utc_offset_s: float = 0.0) -> pl.DataFrame:
     """Samples of a table or `grep %` capture; `utc_offset_s` converts `date`'s local times."""
-    lines = lines_frame(text)
-    t = pl.col("text")
-    frame = lines.with_columns(
-        row=t.str.contains(NUMBER_ROW),
-        header=t.str.contains(_HEADER),
-        index=t.str.extract(_INDEX_ROW, 1).cast(pl.Int64).shift(1),
-        stamp=_stamp_expr(utc_offset_s),
-    )
-    frame = frame.filter(pl.col("row") | pl.col("header") | pl.col("stamp").is_not_null())
+    return parse_lines(text_lines(text), utc_offset_s=utc_offset_s)
+
+
+def parse_lines(lines: pl.LazyFrame, *, utc_offset_s: float = 0.0, streaming: bool = False) -> pl.DataFrame:
+    frame = _classify(lines, utc_offset_s).collect(engine=engine(streaming))
+    if frame.is_empty() or not frame["row"].any():
+        return conform(pl.DataFrame(), SAMPLE_SCHEMA)
     first_row = frame["row"].arg_max()
-    first_stamp = frame["stamp"].is_not_null().arg_max() if frame["stamp"].is_not_null().any() else None
+    stamped_rows = frame["stamp"].is_not_null()
+    first_stamp = stamped_rows.arg_max() if stamped_rows.any() else None
     has_header = bool(frame["header"].any())
-    stamps_follow = first_stamp is not None and first_row is not None and first_stamp > first_row
+    stamps_follow = not has_header and first_stamp is not None and first_row is not None and first_stamp > first_row
     stamped = pl.col("stamp").is_not_null()
     # a table starts at its header, or at the `date` line just above it
     table_start = (pl.col("header") & ~stamped.shift(1).fill_null(False)) | (
@@ -50,49 +55,61 @@ def parse(text: str, *, utc_offset_s: float = 0.0) -> pl.DataFrame:
     )
     boundary = table_start if has_header else stamped
     # a stamp after the sample belongs to the rows before it: number samples so that it closes them
-    sample = boundary.cum_sum() - (boundary.cast(pl.Int64) if stamps_follow and not has_header else 0)
-    frame = frame.with_columns(sample=sample)
-    stamp_of = (
-        pl.col("stamp").drop_nulls().first().over("sample")
-        if not stamps_follow or has_header
-        else pl.col("stamp").drop_nulls().last().over("sample")
+    sample = boundary.cum_sum() - (boundary.cast(pl.Int64) if stamps_follow else 0)
+    frame = frame.with_columns(
+        sample=sample,
+        # the index row directly above a number row names its GPU
+        gpu_index=pl.when(pl.col("line").shift(1) == pl.col("line") - 1).then(pl.col("index").shift(1)),
     )
+    stamp_of = pl.col("stamp").drop_nulls()
+    stamp_of = (stamp_of.last() if stamps_follow else stamp_of.first()).over("sample")
     rows = frame.with_columns(time=stamp_of).filter(pl.col("row"))
     if not has_header and first_stamp is None:
         # a bare `grep %` file without stamps: each row is a sample of one GPU
         rows = rows.with_columns(sample=pl.int_range(pl.len()))
-    cell = lambda i: t.str.extract(NUMBER_ROW, i)  # noqa: E731
     rows = rows.with_columns(
-        sample=(pl.col("sample") - pl.col("sample").min()).rank("dense").cast(pl.Int64) - 1,
-        gpu=pl.coalesce("index", pl.int_range(pl.len()).over("sample")),
-        fan_pct=_number(cell(1)),
-        temp_c=_number(cell(2)),
-        power_w=_number(cell(4)),
-        power_limit_w=_number(cell(5)),
-        memory_used_mib=_number(cell(6)),
-        memory_total_mib=_number(cell(7)),
-        util_pct=_number(cell(8)),
+        sample=(pl.col("sample").rank("dense") - 1).cast(pl.Int64),
+        gpu=pl.coalesce("gpu_index", pl.int_range(pl.len()).over("sample")),
     )
     return conform(rows, SAMPLE_SCHEMA)
 
 
-def _number(cell: pl.Expr) -> pl.Expr:
-    """`113W`, `11636MiB`, `35%`, `67C` -> float; `N/A`, `ERR!` and the like -> null."""
-    return cell.str.extract(r"^(\d+(?:\.\d+)?)", 1).cast(pl.Float64)
-
-
-def _stamp_expr(utc_offset_s: float) -> pl.Expr:
+def _classify(lines: pl.LazyFrame, utc_offset_s: float) -> pl.LazyFrame:
+    """Per line: row/header flags, the index of an index row, a stamp, and the number row's cells as floats."""
     t = pl.col("text")
-    epoch = t.str.extract(_EPOCH, 1).cast(pl.Float64)
-    human = (
-        t.str.extract(_DATE, 5)
+    row = t.str.contains(NUMBER_ROW)
+    cells = t.str.extract_groups(NUMBER_ROW)
+    date = t.str.extract_groups(_DATE)
+    local = (
+        date.struct["year"]
         + " "
-        + t.str.extract(_DATE, 1)
+        + date.struct["month"]
         + " "
-        + t.str.extract(_DATE, 2).str.zfill(2)
+        + date.struct["day"].str.zfill(2)
         + " "
-        + t.str.extract(_DATE, 3)
+        + date.struct["clock"]
     ).str.to_datetime("%Y %b %d %H:%M:%S", strict=False)
-    zone = t.str.extract(_DATE, 4)
-    human_s = human.dt.epoch("ms").cast(pl.Float64) / 1000 - pl.when(zone == "UTC").then(0.0).otherwise(utc_offset_s)
-    return pl.coalesce(epoch, human_s)
+    zone_offset = pl.when(date.struct["zone"] == "UTC").then(0.0).otherwise(utc_offset_s)
+    stamp = (
+        pl.when(t.str.contains(_EPOCH))
+        .then(t.str.strip_chars().cast(pl.Float64, strict=False))
+        .when(t.str.contains(_DATE))
+        .then(local.dt.epoch("ms").cast(pl.Float64) / 1000 - zone_offset)
+    )
+    return (
+        lines.with_columns(
+            row=row,
+            header=t.str.contains(_HEADER),
+            index=pl.when(t.str.contains(_INDEX_ROW)).then(t.str.extract(_INDEX_ROW, 1).cast(pl.Int64)),
+            stamp=stamp,
+        )
+        .filter(pl.col("row") | pl.col("header") | pl.col("stamp").is_not_null() | pl.col("index").is_not_null())
+        .with_columns(pl.when(pl.col("row")).then(cells).alias("cells"))
+        .with_columns([_number(pl.col("cells").struct[str(i + 1)]).alias(name) for i, name in enumerate(_CELLS)])
+        .drop("text", "cells", "perf")
+    )
+
+
+def _number(cell: pl.Expr) -> pl.Expr:
+    """`113W`, `11636MiB`, `11000MB`, `35%`, `67C` -> float; `N/A`, `ERR!` and the like -> null."""
+    return cell.str.strip_chars_end("WMiBC%").cast(pl.Float64, strict=False)

@@ -1,15 +1,16 @@
 """TensorFlow 1.x Estimator / TPUEstimator logs (google-research/bert run_classifier.py and kin).
 
 Text in, one row per fact out (see `schema.FACT_SCHEMA`). Every line is handled by vectorised polars
-expressions: prefixes are peeled off (docker RFC 3339 stamp, indentation, `#` comment, worker tag,
-`INFO:tensorflow:` / absl / C++ header), then each message is matched against the fact patterns.
+expressions in one lazy plan, collected once: prefixes are peeled off (docker RFC 3339 stamp, indentation,
+`#` comment, worker tag, `INFO:tensorflow:` / absl / C++ header), then each message is matched against the
+fact patterns.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from bertlogs.parsers.text import lines_frame
+from bertlogs.parsers.text import text_lines
 from bertlogs.schema import FACT_SCHEMA, conform
 
 # StepCounterHook's default `log_step_count_steps`: each rate reading covers this many steps.
@@ -18,7 +19,7 @@ RATE_WINDOW_STEPS = 100
 _DOCKER = r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z "
 _WORKER = r"^\[([^\]\s]+::std(?:err|out))\]\s?"
 _CLASSIC = r"^(?:INFO|WARNING|ERROR|FATAL|DEBUG|WARN):(?:tensorflow|absl|root):"
-_ABSL = r"^[IWEF](\d\d)(\d\d) (\d\d:\d\d:\d\d\.\d+)\s+\d+\s+[^\]\s]+\] "
+_ABSL = r"^[IWEF](?<month>\d\d)(?<day>\d\d) (?<time>\d\d:\d\d:\d\d\.\d+)\s+\d+\s+[^\]\s]+\] "
 _CPP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+): [IWEF] [^\]]+\] "
 
 _SIMPLE_FACTS: list[tuple[str, str, str]] = [
@@ -46,70 +47,72 @@ def parse(text: str, *, year: int | None = None, utc_offset_s: float = 0.0) -> p
     stamp of its own; `utc_offset_s` turns local stamps (absl, C++) into unix time. Docker's UTC stamps,
     when present, win over both.
     """
-    lines = _peel(lines_frame(text), year, utc_offset_s)
+    return parse_lines(text_lines(text), year=year, utc_offset_s=utc_offset_s)
+
+
+def parse_lines(lines: pl.LazyFrame, *, year: int | None = None, utc_offset_s: float = 0.0) -> pl.DataFrame:
+    # the peeled lines feed four branches: collect them once rather than once per branch
+    peeled = _peel(lines, year, utc_offset_s).collect(engine="in-memory").lazy()
     facts = pl.concat(
-        [_simple_facts(lines), _config_facts(lines), _eval_facts(lines), _model_facts(lines)],
+        [_simple_facts(peeled), _config_facts(peeled), _eval_facts(peeled), _model_facts(peeled)],
         how="diagonal_relaxed",
     )
-    facts = _with_rate_steps(facts).sort("line", "key")
-    return conform(facts, FACT_SCHEMA)
+    return conform(_with_rate_steps(facts).sort("line", "key").collect(engine="in-memory"), FACT_SCHEMA)
 
 
-def _peel(lines: pl.DataFrame, year: int | None, utc_offset_s: float) -> pl.DataFrame:
+def _peel(lines: pl.LazyFrame, year: int | None, utc_offset_s: float) -> pl.LazyFrame:
     text = pl.col("text")
     frame = lines.with_columns(
         docker=text.str.extract(_DOCKER, 1).str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False),
         rest=text.str.replace(_DOCKER, "").str.replace(r"^\s*(?:#\s+)?", ""),
-    )
-    frame = frame.with_columns(
+    ).with_columns(
         worker=pl.col("rest").str.extract(_WORKER, 1),
         rest=pl.col("rest").str.replace(_WORKER, "").str.strip_chars_start(),
     )
     rest = pl.col("rest")
+    absl = rest.str.extract_groups(_ABSL)
     frame = frame.with_columns(
         style=pl.when(rest.str.contains(_CLASSIC))
         .then(pl.lit("classic"))
-        .when(rest.str.contains(_ABSL))
+        .when(absl.struct["time"].is_not_null())
         .then(pl.lit("absl"))
         .when(rest.str.contains(_CPP))
         .then(pl.lit("cpp"))
         .otherwise(pl.lit("bare")),
-        absl_md=rest.str.extract(_ABSL, 1) + "-" + rest.str.extract(_ABSL, 2),
-        absl_time=rest.str.extract(_ABSL, 3),
+        absl_md=absl.struct["month"] + "-" + absl.struct["day"],
+        absl_time=absl.struct["time"],
         cpp=rest.str.extract(_CPP, 1).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False),
         msg=rest.str.replace(_CLASSIC, "").str.replace(_ABSL, "").str.replace(_CPP, ""),
     ).filter(pl.col("msg").str.strip_chars() != "")
 
     # TF 1.14/1.15 print each Python log line twice (classic, then absl): keep the absl twin, it has a clock.
-    same_worker_msg = [pl.col("msg"), pl.col("worker").fill_null("")]
-    twin_next = (pl.col("msg").shift(-1).over(same_worker_msg[1]) == pl.col("msg")) & (
-        pl.col("style").shift(-1).over(same_worker_msg[1]) == "absl"
+    worker = pl.col("worker").fill_null("")
+    twin_next = (pl.col("msg").shift(-1).over(worker) == pl.col("msg")) & (
+        pl.col("style").shift(-1).over(worker) == "absl"
     )
-    twin_prev = (pl.col("msg").shift(1).over(same_worker_msg[1]) == pl.col("msg")) & (
-        pl.col("style").shift(1).over(same_worker_msg[1]) == "absl"
+    twin_prev = (pl.col("msg").shift(1).over(worker) == pl.col("msg")) & (
+        pl.col("style").shift(1).over(worker) == "absl"
     )
     frame = frame.filter(~((pl.col("style") == "classic") & (twin_next | twin_prev).fill_null(False)))
 
-    if year is None:
-        hints = frame.select(pl.coalesce("docker", "cpp").drop_nulls().first().dt.year()).item()
-        year_clock = "local" if hints is not None else "local-year-assumed"
-        year = hints if hints is not None else 1970
-    else:
-        year_clock = "local"
-    absl = (pl.lit(str(year)) + "-" + pl.col("absl_md") + " " + pl.col("absl_time")).str.to_datetime(
+    # absl stamps carry no year: the log's own full stamps give it, else `year`, else 1970 (and the clock says so)
+    hint = pl.coalesce("docker", "cpp").drop_nulls().first().dt.year()
+    year_used = pl.lit(year) if year is not None else hint.fill_null(1970)
+    year_clock = pl.lit("local") if year is not None else pl.when(hint.is_null()).then(pl.lit("local-year-assumed"))
+    absl_dt = (year_used.cast(pl.String) + "-" + pl.col("absl_md") + " " + pl.col("absl_time")).str.to_datetime(
         "%Y-%m-%d %H:%M:%S%.f", strict=False
     )
     epoch = lambda dt: dt.dt.epoch("us").cast(pl.Float64) / 1e6  # noqa: E731
     return frame.with_columns(
         time=pl.when(pl.col("docker").is_not_null())
         .then(epoch(pl.col("docker")))
-        .otherwise(epoch(pl.coalesce(pl.col("cpp"), absl)) - utc_offset_s),
+        .otherwise(epoch(pl.coalesce(pl.col("cpp"), absl_dt)) - utc_offset_s),
         clock=pl.when(pl.col("docker").is_not_null())
         .then(pl.lit("utc"))
         .when(pl.col("cpp").is_not_null())
         .then(pl.lit("local"))
         .when(pl.col("absl_time").is_not_null())
-        .then(pl.lit(year_clock)),
+        .then(year_clock.fill_null("local")),
         section=pl.when(pl.col("msg").str.contains(r"\*\*\*\*\* Running training"))
         .then(pl.lit("train"))
         .when(pl.col("msg").str.contains(r"\*\*\*\*\* Running (?:evaluation|prediction)"))
@@ -119,29 +122,40 @@ def _peel(lines: pl.DataFrame, year: int | None, utc_offset_s: float) -> pl.Data
     ).select("line", "time", "clock", "worker", "msg", "section")
 
 
-def _simple_facts(lines: pl.DataFrame) -> pl.DataFrame:
+def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """One pass: the first matching pattern names the fact, its group 1 is the value."""
     msg = pl.col("msg")
-    parts = [
-        lines.filter(msg.str.contains(pattern)).with_columns(
-            kind=pl.lit(kind),
-            key=pl.lit(key),
-            value=msg.str.extract(pattern, 1).str.to_lowercase(),
-            step=msg.str.extract(r"step = (\d+)", 1).cast(pl.Int64)
-            if key == "loss"
-            else (msg.str.extract(pattern, 1).cast(pl.Int64, strict=False) if kind == "checkpoint" else None),
+    which = pl.when(pl.lit(False)).then(pl.lit(None, pl.Int32))
+    value = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
+    for i, (pattern, _, _) in enumerate(_SIMPLE_FACTS):
+        which = which.when(msg.str.contains(pattern)).then(pl.lit(i, pl.Int32))
+    for i, (pattern, _, _) in enumerate(_SIMPLE_FACTS):
+        value = value.when(pl.col("which") == i).then(msg.str.extract(pattern, 1))
+    kinds = pl.Series([kind for _, kind, _ in _SIMPLE_FACTS])
+    keys = pl.Series([key for _, _, key in _SIMPLE_FACTS])
+    any_fact = "|".join(f"(?:{pattern})" for pattern, _, _ in _SIMPLE_FACTS)
+    frame = (
+        lines.filter(msg.str.contains(any_fact))
+        .with_columns(which=which)
+        .with_columns(
+            kind=pl.lit(kinds).gather(pl.col("which")),
+            key=pl.lit(keys).gather(pl.col("which")),
+            raw=value.str.to_lowercase(),
         )
-        for pattern, kind, key in _SIMPLE_FACTS
-    ]
-    frame = pl.concat(parts, how="diagonal_relaxed")
-    # an error is a fact whether or not it carries a number
-    return frame.with_columns(
-        value=pl.when(pl.col("kind") == "error")
-        .then(pl.col("value").cast(pl.Float64, strict=False).fill_null(1.0))
-        .otherwise(pl.col("value").cast(pl.Float64, strict=False))
     )
+    return frame.with_columns(
+        # an error is a fact whether or not it carries a number
+        value=pl.when(pl.col("kind") == "error")
+        .then(pl.col("raw").cast(pl.Float64, strict=False).fill_null(1.0))
+        .otherwise(pl.col("raw").cast(pl.Float64, strict=False)),
+        step=pl.when(pl.col("key") == "loss")
+        .then(msg.str.extract(r"step = (\d+)", 1).cast(pl.Int64))
+        .when(pl.col("kind") == "checkpoint")
+        .then(pl.col("raw").cast(pl.Int64, strict=False)),
+    ).drop("which", "raw")
 
 
-def _config_facts(lines: pl.DataFrame) -> pl.DataFrame:
+def _config_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     msg = pl.col("msg")
     name = msg.str.extract(_CONFIG, 1).str.to_lowercase().str.replace(" ", "_")
     return lines.filter(msg.str.contains(_CONFIG)).with_columns(
@@ -151,15 +165,18 @@ def _config_facts(lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _eval_facts(lines: pl.DataFrame) -> pl.DataFrame:
+def _eval_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     msg = pl.col("msg")
     is_kv = msg.str.contains(_KV) & ~msg.str.contains(r"^\s*(?:name|Num examples|Batch size|Num steps) = ")
-    blocks = lines.with_columns(
-        kv=is_kv,
-        header=msg.str.strip_chars() == _EVAL_HEADER,
-        key=msg.str.extract(_KV, 1),
-        value=msg.str.extract(_KV, 2).str.to_lowercase().cast(pl.Float64, strict=False),
-    ).with_columns(block=(~pl.col("kv")).cum_sum())
+    blocks = (
+        lines.with_columns(kv=is_kv, header=msg.str.strip_chars() == _EVAL_HEADER)
+        .with_columns(block=(~pl.col("kv")).cum_sum())
+        .filter(pl.col("kv") | pl.col("header"))
+        .with_columns(
+            key=msg.str.extract(_KV, 1),
+            value=msg.str.extract(_KV, 2).str.to_lowercase().cast(pl.Float64, strict=False),
+        )
+    )
     # a block of `  key = value` lines is an eval result after the header, or when it has an eval_ key
     blocks = blocks.with_columns(
         is_eval=(
@@ -192,37 +209,38 @@ def _eval_facts(lines: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([blocks, pairs], how="diagonal_relaxed")
 
 
-def _model_facts(lines: pl.DataFrame) -> pl.DataFrame:
+def _model_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """layers = highest `layer_N` + 1, hidden = the word-embedding width, from the Trainable Variables listing."""
     msg = pl.col("msg")
     variables = lines.filter(msg.str.contains(_VARIABLE)).with_columns(
         name=msg.str.extract(_VARIABLE, 1), shape=msg.str.extract(_VARIABLE, 2)
     )
-    if variables.is_empty():
-        return variables
-    layer = variables.select(
-        pl.col("name").str.extract(r"layer_(\d+)/", 1).cast(pl.Int64).max(), pl.col("line").first()
+    layers = variables.select(
+        pl.col("line").first(),
+        kind=pl.lit("model"),
+        key=pl.lit("layers"),
+        value=(pl.col("name").str.extract(r"layer_(\d+)/", 1).cast(pl.Int64).max() + 1).cast(pl.Float64),
     )
-    hidden = variables.filter(pl.col("name").str.contains(r"embeddings/word_embeddings")).select(
-        pl.col("shape").str.extract(r",\s*(\d+)", 1).cast(pl.Int64).first()
+    hidden = variables.select(
+        pl.col("line").first(),
+        kind=pl.lit("model"),
+        key=pl.lit("hidden"),
+        value=pl.col("shape")
+        .filter(pl.col("name").str.contains("embeddings/word_embeddings"))
+        .str.extract(r",\s*(\d+)", 1)
+        .cast(pl.Float64)
+        .first(),
     )
-    line = layer["line"][0]
-    rows = []
-    if layer["name"][0] is not None:
-        rows.append({"line": line, "kind": "model", "key": "layers", "value": float(layer["name"][0] + 1)})
-    if not hidden.is_empty() and hidden.item() is not None:
-        rows.append({"line": line, "kind": "model", "key": "hidden", "value": float(hidden.item())})
-    return pl.DataFrame(rows, schema={"line": pl.Int64, "kind": pl.String, "key": pl.String, "value": pl.Float64})
+    return pl.concat([layers, hidden]).filter(pl.col("value").is_not_null())
 
 
-def _with_rate_steps(facts: pl.DataFrame) -> pl.DataFrame:
+def _with_rate_steps(facts: pl.LazyFrame) -> pl.LazyFrame:
     """Give each rate reading the last step of the window it covers.
 
     With `loss = X, step = N` lines the step is the last one logged before the reading; without them
     (TPUEstimator, as in run_classifier.py) the k-th reading covers steps
     1+100(k-1) .. 1+100k after the checkpoint saved before the first reading (step 0 in a whole run).
     """
-    if facts.is_empty():
-        return facts
     worker = pl.col("worker").fill_null("")
     facts = facts.sort("line").with_columns(
         logged_step=pl.when(pl.col("key") == "loss").then(pl.col("step")).forward_fill().over(worker)

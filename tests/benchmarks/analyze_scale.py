@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Benchmark (not a test): `bertlogs analyze --out` on big captures and big archives.
+
+Generates its inputs deterministically under WORKDIR (default /tmp/bertlogs-bench), then for each case prints
+wall time (process start to exit, reports written), MB/s, peak RSS, and the ratios to `grep -c` on the same
+bytes (the I/O floor) and to a naive Python loop with one regex per line doing the same extraction.
+
+  (a) one run whose legacy capture (`nvidia-smi | grep %` rows + `date +%s.%N` lines) is ~150 MB
+  (b) an archive of 1,000 runs with a ~100 KB capture each
+  (c) one run whose nvidia-smi --query-gpu CSV capture is ~150 MB
+
+Usage: python tests/benchmarks/analyze_scale.py [WORKDIR] [--cases abc]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEMO_RUN = Path(__file__).resolve().parents[2] / "fixtures" / "cola-sweep" / "base-bs2"
+ROW = "| {fan:>3}%   {temp:>2}C    P2  {power:>4}W / 250W |  {mem:>5}MiB / 11019MiB | {util:>6}%      Default |\n"
+
+
+def legacy_capture(path: Path, samples: int, seed: int) -> None:
+    """`grep %` rows, each followed by its `date +%s.%N` stamp, ~0.31 s apart, training in the middle."""
+    rng = np.random.default_rng(seed)
+    times = 1574690400 + np.cumsum(0.2 + rng.normal(0.11, 0.01, samples).clip(0.08, 0.2))
+    busy = (np.arange(samples) > samples * 0.05) & (np.arange(samples) < samples * 0.95)
+    power = np.where(busy, 200 + rng.integers(-10, 10, samples), 55)
+    util = np.where(busy, 85 + rng.integers(-5, 5, samples), 0)
+    chunk = 200_000
+    with path.open("w") as f:
+        for lo in range(0, samples, chunk):
+            f.write(
+                "".join(
+                    ROW.format(fan=40, temp=70, power=power[i], mem=10400, util=util[i]) + f"{times[i]:.9f}\n"
+                    for i in range(lo, min(lo + chunk, samples))
+                )
+            )
+
+
+def csv_capture(path: Path, samples: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    start = 1574690400 + np.cumsum(np.full(samples, 0.1))
+    with path.open("w") as f:
+        f.write(
+            "timestamp, index, power.draw [W], memory.used [MiB], memory.total [MiB], utilization.gpu [%], "
+            "utilization.memory [%], temperature.gpu\n"
+        )
+        chunk = 200_000
+        for lo in range(0, samples, chunk):
+            rows = []
+            for i in range(lo, min(lo + chunk, samples)):
+                stamp = (
+                    time.strftime("%Y/%m/%d %H:%M:%S", time.gmtime(start[i])) + f".{int(start[i] * 1000) % 1000:03d}"
+                )
+                busy = samples * 0.05 < i < samples * 0.95
+                rows.append(
+                    f"{stamp}, 0, {200.0 + rng.random() * 20 if busy else 55.0:.2f} W, 10400 MiB, 11019 MiB, "
+                    f"{85 if busy else 0} %, 30 %, 70\n"
+                )
+            f.write("".join(rows))
+
+
+def make_inputs(work: Path, cases: str) -> dict[str, Path]:
+    log = (DEMO_RUN / "run_classifier.log").read_text()
+    made = {}
+    for case, name, samples, maker in (
+        ("a", "big-legacy", 1_500_000, legacy_capture),
+        ("c", "big-csv", 1_750_000, csv_capture),
+    ):
+        if case not in cases:
+            continue
+        run = work / name / "run"
+        capture = run / ("nvidia-smi.log" if case == "a" else "gpu.csv")
+        if not capture.exists():
+            run.mkdir(parents=True, exist_ok=True)
+            (run / "run_classifier.log").write_text(log)
+            maker(capture, samples, seed=1)
+        made[case] = work / name
+    if "b" in cases:
+        root = work / "archive-1000"
+        if not (root / "run-0999").exists():
+            for i in range(1000):
+                run = root / f"run-{i:04d}"
+                run.mkdir(parents=True, exist_ok=True)
+                (run / "run_classifier.log").write_text(log)
+                legacy_capture(run / "nvidia-smi.log", 1000, seed=i)
+        made["b"] = root
+    return made
+
+
+def captures(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.name in ("nvidia-smi.log", "gpu.csv"))
+
+
+def timed(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{argv} failed with status {status}")
+    return wall, usage.ru_maxrss / 1024
+
+
+NAIVE = r"""
+import re, sys
+row = re.compile(r"^\|\s*\S+\s+\S+\s+\S+\s+(\d+)W\s*/\s*\d+W\s*\|\s*(\d+)MiB\s*/\s*\d+MiB\s*\|\s*(\d+)%")
+csv = re.compile(r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+), (\d+), ([\d.]+) W, (\d+) MiB, \d+ MiB, (\d+) %")
+for path in sys.argv[1:]:
+    times, power, memory, util, pending = [], [], [], [], None
+    with open(path) as f:
+        for line in f:
+            m = row.match(line)
+            if m:
+                pending = m.groups()
+                continue
+            m = csv.match(line)
+            if m:
+                times.append(m.group(1)); power.append(float(m.group(3))); memory.append(float(m.group(4)))
+                util.append(float(m.group(5)))
+                continue
+            if pending and line[:1].isdigit():
+                times.append(float(line)); power.append(float(pending[0])); memory.append(float(pending[1]))
+                util.append(float(pending[2])); pending = None
+    print(path, len(times), sum(power) / max(len(power), 1))
+"""
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    cases = sys.argv[sys.argv.index("--cases") + 1] if "--cases" in sys.argv else "abc"
+    if "--cases" in sys.argv:
+        args = [a for a in args if a != cases]
+    work = Path(args[0]) if args else Path("/tmp/bertlogs-bench")
+    made = make_inputs(work, cases)
+    print(f"machine: {os.cpu_count()} cores; polars {__import__('polars').__version__}")
+    for case, root in made.items():
+        files = captures(root)
+        size_mb = sum(p.stat().st_size for p in files) / 1e6
+        out = work / f"report-{case}"
+        subprocess.run(["rm", "-rf", str(out)], check=True)
+        wall, rss = timed([sys.executable, "-m", "bertlogs", "analyze", str(root), "--out", str(out)])
+        grep, _ = (
+            timed(["sh", "-c", f"cat {' '.join(map(str, files))} | grep -c %"])
+            if len(files) < 5
+            else timed(["sh", "-c", f"find {root} -name nvidia-smi.log -exec cat {{}} + | grep -c %"])
+        )
+        naive, naive_rss = timed([sys.executable, "-c", NAIVE, *map(str, files)])
+        print(f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB")
+        print(
+            f"    bertlogs analyze --out: {wall:.2f} s, {size_mb / wall:.0f} MB/s, peak RSS {rss:.0f} MB "
+            f"({rss / max(p.stat().st_size for p in files) * 1e-6:.1f}x the largest capture)"
+        )
+        print(f"    grep -c %:              {grep:.2f} s  (bertlogs / grep = {wall / grep:.1f}x)")
+        print(
+            f"    naive Python loop:      {naive:.2f} s, peak RSS {naive_rss:.0f} MB  "
+            f"(naive / bertlogs = {naive / wall:.1f}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
