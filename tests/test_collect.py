@@ -22,7 +22,8 @@ from bertlogs.parsers import SMI_CSV, parse_file
 
 FAKE_BIN = ROOT / "tests" / "fake_bin"
 TRAINING = (
-    "sleep 0.3; echo 'INFO:tensorflow:***** Running training *****' >&2; echo 'INFO:tensorflow:  Num examples = 64' >&2; "
+    "sleep 0.3; echo 'INFO:tensorflow:***** Running training *****' >&2; "
+    "echo 'INFO:tensorflow:  Num examples = 64' >&2; "
     "echo 'INFO:tensorflow:  Batch size = 8' >&2; echo 'INFO:tensorflow:  Num steps = 300' >&2; "
     "echo 'INFO:tensorflow:Saving checkpoints for 0 into /tmp/m.' >&2; "
     "for i in 1 2; do sleep 0.5; echo 'INFO:tensorflow:global_step/sec: 200' >&2; "

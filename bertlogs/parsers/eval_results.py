@@ -22,8 +22,8 @@ def parse(text: str) -> pl.DataFrame:
 
 
 def parse_lines(lines: pl.LazyFrame) -> pl.DataFrame:
-    lines = lines.filter(pl.col("text").str.contains(PAIR)).collect(engine="in-memory")
-    frame = lines.with_columns(
+    found = lines.filter(pl.col("text").str.contains(PAIR)).collect(engine="in-memory")
+    frame = found.with_columns(
         kind=pl.lit("eval"),
         key=pl.col("text").str.extract(PAIR, 1),
         value=pl.col("text").str.extract(PAIR, 2).str.to_lowercase().cast(pl.Float64, strict=False),

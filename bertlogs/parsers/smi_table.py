@@ -27,7 +27,10 @@ _INDEX_ROW = r"^\|\s+(\d+)\s+\S.*\|.*\|.*\|\s*$"
 _HEADER = r"^\|\s*NVIDIA-SMI "
 _EPOCH = r"^\s*\d{9,10}(?:\.\d+)?\s*$"
 # `date` default output: Tue Oct 29 19:00:23 2024 / Mon Nov 25 16:32:50 UTC 2019
-_DATE = r"^\s*[A-Z][a-z]{2} (?<month>[A-Z][a-z]{2}) +(?<day>\d{1,2}) (?<clock>\d\d:\d\d:\d\d) (?:(?<zone>[A-Z]{2,5}) )?(?<year>\d{4})\s*$"
+_DATE = (
+    r"^\s*[A-Z][a-z]{2} (?<month>[A-Z][a-z]{2}) +(?<day>\d{1,2}) (?<clock>\d\d:\d\d:\d\d) "
+    r"(?:(?<zone>[A-Z]{2,5}) )?(?<year>\d{4})\s*$"
+)
 
 
 def looks_like(text_head: str) -> bool:

@@ -9,6 +9,7 @@ import zlib
 from pathlib import Path
 
 import polars as pl
+from polars._typing import EngineType
 
 from bertlogs.errors import ParseError
 
@@ -20,7 +21,7 @@ HEAD_BYTES = 256 * 1024
 STREAMING_FROM_BYTES = 16 * 2**20
 
 
-def engine(streaming: bool) -> str:
+def engine(streaming: bool) -> EngineType:
     return "streaming" if streaming else "in-memory"
 
 

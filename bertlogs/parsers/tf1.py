@@ -125,12 +125,11 @@ def _peel(lines: pl.LazyFrame, year: int | None, utc_offset_s: float) -> pl.Lazy
 def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     """One pass: the first matching pattern names the fact, its group 1 is the value."""
     msg = pl.col("msg")
-    which = pl.when(pl.lit(False)).then(pl.lit(None, pl.Int32))
-    value = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
-    for i, (pattern, _, _) in enumerate(_SIMPLE_FACTS):
-        which = which.when(msg.str.contains(pattern)).then(pl.lit(i, pl.Int32))
-    for i, (pattern, _, _) in enumerate(_SIMPLE_FACTS):
-        value = value.when(pl.col("which") == i).then(msg.str.extract(pattern, 1))
+    which: pl.Expr = pl.lit(None, pl.Int32)
+    value: pl.Expr = pl.lit(None, pl.String)
+    for i, (pattern, _, _) in reversed(list(enumerate(_SIMPLE_FACTS))):  # the first match wins
+        which = pl.when(msg.str.contains(pattern)).then(pl.lit(i, pl.Int32)).otherwise(which)
+        value = pl.when(pl.col("which") == i).then(msg.str.extract(pattern, 1)).otherwise(value)
     kinds = pl.Series([kind for _, kind, _ in _SIMPLE_FACTS])
     keys = pl.Series([key for _, _, key in _SIMPLE_FACTS])
     any_fact = "|".join(f"(?:{pattern})" for pattern, _, _ in _SIMPLE_FACTS)

@@ -15,8 +15,6 @@ Usage: python tests/benchmarks/analyze_scale.py [WORKDIR] [--cases abc]
 from __future__ import annotations
 
 import os
-import re
-import resource
 import subprocess
 import sys
 import time
