@@ -49,6 +49,8 @@ COLUMN_HELP: dict[str, str] = {
     "warnings": "what was odd or assumed, '; '-separated",
 }
 SUMMARY_COLUMNS = list(COLUMN_HELP)
+# Points kept per run for plots and sparklines: bounded, however long the capture.
+TRACE_POINTS = 600
 # A GPU counts as the run's when its mean utilisation in the window is at least this share of the busiest's.
 ACTIVE_SHARE = 0.10
 
@@ -58,9 +60,12 @@ class RunResult:
     """A run's summary row, plus what the plots need."""
 
     row: dict[str, Any]
-    samples: pl.DataFrame | None = None  # the run's GPU samples, `time` in unix (or relative) seconds
+    # the run's GPUs over time (power and memory summed, utilisation averaged), bucketed to TRACE_POINTS
+    trace: pl.DataFrame | None = None
     window: tuple[float, float] | None = None
     gpus: list[int] = field(default_factory=list)
+    unclocked: bool = False  # the capture had no clock (times were rebuilt, or figures skipped)
+    period_s: float | None = None  # the capture's median sampling period, when it has a clock
 
 
 def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int] | None = None) -> RunResult:
@@ -130,7 +135,25 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
 
     _status(run, facts, row, status_reasons, warnings)
     row["warnings"] = "; ".join(warnings)
-    return RunResult(row=row, samples=samples, window=window, gpus=used)
+    unclocked = run.gpu is not None and run.gpu.frame["time"].is_null().all()
+    period = _period(run.gpu.frame.drop_nulls("time")) if run.gpu is not None and not unclocked else None
+    return RunResult(
+        row=row, trace=trace_of(samples, used), window=window, gpus=used, unclocked=unclocked, period_s=period
+    )
+
+
+def trace_of(samples: pl.DataFrame | None, gpus: list[int], points: int = TRACE_POINTS) -> pl.DataFrame | None:
+    """Power and memory summed and utilisation averaged over `gpus` per sample, then averaged into at most
+    `points` equal time buckets."""
+    if samples is None or samples.is_empty():
+        return None
+    mine = samples.filter(pl.col("gpu").is_in(gpus)) if gpus else samples
+    total = lambda c: pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum())  # noqa: E731 - all missing: null
+    per_sample = mine.group_by("time").agg(total("power_w"), total("memory_used_mib"), pl.col("util_pct").mean())
+    t0, t1 = per_sample["time"].min(), per_sample["time"].max()
+    width = (float(t1) - float(t0)) / points or 1.0  # type: ignore[arg-type]
+    bucket = ((pl.col("time") - t0) / width).floor().clip(0, points - 1)
+    return per_sample.group_by(bucket.alias("bucket")).agg(pl.all().mean()).sort("time").drop("bucket")
 
 
 def _facts(run: RunFiles, warnings: list[str]) -> pl.DataFrame:
@@ -226,7 +249,9 @@ def _samples(run: RunFiles, period_s: float | None, warnings: list[str]) -> pl.D
         samples = samples.with_columns(time=pl.col("sample").cast(pl.Float64) * period_s)
     elif samples["time"].is_null().any():
         samples = samples.filter(pl.col("time").is_not_null())
-    return samples.sort("time", "gpu")
+    times = samples["time"].to_numpy()
+    in_order = len(times) < 2 or bool((times[1:] >= times[:-1]).all())
+    return samples if in_order else samples.sort("time", "gpu")
 
 
 def _overlaps(samples: pl.DataFrame, window: tuple[float, float]) -> bool:
@@ -240,9 +265,10 @@ def _activity_start(samples: pl.DataFrame) -> float:
     Busy: utilisation (or, without it, power) at least half of its 90th percentile.
     """
     signal = "util_pct" if samples["util_pct"].is_not_null().any() else "power_w"
-    per_sample = samples.group_by("time").agg(pl.col(signal).max()).sort("time")
-    times = per_sample["time"].to_numpy()
-    values = per_sample[signal].fill_null(0).to_numpy()
+    if samples["gpu"].n_unique() > 1:
+        samples = samples.group_by("time").agg(pl.col(signal).max()).sort("time")
+    times = samples["time"].to_numpy()
+    values = samples[signal].fill_null(0).to_numpy()
     busy = values >= 0.5 * np.percentile(values, 90) if len(values) else values
     if len(values) and np.percentile(values, 90) > 0:
         both = busy[:-1] & busy[1:]
@@ -299,12 +325,13 @@ def _gpu_figures(
         reasons.append("partial: none of the run's GPUs is in the capture")
         return []
     row["gpus"] = ",".join(str(g) for g in used)
-    mine = samples.filter(pl.col("gpu").is_in(used))
-    in_window = mine.filter((pl.col("time") > start) & (pl.col("time") <= end + _period(mine)))
-    times = mine["time"].unique().sort().to_numpy()
+    mine = samples.filter(pl.col("gpu").is_in(used)) if len(used) < len(traces) else samples
+    times = traces[used[0]].times if len(used) == 1 else mine["time"].unique().sort().to_numpy()
+    period = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    in_window = mine.filter((pl.col("time") > start) & (pl.col("time") <= end + period))
     row["gpu_samples"] = in_window["sample"].n_unique()
     if len(times) > 1:
-        row["sample_period_s"] = float(np.median(np.diff(times)))
+        row["sample_period_s"] = period
         row["sample_jitter_s"] = float(np.std(np.diff(times)))
     coverage = min(metrics.covered_fraction(traces[g].times, traces[g].columns["power_w"], start, end) for g in used)
     if coverage < 0.9:
@@ -319,7 +346,11 @@ def _gpu_figures(
     row["power_w"] = sum(power) if power else None
     row["memory_mib"] = sum(memory) if memory else None
     row["util_pct"] = float(np.mean(util)) if util else None
-    sums = in_window.group_by("sample").agg(pl.col("power_w").sum(), pl.col("memory_used_mib").sum())
+    sums = (
+        in_window
+        if len(used) == 1
+        else in_window.group_by("sample").agg(pl.col("power_w").sum(), pl.col("memory_used_mib").sum())
+    )
     row["power_w_max"] = float(sums["power_w"].to_numpy().max()) if not sums.is_empty() else None
     row["memory_mib_max"] = float(sums["memory_used_mib"].to_numpy().max()) if not sums.is_empty() else None
     energy = [metrics.counter_delta(traces[g].times, traces[g].columns["energy_mj"], start, end) for g in used]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -98,11 +99,11 @@ def analyze(
         str | None,
         typer.Option(help="GPU indices the runs used, e.g. 0,1 (default: meta.json, else the active ones)."),
     ] = None,
-    plots: Annotated[bool, typer.Option(help="Write a PNG per run under OUT/plots.")] = True,
+    plots: Annotated[bool, typer.Option(help="Write an SVG plot per run under OUT/plots.")] = True,
     utc_offset: UtcOffset = None,
     year: Year = None,
 ) -> None:
-    """Analyse runs and print the results table; with --out, also write the reports.
+    """Analyse runs and print the results table; with --out, also write the reports and the Parquet dataset.
 
     Example: bertlogs analyze fixtures/cola-sweep --out report
     """
@@ -113,6 +114,7 @@ def analyze(
         raise typer.BadParameter("must be positive", param_hint="--period")
     if out is not None:
         _refuse_inside_inputs(out, paths)
+        shutil.rmtree(out / "data", ignore_errors=True)  # the dataset is rewritten whole: no stale runs
     summary = _run(
         lambda: _with_progress(
             lambda tick: summarize(
@@ -122,6 +124,7 @@ def analyze(
                 year=year,
                 utc_offset_s=_utc_offset(utc_offset),
                 progress=tick,
+                dataset_dir=out / "data" if out is not None else None,
             )
         )
     )
@@ -131,8 +134,8 @@ def analyze(
     if out is not None:
         from bertlogs.report.write import write_reports
 
-        written = _run(lambda: write_reports(summary, out, plots=plots))
-        err.print(f"wrote {written} files to {out}/", markup=False)
+        _run(lambda: write_reports(summary, out, plots=plots))
+        err.print(f"wrote {out}/: summary.csv, summary.json, summary.md, index.html, data/, plots/", markup=False)
     for problem in summary.unreadable:
         err.print(problem, style="red", markup=False)
     if summary.has_errors:
@@ -201,14 +204,15 @@ def _refuse_inside_inputs(out: Path, paths: list[Path]) -> None:
             )
 
 
-def _with_progress(work: Callable[[Callable[[str], None] | None], T]) -> T:
+def _with_progress(work: Callable[[Callable[[int, int, str], None] | None], T]) -> T:
+    """A transient progress bar on stderr, on a terminal only."""
     if not err.is_terminal:
         return work(None)
     from rich.progress import Progress
 
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task("reading runs", total=None)
-        return work(lambda name: progress.update(task, advance=1, description=f"read {name}"))
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("analysing", total=None)
+        return work(lambda done, total, name: bar.update(task, completed=done, total=total, description=name))
 
 
 def _run(call: Callable[[], T]) -> T:

@@ -6,18 +6,20 @@ import polars as pl
 
 # One row per GPU per sample. `time` is unix seconds (null when the capture has no clock);
 # `sample` numbers the samples of one capture from 0.
+# Gauges are Float32 (7 significant digits hold every reading and halve a big capture's memory); time and
+# the energy counter (millijoules since the driver loaded, ~1e9) need Float64.
 SAMPLE_SCHEMA: dict[str, pl.DataType] = {
     "sample": pl.Int64(),
     "time": pl.Float64(),
     "gpu": pl.Int64(),
-    "power_w": pl.Float64(),
-    "power_limit_w": pl.Float64(),
+    "power_w": pl.Float32(),
+    "power_limit_w": pl.Float32(),
     "energy_mj": pl.Float64(),
-    "memory_used_mib": pl.Float64(),
-    "memory_total_mib": pl.Float64(),
-    "util_pct": pl.Float64(),
-    "mem_util_pct": pl.Float64(),
-    "temp_c": pl.Float64(),
+    "memory_used_mib": pl.Float32(),
+    "memory_total_mib": pl.Float32(),
+    "util_pct": pl.Float32(),
+    "mem_util_pct": pl.Float32(),
+    "temp_c": pl.Float32(),
 }
 
 # One row per fact found in a training log. `line` is 1-based; `time` unix seconds or null;

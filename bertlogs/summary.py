@@ -1,16 +1,26 @@
-"""Analysing many runs: discover, load, agree on a sampling period, analyse each."""
+"""Analysing many runs: discover, then load and analyse each run in worker processes, in parallel."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from bertlogs.analysis import SUMMARY_COLUMNS, RunResult, analyze_run
-from bertlogs.runs import RunFiles, discover, load
+from bertlogs.errors import BertlogsError
+from bertlogs.runs import discover, load
+
+Progress = Callable[[int, int, str], None]  # runs done, runs in all, the run just done
+
+# Below this many runs, starting worker processes costs more than it saves.
+PARALLEL_FROM_RUNS = 8
 
 
 @dataclass
@@ -60,6 +70,23 @@ _DTYPES: dict[str, pl.DataType] = (
 )
 
 
+@dataclass(frozen=True)
+class _Job:
+    name: str
+    files: list[Path]
+    year: int | None
+    utc_offset_s: float | None
+    period_s: float | None
+    gpus: list[int] | None
+    dataset_dir: Path | None
+
+
+@dataclass
+class _Outcome:
+    result: RunResult
+    unreadable: list[str]
+
+
 def summarize(
     paths: list[Path],
     *,
@@ -67,52 +94,70 @@ def summarize(
     gpus: list[int] | None = None,
     year: int | None = None,
     utc_offset_s: float | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+    dataset_dir: Path | None = None,
+    workers: int | None = None,
 ) -> Summary:
-    """Analyse every run under `paths`.
+    """Analyse every run under `paths`, in parallel worker processes for large archives.
+
+    With `dataset_dir`, each run's tidy samples and facts are written there as Parquet, partitioned by run
+    (`samples/run=NAME/part-0.parquet`, `facts/run=NAME/part-0.parquet`).
 
     Raises:
         NotFoundError: a path does not exist.
         BertlogsError: no run found at all.
     """
-    from bertlogs.errors import BertlogsError
-
     found = discover(paths)
     if not found:
         raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found (empty directory?)")
-    runs: list[RunFiles] = []
-    for name, files in found:
-        runs.append(load(name, files, year=year, utc_offset_s=utc_offset_s))
-        if progress:
-            progress(name)
+    jobs = [_Job(name, files, year, utc_offset_s, period_s, gpus, dataset_dir) for name, files in found]
+    outcomes = list(_run(jobs, workers, progress))
     note = None
-    if period_s is None and any(_unclocked(r) for r in runs):
-        period_s = measured_period(runs)
-        if period_s is not None:
-            note = f"captures without a clock use the {period_s:.3f} s period measured from stamped captures"
-    results = [analyze_run(run, period_s=period_s, gpus=gpus) for run in runs]
-    results.sort(key=_order)
-    return Summary(results, [u for run in runs for u in run.unreadable], note)
+    unclocked = [i for i, o in enumerate(outcomes) if o.result.unclocked]
+    periods = [o.result.period_s for o in outcomes if o.result.period_s is not None]
+    if period_s is None and unclocked and periods:
+        # captures without a clock take the period measured on the stamped captures of the same archive
+        measured = float(np.median(periods))
+        note = f"captures without a clock use the {measured:.3f} s period measured from stamped captures"
+        redo = [replace(jobs[i], period_s=measured, dataset_dir=None) for i in unclocked]
+        for i, outcome in zip(unclocked, _run(redo, workers, None), strict=True):
+            outcomes[i] = outcome
+    results = sorted((o.result for o in outcomes), key=_order)
+    return Summary(results, [u for o in outcomes for u in o.unreadable], note)
 
 
-def _order(result: RunResult) -> tuple:
+def _run(jobs: list[_Job], workers: int | None, progress: Progress | None) -> Iterator[_Outcome]:
+    count = workers or min(os.cpu_count() or 1, len(jobs))
+    if count <= 1 or len(jobs) < PARALLEL_FROM_RUNS:
+        yield from _counted(map(_analyze, jobs), len(jobs), progress)
+        return
+    # polars runs its own threads: fork would copy its locks mid-use, so workers are spawned
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(count, mp_context=context) as pool:
+        chunk = max(1, min(16, len(jobs) // (4 * count)))
+        yield from _counted(pool.map(_analyze, jobs, chunksize=chunk), len(jobs), progress)
+
+
+def _counted(outcomes: Iterator[_Outcome], total: int, progress: Progress | None) -> Iterator[_Outcome]:
+    for done, outcome in enumerate(outcomes, 1):
+        if progress:
+            progress(done, total, str(outcome.result.row["run"]))
+        yield outcome
+
+
+def _analyze(job: _Job) -> _Outcome:
+    """Load and analyse one run (in a worker); its full frames are written out and dropped here."""
+    run = load(job.name, job.files, year=job.year, utc_offset_s=job.utc_offset_s)
+    result = analyze_run(run, period_s=job.period_s, gpus=job.gpus)
+    if job.dataset_dir is not None:
+        from bertlogs.report.dataset import write_run
+
+        write_run(job.dataset_dir, job.name, run)
+    return _Outcome(result, run.unreadable)
+
+
+def _order(result: RunResult) -> tuple[Any, ...]:
     """Smallest model first, then batch size; unlabelled runs last, by name."""
     row = result.row
     size = (row["layers"] or 10**6, row["hidden"] or 10**6) if row["layers"] else (10**6, 10**6)
     return (*size, row["batch_size"] or 10**6, str(row["run"]))
-
-
-def _unclocked(run: RunFiles) -> bool:
-    return run.gpu is not None and run.gpu.frame["time"].is_null().all()
-
-
-def measured_period(runs: list[RunFiles]) -> float | None:
-    """Median sampling period over the archive's stamped captures."""
-    periods = []
-    for run in runs:
-        if run.gpu is None:
-            continue
-        times = run.gpu.frame["time"].drop_nulls().unique().sort().to_numpy()
-        if len(times) > 2:
-            periods.append(float(np.median(np.diff(times))))
-    return float(np.median(periods)) if periods else None

@@ -81,7 +81,7 @@ def parse_file(path: Path, *, year: int | None = None, utc_offset_s: float = 0.0
     elif fmt == EVAL_RESULTS:
         frame = eval_results.parse_lines(lines)
     elif fmt == SMI_TABLE:
-        frame = smi_table.parse_lines(lines, utc_offset_s=utc_offset_s, streaming=source.large)
+        frame = smi_table.parse_lines(lines, head=source.head, utc_offset_s=utc_offset_s, streaming=source.large)
     else:
         frame = smi_csv.parse_lines(lines, path=str(path), utc_offset_s=utc_offset_s, streaming=source.large)
     return Parsed(path, fmt, frame, warnings)

@@ -22,7 +22,15 @@ from bertlogs.schema import SAMPLE_SCHEMA, conform
 NUMBER_ROW = (
     r"^\|\s*(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*/\s*([^|\s]+)\s*\|\s*([^/\s]+)\s*/\s*([^|\s]+)\s*\|\s*(\S+)\s+\S+\s*\|"
 )
-_CELLS = ["fan_pct", "temp_c", "perf", "power_w", "power_limit_w", "memory_used_mib", "memory_total_mib", "util_pct"]
+# (group index in NUMBER_ROW, column): the fan and the performance state are not kept
+_CELLS = [
+    (1, "temp_c"),
+    (3, "power_w"),
+    (4, "power_limit_w"),
+    (5, "memory_used_mib"),
+    (6, "memory_total_mib"),
+    (7, "util_pct"),
+]
 _INDEX_ROW = r"^\|\s+(\d+)\s+\S.*\|.*\|.*\|\s*$"
 _HEADER = r"^\|\s*NVIDIA-SMI "
 _EPOCH = r"^\s*\d{9,10}(?:\.\d+)?\s*$"
@@ -33,86 +41,109 @@ _DATE = (
 )
 
 
+_DATE_PY = _DATE.replace("(?<", "(?P<")
+
+
 def looks_like(text_head: str) -> bool:
     return re.search(NUMBER_ROW, text_head, re.MULTILINE) is not None
 
 
 def parse(text: str, *, utc_offset_s: float = 0.0) -> pl.DataFrame:
     """Samples of a table or `grep %` capture; `utc_offset_s` converts `date`'s local times."""
-    return parse_lines(text_lines(text), utc_offset_s=utc_offset_s)
+    return parse_lines(text_lines(text), head=text[:65536], utc_offset_s=utc_offset_s)
 
 
-def parse_lines(lines: pl.LazyFrame, *, utc_offset_s: float = 0.0, streaming: bool = False) -> pl.DataFrame:
-    frame = _classify(lines, utc_offset_s).collect(engine=engine(streaming))
+def parse_lines(lines: pl.LazyFrame, *, head: str, utc_offset_s: float = 0.0, streaming: bool = False) -> pl.DataFrame:
+    """`head` (the file's first 64 KiB) says which kinds of lines to look for: tables, `date` lines."""
+    tables = re.search(_HEADER, head, re.MULTILINE) is not None
+    dates = re.search(_DATE_PY, head, re.MULTILINE) is not None
+    frame = _classify(lines, utc_offset_s, tables, dates).collect(engine=engine(streaming))
     if frame.is_empty() or not frame["row"].any():
         return conform(pl.DataFrame(), SAMPLE_SCHEMA)
-    first_row = frame["row"].arg_max()
     stamped_rows = frame["stamp"].is_not_null()
     first_stamp = stamped_rows.arg_max() if stamped_rows.any() else None
     has_header = bool(frame["header"].any())
-    stamps_follow = not has_header and first_stamp is not None and first_row is not None and first_stamp > first_row
+    stamps_follow = not has_header and first_stamp is not None and first_stamp > frame["row"].arg_max()
     stamped = pl.col("stamp").is_not_null()
-    # a table starts at its header, or at the `date` line just above it
-    table_start = (pl.col("header") & ~stamped.shift(1).fill_null(False)) | (
-        stamped & pl.col("header").shift(-1).fill_null(False)
-    )
-    boundary = table_start if has_header else stamped
-    # a stamp after the sample belongs to the rows before it: number samples so that it closes them
+    if has_header:
+        # a table starts at its header, or at the `date` line just above it; its stamp is that date
+        boundary = (pl.col("header") & ~stamped.shift(1).fill_null(False)) | (
+            stamped & pl.col("header").shift(-1).fill_null(False)
+        )
+        time = pl.when(boundary).then(pl.col("stamp").fill_null(float("nan"))).forward_fill().fill_nan(None)
+    elif first_stamp is None:
+        boundary, time = pl.col("row"), pl.lit(None, pl.Float64)  # a bare `grep %` file: a row is a sample
+    else:
+        boundary = stamped
+        # a stamp written after each sample (the seed's watch loop) closes the rows before it
+        time = pl.col("stamp").backward_fill() if stamps_follow else pl.col("stamp").forward_fill()
     sample = boundary.cum_sum() - (boundary.cast(pl.Int64) if stamps_follow else 0)
-    frame = frame.with_columns(
-        sample=sample,
-        # the index row directly above a number row names its GPU
-        gpu_index=pl.when(pl.col("line").shift(1) == pl.col("line") - 1).then(pl.col("index").shift(1)),
-    )
-    stamp_of = pl.col("stamp").drop_nulls()
-    stamp_of = (stamp_of.last() if stamps_follow else stamp_of.first()).over("sample")
-    rows = frame.with_columns(time=stamp_of).filter(pl.col("row"))
-    if not has_header and first_stamp is None:
-        # a bare `grep %` file without stamps: each row is a sample of one GPU
-        rows = rows.with_columns(sample=pl.int_range(pl.len()))
-    rows = rows.with_columns(
-        sample=(pl.col("sample").rank("dense") - 1).cast(pl.Int64),
-        gpu=pl.coalesce("gpu_index", pl.int_range(pl.len()).over("sample")),
+    rows = (
+        frame.lazy()
+        .with_columns(sample=sample, time=time, index_above=_index_above())
+        .filter(pl.col("row"))
+        .with_columns(sample=(pl.col("sample") != pl.col("sample").shift(1)).fill_null(True).cum_sum() - 1)
+        .with_columns(gpu=pl.coalesce("index_above", _position_in_sample()))
+        .collect(engine="in-memory")
     )
     return conform(rows, SAMPLE_SCHEMA)
 
 
-def _classify(lines: pl.LazyFrame, utc_offset_s: float) -> pl.LazyFrame:
-    """Per line: row/header flags, the index of an index row, a stamp, and the number row's cells as floats."""
+def _index_above() -> pl.Expr:
+    """The index row directly above a number row names its GPU."""
+    return pl.when(pl.col("line").shift(1) == pl.col("line") - 1).then(pl.col("index").shift(1))
+
+
+def _position_in_sample() -> pl.Expr:
+    """0, 1, ... within each run of equal `sample` values (which never decrease)."""
+    position = pl.int_range(pl.len(), dtype=pl.Int64)
+    first = pl.when(pl.col("sample") != pl.col("sample").shift(1).fill_null(-1)).then(position).forward_fill()
+    return position - first
+
+
+def _classify(lines: pl.LazyFrame, utc_offset_s: float, tables: bool, dates: bool) -> pl.LazyFrame:
+    """Per line: row/header flags, the index of an index row, a stamp, and the number row's cells as numbers.
+
+    Only what the file can hold is looked for: each regex costs a pass over every line.
+    """
     t = pl.col("text")
-    row = t.str.contains(NUMBER_ROW)
-    cells = t.str.extract_groups(NUMBER_ROW)
-    date = t.str.extract_groups(_DATE)
-    local = (
-        date.struct["year"]
-        + " "
-        + date.struct["month"]
-        + " "
-        + date.struct["day"].str.zfill(2)
-        + " "
-        + date.struct["clock"]
-    ).str.to_datetime("%Y %b %d %H:%M:%S", strict=False)
-    zone_offset = pl.when(date.struct["zone"] == "UTC").then(0.0).otherwise(utc_offset_s)
-    stamp = (
-        pl.when(t.str.contains(_EPOCH))
-        .then(t.str.strip_chars().cast(pl.Float64, strict=False))
-        .when(t.str.contains(_DATE))
-        .then(local.dt.epoch("ms").cast(pl.Float64) / 1000 - zone_offset)
+    epoch = t.str.contains(_EPOCH)
+    stamp = pl.when(epoch).then(t.str.strip_chars().cast(pl.Float64, strict=False))
+    if dates:
+        date = t.str.extract_groups(_DATE)
+        local = (
+            date.struct["year"]
+            + " "
+            + date.struct["month"]
+            + " "
+            + date.struct["day"].str.zfill(2)
+            + " "
+            + date.struct["clock"]
+        ).str.to_datetime("%Y %b %d %H:%M:%S", strict=False)
+        zone_offset = pl.when(date.struct["zone"] == "UTC").then(0.0).otherwise(utc_offset_s)
+        stamp = stamp.otherwise(local.dt.epoch("ms").cast(pl.Float64) / 1000 - zone_offset)
+    index = (
+        pl.when(t.str.contains(_INDEX_ROW)).then(t.str.extract(_INDEX_ROW, 1).cast(pl.Int32))
+        if tables
+        else pl.lit(None, pl.Int32)
     )
+    cells = pl.col("cells")
     return (
         lines.with_columns(
-            row=row,
-            header=t.str.contains(_HEADER),
-            index=pl.when(t.str.contains(_INDEX_ROW)).then(t.str.extract(_INDEX_ROW, 1).cast(pl.Int64)),
+            line=pl.col("line").cast(pl.Int32),
+            row=t.str.contains(NUMBER_ROW),
+            header=t.str.contains(_HEADER) if tables else pl.lit(False),
+            index=index,
             stamp=stamp,
         )
         .filter(pl.col("row") | pl.col("header") | pl.col("stamp").is_not_null() | pl.col("index").is_not_null())
-        .with_columns(pl.when(pl.col("row")).then(cells).alias("cells"))
-        .with_columns([_number(pl.col("cells").struct[str(i + 1)]).alias(name) for i, name in enumerate(_CELLS)])
-        .drop("text", "cells", "perf")
+        # the row matched NUMBER_ROW: its cells are the words between the bars and slashes (N/A is one word)
+        .with_columns(cells=pl.when(pl.col("row")).then(t.str.extract_all(r"N/A|[^\s|/]+")))
+        .with_columns([_number(cells.list.get(i, null_on_oob=True)).alias(name) for i, name in _CELLS])
+        .drop("text", "cells")
     )
 
 
 def _number(cell: pl.Expr) -> pl.Expr:
     """`113W`, `11636MiB`, `11000MB`, `35%`, `67C` -> float; `N/A`, `ERR!` and the like -> null."""
-    return cell.str.strip_chars_end("WMiBC%").cast(pl.Float64, strict=False)
+    return cell.str.strip_chars_end("WMiBC%").cast(pl.Float32, strict=False)

@@ -19,14 +19,12 @@ tr.partial{background:#fff8e1}tr.failed,tr.error{background:#fdecea}.note{color:
 .charts{display:flex;flex-wrap:wrap;gap:2em}svg text{font:11px sans-serif}.warn{color:#a15c00;font-size:12px}"""
 
 
-def series(result: RunResult, column: str, points: int = 120) -> tuple[np.ndarray, np.ndarray]:
-    """(time, value) of the run's GPUs (summed per sample, utilisation averaged), bucketed to `points`."""
-    if result.samples is None or result.samples.is_empty():
+def series(result: RunResult, column: str, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """(time, value) of the run's trace, averaged into at most `points` buckets."""
+    if result.trace is None or result.trace.is_empty():
         return np.array([]), np.array([])
-    frame = result.samples.filter(pl.col("gpu").is_in(result.gpus)) if result.gpus else result.samples
-    agg = pl.col(column).mean() if column == "util_pct" else pl.col(column).sum()
-    per_sample = frame.group_by("time").agg(agg).sort("time").drop_nulls()
-    t, v = per_sample["time"].to_numpy(), per_sample[column].to_numpy().astype(float)
+    trace = result.trace.drop_nulls(column)
+    t, v = trace["time"].to_numpy(), trace[column].to_numpy().astype(float)
     if len(t) > points:
         edges = np.linspace(t[0], t[-1], points + 1)
         idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, points - 1)
@@ -40,7 +38,7 @@ def series(result: RunResult, column: str, points: int = 120) -> tuple[np.ndarra
 def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
     """Power (blue) and utilisation (red) over the whole capture, training window shaded."""
     parts = []
-    t_all, _ = series(result, "power_w")
+    t_all, _ = series(result, "power_w", 120)
     if len(t_all) < 2:
         return ""
     t0, t1 = float(t_all[0]), float(t_all[-1])
@@ -49,7 +47,7 @@ def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
         a, b = (max(min(x(w), width), 0) for w in result.window)
         parts.append(f'<rect x="{a:.1f}" y="0" width="{b - a:.1f}" height="{height}" fill="#eef3fb"/>')
     for column, colour, top in (("power_w", "#1f77b4", None), ("util_pct", "#d62728", 100.0)):
-        t, v = series(result, column)
+        t, v = series(result, column, 120)
         if len(t) < 2:
             continue
         peak = top or max(float(v.max()), 1e-9)

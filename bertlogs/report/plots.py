@@ -1,40 +1,66 @@
-"""One PNG per run: power, memory and utilisation over time, the training window shaded."""
+"""One self-contained SVG per run: power, memory and utilisation over time, the training window shaded.
+
+Drawn by hand from the run's bounded trace: a few milliseconds per run, so every run of a large archive
+gets its plot.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import html
+
+import numpy as np
 
 from bertlogs.analysis import RunResult
 from bertlogs.report.html import series
 
-_PANELS = [("power_w", "Power (W)"), ("memory_used_mib", "Memory used (MiB)"), ("util_pct", "GPU util (%)")]
+_PANELS = [
+    ("power_w", "Power (W)", "#1f77b4"),
+    ("memory_used_mib", "Memory used (MiB)", "#2ca02c"),
+    ("util_pct", "GPU utilisation (%)", "#d62728"),
+]
+_WIDTH, _PANEL, _LEFT, _RIGHT, _TOP, _GAP = 760, 130, 70, 20, 30, 28
 
 
-def plot_run(result: RunResult, path: Path) -> bool:
-    """Write the run's plot; False when the run has no samples to plot."""
-    if result.samples is None or result.samples.is_empty():
-        return False
-    import matplotlib
+def _tick(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    t_all, _ = series(result, "power_w", points=2000)
-    if len(t_all) == 0:
-        return False
-    t0 = float(t_all[0])
-    fig, axes = plt.subplots(3, 1, figsize=(8, 5.5), sharex=True)
-    for ax, (column, label) in zip(axes, _PANELS, strict=True):
-        t, v = series(result, column, points=2000)
-        ax.plot(t - t0, v, lw=0.8, drawstyle="steps-pre")
-        ax.set_ylabel(label, fontsize=8)
-        if result.window is not None:
-            ax.axvspan(result.window[0] - t0, result.window[1] - t0, color="#1f77b4", alpha=0.1, lw=0)
-        ax.grid(alpha=0.3)
+def plot_svg(result: RunResult) -> str | None:
+    """The run's plot as an SVG document; None when the run has no samples."""
+    t_all, _ = series(result, "power_w", 600)
+    if len(t_all) < 2:
+        return None
+    t0, span = float(t_all[0]), max(float(t_all[-1] - t_all[0]), 1e-9)
+    inner = _WIDTH - _LEFT - _RIGHT
+    x = lambda t: _LEFT + (t - t0) / span * inner  # noqa: E731
+    height = _TOP + len(_PANELS) * (_PANEL + _GAP) + 10
     gpus = ",".join(map(str, result.gpus)) or "all"
-    axes[0].set_title(f"{result.row['run']}  (GPUs {gpus}; shaded: training window)", fontsize=9)
-    axes[-1].set_xlabel("seconds since the first sample")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return True
+    title = f"{result.row['run']}  (GPUs {gpus}; shaded: training window; x: seconds since the first sample)"
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" font-family="sans-serif" '
+        f'font-size="11"><rect width="100%" height="100%" fill="white"/>'
+        f'<text x="{_LEFT}" y="16" font-size="12">{html.escape(title)}</text>'
+    ]
+    for i, (column, label, colour) in enumerate(_PANELS):
+        top = _TOP + i * (_PANEL + _GAP)
+        bottom = top + _PANEL
+        t, v = series(result, column, 600)
+        peak = max(float(np.nanmax(v)) if len(v) else 0.0, 1e-9) * 1.1
+        y = lambda value: bottom - value / peak * _PANEL  # noqa: E731, B023
+        if result.window is not None:
+            a, b = (min(max(x(w), _LEFT), _WIDTH - _RIGHT) for w in result.window)
+            out.append(f'<rect x="{a:.1f}" y="{top}" width="{b - a:.1f}" height="{_PANEL}" fill="#eef3fb"/>')
+        out.append(f'<rect x="{_LEFT}" y="{top}" width="{inner}" height="{_PANEL}" fill="none" stroke="#999"/>')
+        for tick in np.linspace(0, peak / 1.1, 3):
+            out.append(f'<text x="{_LEFT - 4}" y="{y(tick) + 4:.1f}" text-anchor="end">{_tick(tick)}</text>')
+        out.append(f'<text x="{_LEFT + 4}" y="{top + 12}" fill="{colour}">{html.escape(label)}</text>')
+        if len(t) > 1:
+            # a step line: each reading holds over the interval since the previous one
+            points = [f"{x(t[0]):.1f},{y(v[0]):.1f}"]
+            for j in range(1, len(t)):
+                points.append(f"{x(t[j - 1]):.1f},{y(v[j]):.1f} {x(t[j]):.1f},{y(v[j]):.1f}")
+            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{" ".join(points)}"/>')
+    for tick in np.linspace(0, span, 6):
+        out.append(f'<text x="{x(t0 + tick):.1f}" y="{height - 8}" text-anchor="middle">{tick:.0f}</text>')
+    out.append("</svg>\n")
+    return "".join(out)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from bertlogs.errors import BertlogsError
+from bertlogs.report.dataset import safe_name
 from bertlogs.report.html import write_html
-from bertlogs.report.plots import plot_run
+from bertlogs.report.plots import plot_svg
 from bertlogs.report.tables import markdown, write_csv, write_json
 from bertlogs.summary import Summary
 
 
-def write_reports(summary: Summary, out: Path, *, plots: bool = True) -> int:
-    """summary.csv, summary.json, summary.md, index.html and plots/<run>.png; returns the file count.
+def write_reports(summary: Summary, out: Path, *, plots: bool = True) -> None:
+    """summary.csv, summary.json, summary.md, index.html and plots/<run>.svg.
 
     Raises:
         BertlogsError: the directory cannot be created or written.
@@ -26,14 +27,11 @@ def write_reports(summary: Summary, out: Path, *, plots: bool = True) -> int:
         if plots:
             (out / "plots").mkdir(exist_ok=True)
             for result in summary.results:
-                name = f"plots/{_safe(str(result.row['run']))}.png"
-                if plot_run(result, out / name):
+                svg = plot_svg(result)
+                if svg is not None:
+                    name = f"plots/{safe_name(str(result.row['run']))}.svg"
+                    (out / name).write_text(svg, encoding="utf-8")
                     plot_paths[str(result.row["run"])] = name
         write_html(summary, out / "index.html", plot_paths)
     except OSError as exc:
         raise BertlogsError(f"{out}: cannot write reports: {exc.strerror or exc}") from exc
-    return 4 + len(plot_paths)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
