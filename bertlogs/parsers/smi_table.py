@@ -63,7 +63,8 @@ def parse_lines(lines: pl.LazyFrame, *, head: str, utc_offset_s: float = 0.0, st
     stamped_rows = frame["stamp"].is_not_null()
     first_stamp = stamped_rows.arg_max() if stamped_rows.any() else None
     has_header = bool(frame["header"].any())
-    stamps_follow = not has_header and first_stamp is not None and first_stamp > frame["row"].arg_max()
+    first_row = int(frame["row"].arg_max() or 0)
+    stamps_follow = not has_header and first_stamp is not None and first_stamp > first_row
     stamped = pl.col("stamp").is_not_null()
     if has_header:
         # a table starts at its header, or at the `date` line just above it; its stamp is that date
@@ -108,7 +109,7 @@ def _classify(lines: pl.LazyFrame, utc_offset_s: float, tables: bool, dates: boo
     """
     t = pl.col("text")
     epoch = t.str.contains(_EPOCH)
-    stamp = pl.when(epoch).then(t.str.strip_chars().cast(pl.Float64, strict=False))
+    stamp: pl.Expr = pl.when(epoch).then(t.str.strip_chars().cast(pl.Float64, strict=False))
     if dates:
         date = t.str.extract_groups(_DATE)
         local = (
@@ -121,7 +122,8 @@ def _classify(lines: pl.LazyFrame, utc_offset_s: float, tables: bool, dates: boo
             + date.struct["clock"]
         ).str.to_datetime("%Y %b %d %H:%M:%S", strict=False)
         zone_offset = pl.when(date.struct["zone"] == "UTC").then(0.0).otherwise(utc_offset_s)
-        stamp = stamp.otherwise(local.dt.epoch("ms").cast(pl.Float64) / 1000 - zone_offset)
+        from_date = pl.when(t.str.contains(_DATE)).then(local.dt.epoch("ms").cast(pl.Float64) / 1000 - zone_offset)
+        stamp = pl.coalesce(stamp, from_date)
     index = (
         pl.when(t.str.contains(_INDEX_ROW)).then(t.str.extract(_INDEX_ROW, 1).cast(pl.Int32))
         if tables
