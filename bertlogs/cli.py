@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -100,6 +101,7 @@ def analyze(
         typer.Option(help="GPU indices the runs used, e.g. 0,1 (default: meta.json, else the active ones)."),
     ] = None,
     plots: Annotated[bool, typer.Option(help="Write an SVG plot per run under OUT/plots.")] = True,
+    jobs: Annotated[int, typer.Option(help="Worker processes (default: one per core).")] = 0,
     utc_offset: UtcOffset = None,
     year: Year = None,
 ) -> None:
@@ -110,6 +112,8 @@ def analyze(
     from bertlogs.report.tables import print_table
     from bertlogs.summary import summarize
 
+    if jobs < 0:
+        raise typer.BadParameter("must be 0 (one per core) or more", param_hint="--jobs")
     if period is not None and period <= 0:
         raise typer.BadParameter("must be positive", param_hint="--period")
     if out is not None:
@@ -125,6 +129,7 @@ def analyze(
                 utc_offset_s=_utc_offset(utc_offset),
                 progress=tick,
                 dataset_dir=out / "data" if out is not None else None,
+                workers=jobs or os.cpu_count() or 1,
             )
         )
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -96,9 +95,12 @@ def summarize(
     utc_offset_s: float | None = None,
     progress: Progress | None = None,
     dataset_dir: Path | None = None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> Summary:
-    """Analyse every run under `paths`, in parallel worker processes for large archives.
+    """Analyse every run under `paths`; with `workers` > 1, in that many worker processes.
+
+    Workers are spawned, and each one imports the caller's main module again: a script that asks for
+    workers must keep its own work under `if __name__ == "__main__":`.
 
     With `dataset_dir`, each run's tidy samples and facts are written there as Parquet, partitioned by run
     (`samples/run=NAME/part-0.parquet`, `facts/run=NAME/part-0.parquet`).
@@ -126,8 +128,8 @@ def summarize(
     return Summary(results, [u for o in outcomes for u in o.unreadable], note)
 
 
-def _run(jobs: list[_Job], workers: int | None, progress: Progress | None) -> Iterator[_Outcome]:
-    count = workers or min(os.cpu_count() or 1, len(jobs))
+def _run(jobs: list[_Job], workers: int, progress: Progress | None) -> Iterator[_Outcome]:
+    count = min(workers, len(jobs))
     if count <= 1 or len(jobs) < PARALLEL_FROM_RUNS:
         yield from _counted(map(_analyze, jobs), len(jobs), progress)
         return

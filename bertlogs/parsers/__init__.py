@@ -43,7 +43,7 @@ class Parsed:
 def sniff(text: str) -> str | None:
     """The format of `text`, judged from its first 64 KiB; None when it is none of ours."""
     head = text[:_SNIFF_CHARS]
-    if smi_csv.looks_like(head) and re.search(r"^\s*[a-z_.]+( \[[^\]]+\])?\s*,", head, re.MULTILINE):
+    if re.search(r"^\s*[a-z_.]+( \[[^\]]+\])?\s*,", head, re.MULTILINE) and smi_csv.looks_like(head):
         return SMI_CSV
     tf_hits = len(_TF1_MARKERS.findall(head))
     table_hits = len(re.findall(smi_table.NUMBER_ROW, head, re.MULTILINE))

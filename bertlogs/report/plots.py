@@ -21,6 +21,14 @@ _PANELS = [
 _WIDTH, _PANEL, _LEFT, _RIGHT, _TOP, _GAP = 760, 130, 70, 20, 30, 28
 
 
+def _steps(xs: np.ndarray, ys: np.ndarray) -> str:
+    """SVG points of a step line: each reading holds over the interval since the previous one."""
+    corner_x = np.repeat(xs, 2)[1:-1]  # x0 x1 x1 x2 x2 ...
+    corner_y = np.repeat(ys[1:], 2)  # y1 y1 y2 y2 ...
+    flat = np.column_stack((np.concatenate(([xs[0]], corner_x)), np.concatenate(([ys[0]], corner_y)))).ravel()
+    return ("%.1f,%.1f " * (len(flat) // 2) % tuple(flat)).rstrip()
+
+
 def _tick(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
@@ -55,11 +63,7 @@ def plot_svg(result: RunResult) -> str | None:
             out.append(f'<text x="{_LEFT - 4}" y="{y(tick) + 4:.1f}" text-anchor="end">{_tick(tick)}</text>')
         out.append(f'<text x="{_LEFT + 4}" y="{top + 12}" fill="{colour}">{html.escape(label)}</text>')
         if len(t) > 1:
-            # a step line: each reading holds over the interval since the previous one
-            points = [f"{x(t[0]):.1f},{y(v[0]):.1f}"]
-            for j in range(1, len(t)):
-                points.append(f"{x(t[j - 1]):.1f},{y(v[j]):.1f} {x(t[j]):.1f},{y(v[j]):.1f}")
-            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{" ".join(points)}"/>')
+            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{_steps(x(t), y(v))}"/>')
     for tick in np.linspace(0, span, 6):
         out.append(f'<text x="{x(t0 + tick):.1f}" y="{height - 8}" text-anchor="middle">{tick:.0f}</text>')
     out.append("</svg>\n")

@@ -157,7 +157,7 @@ def main() -> None:
         print(f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB")
         print(
             f"    bertlogs analyze --out: {wall:.2f} s, {size_mb / wall:.0f} MB/s, peak RSS {rss:.0f} MB "
-            f"({rss / max(p.stat().st_size for p in files) * 1e-6:.1f}x the largest capture)"
+            f"({rss / (max(p.stat().st_size for p in files) / 1e6):.1f}x the largest capture)"
         )
         print(f"    grep -c %:              {grep:.2f} s  (bertlogs / grep = {wall / grep:.1f}x)")
         print(
