@@ -178,3 +178,16 @@ def test_sigkill_of_the_collector_leaves_readable_files(tmp_path: Path) -> None:
     samples = parse_file(tmp_path / "r" / "gpu.csv").frame
     facts = parse_file(tmp_path / "r" / "train.log").frame
     assert samples.height >= 20 and facts.filter(pl.col("key") == "examples/sec").height >= 10
+
+
+def test_tensorboard_event_files_are_copied_at_the_end(tmp_path, no_nvidia_smi) -> None:  # type: ignore[no-untyped-def]
+    output = tmp_path / "output"
+    (output / "eval").mkdir(parents=True)
+    # the training writes its event files while it runs: they must be copied once it has finished
+    script = (f"echo x > {output}/events.out.tfevents.1574690400.host; "
+              f"echo y > {output}/eval/events.out.tfevents.1574690500.host")
+    result = collect_command(["sh", "-c", script], Options(out=tmp_path / "raw", run_id="r", tfevents=output))
+    copied = sorted(p.name for p in (result.run_dir / "events").iterdir())
+    assert copied == ["events.out.tfevents.1574690400.host", "events.out.tfevents.1574690500.host"]
+    missing = collect_command(["true"], Options(out=tmp_path / "raw", run_id="r2", tfevents=tmp_path / "none"))
+    assert any("no TensorBoard event files" in w for w in missing.warnings)
