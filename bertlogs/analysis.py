@@ -11,6 +11,7 @@ import polars as pl
 from bertlogs import metrics
 from bertlogs.parsers.tf1 import RATE_WINDOW_STEPS
 from bertlogs.runs import RunFiles, labels
+from bertlogs.schema import FACT_SCHEMA, conform
 
 # The summary's columns, in order, and how each is computed (the README's reference table says the same).
 COLUMN_HELP: dict[str, str] = {
@@ -74,16 +75,17 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
     row["run"] = run.name
     facts = _facts(run, warnings)
-    row.update(labels(run, facts))
+    last = _last_values(facts)
+    row.update(labels(run, last))
     status_reasons: list[str] = []
 
-    cfg = {k: _last(facts, "config", k) for k in ("num_examples", "batch_size", "num_steps")}
+    cfg = {k: last.get(("config", k)) for k in ("num_examples", "batch_size", "num_steps")}
     row["num_examples"] = _int(cfg["num_examples"])
     row["num_steps"] = _int(cfg["num_steps"])
     if row["batch_size"] is None:
         row["batch_size"] = _int(cfg["batch_size"])
     _eval_figures(run, facts, row)
-    row["final_step_loss"] = _last(facts, "loss", "final_step_loss")
+    row["final_step_loss"] = last.get(("loss", "final_step_loss"))
 
     rates = _rates(facts, row["batch_size"])
     row["rate_readings"] = len(rates)
@@ -148,17 +150,28 @@ def trace_of(samples: pl.DataFrame | None, gpus: list[int], points: int = TRACE_
     if samples is None or samples.is_empty():
         return None
     mine = samples.filter(pl.col("gpu").is_in(gpus)) if gpus else samples
-    total = lambda c: pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum())  # noqa: E731 - all missing: null
-    per_sample = mine.group_by("time").agg(total("power_w"), total("memory_used_mib"), pl.col("util_pct").mean())
-    t0, t1 = per_sample["time"].min(), per_sample["time"].max()
-    width = (float(t1) - float(t0)) / points or 1.0  # type: ignore[arg-type]
-    bucket = ((pl.col("time") - t0) / width).floor().clip(0, points - 1)
-    return per_sample.group_by(bucket.alias("bucket")).agg(pl.all().mean()).sort("time").drop("bucket")
+    if mine["gpu"].n_unique() > 1:
+        total = lambda c: pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum())  # noqa: E731 - all missing: null
+        mine = mine.group_by("time").agg(total("power_w"), total("memory_used_mib"), pl.col("util_pct").mean())
+        mine = mine.sort("time")
+    t = mine["time"].to_numpy()
+    span = float(t[-1] - t[0]) or 1.0
+    bucket = np.clip(((t - t[0]) / span * points).astype(np.int64), 0, points - 1)
+    counts = np.bincount(bucket, minlength=points)
+    keep = counts > 0
+    columns = {"time": np.bincount(bucket, weights=t, minlength=points)[keep] / counts[keep]}
+    for name in ("power_w", "memory_used_mib", "util_pct"):
+        v = mine[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        ok = ~np.isnan(v)
+        n = np.bincount(bucket[ok], minlength=points)[keep]
+        total_v = np.bincount(bucket[ok], weights=v[ok], minlength=points)[keep]
+        columns[name] = np.where(n > 0, total_v / np.maximum(n, 1), np.nan)
+    return pl.DataFrame(columns).fill_nan(None)
 
 
 def _facts(run: RunFiles, warnings: list[str]) -> pl.DataFrame:
     if run.log is None:
-        return pl.DataFrame(schema={"kind": pl.String, "key": pl.String, "value": pl.Float64})
+        return conform(pl.DataFrame(), FACT_SCHEMA)
     facts = run.log.frame
     workers = facts["worker"].drop_nulls().unique().sort()
     if len(workers) > 1:
@@ -167,9 +180,11 @@ def _facts(run: RunFiles, warnings: list[str]) -> pl.DataFrame:
     return facts
 
 
-def _last(facts: pl.DataFrame, kind: str, key: str) -> float | None:
-    values = facts.filter((pl.col("kind") == kind) & (pl.col("key") == key))["value"]
-    return values[-1] if len(values) else None
+def _last_values(facts: pl.DataFrame) -> dict[tuple[str, str], float]:
+    """The last value of each (kind, key) in the log (a few hundred facts: a dict is the cheap lookup)."""
+    if facts.is_empty():
+        return {}
+    return {(kind, key): value for kind, key, value in facts.select("kind", "key", "value").iter_rows()}
 
 
 def _int(value: object) -> int | None:
@@ -196,29 +211,25 @@ def _eval_figures(run: RunFiles, facts: pl.DataFrame, row: dict[str, Any]) -> No
 
 def _rates(facts: pl.DataFrame, batch_size: object) -> pl.DataFrame:
     """One row per reading: step, time, steps_per_s, examples_per_s (one derived from the other if missing)."""
-    rate = facts.filter(pl.col("kind") == "rate")
-    if rate.is_empty():
-        return pl.DataFrame(
-            schema={
-                "step": pl.Int64,
-                "time": pl.Float64,
-                "steps_per_s": pl.Float64,
-                "examples_per_s": pl.Float64,
-            }
-        )
-    wide = rate.pivot(on="key", index="step", values="value", aggregate_function="first").sort("step")
-    times = rate.group_by("step").agg(pl.col("time").max())
-    wide = wide.join(times, on="step", how="left")
     bs = float(batch_size) if isinstance(batch_size, (int, float)) else None
-    missing = pl.lit(None, pl.Float64)
-    gs = pl.col("global_step/sec") if "global_step/sec" in wide.columns else missing
-    ex = pl.col("examples/sec") if "examples/sec" in wide.columns else missing
-    steps = pl.coalesce(gs, ex / bs) if bs else gs
-    examples = pl.coalesce(ex, gs * bs) if bs else ex
-    out = wide.select("step", "time", steps.alias("steps_per_s"), examples.alias("examples_per_s"))
-    return out.filter(
-        pl.col("steps_per_s").is_not_null() & pl.col("examples_per_s").is_not_null() & (pl.col("steps_per_s") > 0)
+    value = pl.col("value")
+    gs = value.filter(pl.col("key") == "global_step/sec").first()
+    ex = value.filter(pl.col("key") == "examples/sec").first()
+    readings = (
+        facts.lazy()
+        .filter(pl.col("kind") == "rate")
+        .group_by("step")
+        .agg(pl.col("time").max(), gs.alias("gs"), ex.alias("ex"))
+        .select(
+            "step",
+            "time",
+            steps_per_s=pl.coalesce("gs", pl.col("ex") / bs) if bs else pl.col("gs"),
+            examples_per_s=pl.coalesce("ex", pl.col("gs") * bs) if bs else pl.col("ex"),
+        )
+        .filter(pl.col("steps_per_s") > 0, pl.col("examples_per_s").is_not_null())
+        .sort("step")
     )
+    return readings.collect(engine="in-memory")
 
 
 def _log_clock_window(facts: pl.DataFrame, rates: pl.DataFrame, num_steps: object) -> tuple[float, float] | None:

@@ -146,22 +146,18 @@ def _largest(run: RunFiles, found: list[Parsed], what: str) -> Parsed | None:
     return best
 
 
-def labels(run: RunFiles, facts: pl.DataFrame) -> dict[str, Any]:
+def labels(run: RunFiles, last: dict[tuple[str, str], float]) -> dict[str, Any]:
     """model, layers, hidden, batch_size and where each came from: meta.json, then the log, then the dir name."""
     meta_labels = run.meta.get("labels", {}) if isinstance(run.meta.get("labels"), dict) else {}
 
-    def fact(key: str) -> float | None:
-        rows = facts.filter(pl.col("key") == key)["value"]
-        return rows[0] if len(rows) else None
-
-    layers, hidden = fact("layers"), fact("hidden")
+    layers, hidden = last.get(("model", "layers")), last.get(("model", "hidden"))
     layers_i = int(layers) if layers is not None else None
     hidden_i = int(hidden) if hidden is not None else None
     model = meta_labels.get("model") or MODEL_NAMES.get((layers_i or 0, hidden_i or 0))
     dir_text = f"{run.path.name} {run.name}"
     if model is None and (m := _NAME_IN_DIR.search(dir_text)):
         model = m.group(1).capitalize()
-    batch = meta_labels.get("batch_size") or fact("batch_size")
+    batch = meta_labels.get("batch_size") or last.get(("config", "batch_size"))
     if batch is None and (m := _BATCH_IN_DIR.search(dir_text)):
         batch = m.group(1)
     return {

@@ -184,8 +184,10 @@ def test_tensorboard_event_files_are_copied_at_the_end(tmp_path, no_nvidia_smi) 
     output = tmp_path / "output"
     (output / "eval").mkdir(parents=True)
     # the training writes its event files while it runs: they must be copied once it has finished
-    script = (f"echo x > {output}/events.out.tfevents.1574690400.host; "
-              f"echo y > {output}/eval/events.out.tfevents.1574690500.host")
+    script = (
+        f"echo x > {output}/events.out.tfevents.1574690400.host; "
+        f"echo y > {output}/eval/events.out.tfevents.1574690500.host"
+    )
     result = collect_command(["sh", "-c", script], Options(out=tmp_path / "raw", run_id="r", tfevents=output))
     copied = sorted(p.name for p in (result.run_dir / "events").iterdir())
     assert copied == ["events.out.tfevents.1574690400.host", "events.out.tfevents.1574690500.host"]

@@ -23,6 +23,7 @@ _TF1_MARKERS = re.compile(
     r"|global_step/sec:|examples/sec:|\*\*\*\*\* (?:Eval results|Running training)",
     re.MULTILINE,
 )
+_TABLE_ROW = re.compile(smi_table.NUMBER_ROW, re.MULTILINE)
 _SNIFF_CHARS = 64 * 1024
 
 
@@ -45,11 +46,15 @@ def sniff(text: str) -> str | None:
     head = text[:_SNIFF_CHARS]
     if re.search(r"^\s*[a-z_.]+( \[[^\]]+\])?\s*,", head, re.MULTILINE) and smi_csv.looks_like(head):
         return SMI_CSV
-    tf_hits = len(_TF1_MARKERS.findall(head))
-    table_hits = len(re.findall(smi_table.NUMBER_ROW, head, re.MULTILINE))
-    if tf_hits and tf_hits >= table_hits:
+    # every TF1 marker holds one of these words: a substring test spares the regex most captures
+    maybe_tf = any(word in head for word in ("tensorflow", "/sec: ", "***** ", ".py:"))
+    tf_log = maybe_tf and _TF1_MARKERS.search(head) is not None
+    table = _TABLE_ROW.search(head) is not None
+    if tf_log and table:  # a log with nvidia-smi tables in it, or the reverse: the majority decides
+        tf_log = len(_TF1_MARKERS.findall(head)) >= len(_TABLE_ROW.findall(head))
+    if tf_log:
         return TF1_LOG
-    if table_hits:
+    if table:
         return SMI_TABLE
     if eval_results.looks_like(head):
         return EVAL_RESULTS

@@ -16,28 +16,39 @@ from bertlogs.schema import FACT_SCHEMA, conform
 # StepCounterHook's default `log_step_count_steps`: each rate reading covers this many steps.
 RATE_WINDOW_STEPS = 100
 
-_DOCKER = r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z "
-_WORKER = r"^\[([^\]\s]+::std(?:err|out))\]\s?"
-_CLASSIC = r"^(?:INFO|WARNING|ERROR|FATAL|DEBUG|WARN):(?:tensorflow|absl|root):"
-_ABSL = r"^[IWEF](?<month>\d\d)(?<day>\d\d) (?<time>\d\d:\d\d:\d\d\.\d+)\s+\d+\s+[^\]\s]+\] "
-_CPP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+): [IWEF] [^\]]+\] "
-
+# One pass peels every prefix: docker RFC 3339 stamp, indentation or a `#` comment, a worker tag, then the
+# classic (`INFO:tensorflow:`), absl (`I1104 22:22:29.020849 tid file.py:N] `) or C++ header.
+_LINE = (
+    r"^(?:(?<docker>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z )?"
+    r"\s*(?:#\s+)?"
+    r"(?:\[(?<worker>[^\]\s]+::std(?:err|out))\]\s?)?\s*"
+    r"(?:(?<classic>(?:INFO|WARNING|ERROR|FATAL|DEBUG|WARN):(?:tensorflow|absl|root):)"
+    r"|[IWEF](?<month>\d\d)(?<day>\d\d) (?<time>\d\d:\d\d:\d\d\.\d+)\s+\d+\s+[^\]\s]+\] "
+    r"|(?<cpp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+): [IWEF] [^\]]+\] )?"
+    r"(?<msg>.*)$"
+)
+# Messages that are one fact each: (named group, kind, key). One regex, the first alternative that matches wins.
 _SIMPLE_FACTS: list[tuple[str, str, str]] = [
-    # (regex with the value in group 1, kind, key)
-    (r"^global_step/sec: (\S+)$", "rate", "global_step/sec"),
-    (r"^examples/sec: (\S+)$", "rate", "examples/sec"),
-    (r"^Saving checkpoints for (\d+) ", "checkpoint", "checkpoint"),
-    (r"^Loss for final step: (\S+?)\.?$", "loss", "final_step_loss"),
-    (r"^loss = (\S+?),? step = \d+", "loss", "loss"),
-    (r"^Model diverged with loss = (\S+?)\.?$", "error", "diverged"),
-    (r"(ResourceExhaustedError|OOM when allocating tensor)", "error", "oom"),
-    (r"^(Skipping training) since max_steps", "note", "skipped_training"),
+    ("gs", "rate", "global_step/sec"),
+    ("ex", "rate", "examples/sec"),
+    ("ckpt", "checkpoint", "checkpoint"),
+    ("final", "loss", "final_step_loss"),
+    ("loss", "loss", "loss"),
+    ("diverged", "error", "diverged"),
+    ("oom", "error", "oom"),
+    ("skipped", "note", "skipped_training"),
 ]
-_CONFIG = r"^\s*(Num examples|Batch size|Num steps) = (\d+)"
-_KV = r"^\s*([A-Za-z_][\w.]*) = (\S+)$"
+_FACT = (
+    r"^global_step/sec: (?<gs>\S+)$|^examples/sec: (?<ex>\S+)$|^Saving checkpoints for (?<ckpt>\d+) "
+    r"|^Loss for final step: (?<final>\S+?)\.?$|^loss = (?<loss>\S+?),? step = (?<step>\d+)"
+    r"|^Model diverged with loss = (?<diverged>\S+?)\.?$|(?<oom>ResourceExhaustedError|OOM when allocating tensor)"
+    r"|^(?<skipped>Skipping training) since max_steps"
+)
+_CONFIG = r"^\s*(?<name>Num examples|Batch size|Num steps) = (?<value>\d+)"
+_KV = r"^\s*(?<key>[A-Za-z_][\w.]*) = (?<value>\S+)$"
 _EVAL_HEADER = "***** Eval results *****"
-_DICT = r"^Saving dict for global step (\d+): (.*)$"
-_VARIABLE = r"^\s*name = (\S+), shape = \(([^)]*)\)"
+_DICT = r"^Saving dict for global step (?<step>\d+): (?<pairs>.*)$"
+_VARIABLE = r"^\s*name = (?<name>\S+), shape = \((?<shape>[^)]*)\)"
 
 
 def parse(text: str, *, year: int | None = None, utc_offset_s: float = 0.0) -> pl.DataFrame:
@@ -61,29 +72,27 @@ def parse_lines(lines: pl.LazyFrame, *, year: int | None = None, utc_offset_s: f
 
 
 def _peel(lines: pl.LazyFrame, year: int | None, utc_offset_s: float) -> pl.LazyFrame:
-    text = pl.col("text")
-    frame = lines.with_columns(
-        docker=text.str.extract(_DOCKER, 1).str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False),
-        rest=text.str.replace(_DOCKER, "").str.replace(r"^\s*(?:#\s+)?", ""),
-    ).with_columns(
-        worker=pl.col("rest").str.extract(_WORKER, 1),
-        rest=pl.col("rest").str.replace(_WORKER, "").str.strip_chars_start(),
+    parts = pl.col("text").str.extract_groups(_LINE)
+    frame = (
+        lines.with_columns(parts=parts)
+        .select(
+            "line",
+            docker=pl.col("parts").struct["docker"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False),
+            worker=pl.col("parts").struct["worker"],
+            style=pl.when(pl.col("parts").struct["classic"].is_not_null())
+            .then(pl.lit("classic"))
+            .when(pl.col("parts").struct["time"].is_not_null())
+            .then(pl.lit("absl"))
+            .when(pl.col("parts").struct["cpp"].is_not_null())
+            .then(pl.lit("cpp"))
+            .otherwise(pl.lit("bare")),
+            absl_md=pl.col("parts").struct["month"] + "-" + pl.col("parts").struct["day"],
+            absl_time=pl.col("parts").struct["time"],
+            cpp=pl.col("parts").struct["cpp"].str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False),
+            msg=pl.col("parts").struct["msg"],
+        )
+        .filter(pl.col("msg").str.strip_chars() != "")
     )
-    rest = pl.col("rest")
-    absl = rest.str.extract_groups(_ABSL)
-    frame = frame.with_columns(
-        style=pl.when(rest.str.contains(_CLASSIC))
-        .then(pl.lit("classic"))
-        .when(absl.struct["time"].is_not_null())
-        .then(pl.lit("absl"))
-        .when(rest.str.contains(_CPP))
-        .then(pl.lit("cpp"))
-        .otherwise(pl.lit("bare")),
-        absl_md=absl.struct["month"] + "-" + absl.struct["day"],
-        absl_time=absl.struct["time"],
-        cpp=rest.str.extract(_CPP, 1).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False),
-        msg=rest.str.replace(_CLASSIC, "").str.replace(_ABSL, "").str.replace(_CPP, ""),
-    ).filter(pl.col("msg").str.strip_chars() != "")
 
     # TF 1.14/1.15 print each Python log line twice (classic, then absl): keep the absl twin, it has a clock.
     worker = pl.col("worker").fill_null("")
@@ -103,6 +112,7 @@ def _peel(lines: pl.LazyFrame, year: int | None, utc_offset_s: float) -> pl.Lazy
         "%Y-%m-%d %H:%M:%S%.f", strict=False
     )
     epoch = lambda dt: dt.dt.epoch("us").cast(pl.Float64) / 1e6  # noqa: E731
+    msg = pl.col("msg")
     return frame.with_columns(
         time=pl.when(pl.col("docker").is_not_null())
         .then(epoch(pl.col("docker")))
@@ -113,9 +123,12 @@ def _peel(lines: pl.LazyFrame, year: int | None, utc_offset_s: float) -> pl.Lazy
         .then(pl.lit("local"))
         .when(pl.col("absl_time").is_not_null())
         .then(year_clock.fill_null("local")),
-        section=pl.when(pl.col("msg").str.contains(r"\*\*\*\*\* Running training"))
+        section=pl.when(msg.str.contains("***** Running training", literal=True))
         .then(pl.lit("train"))
-        .when(pl.col("msg").str.contains(r"\*\*\*\*\* Running (?:evaluation|prediction)"))
+        .when(
+            msg.str.contains("***** Running evaluation", literal=True)
+            | msg.str.contains("***** Running prediction", literal=True)
+        )
         .then(pl.lit("eval"))
         .forward_fill()
         .fill_null("train"),
@@ -123,23 +136,22 @@ def _peel(lines: pl.LazyFrame, year: int | None, utc_offset_s: float) -> pl.Lazy
 
 
 def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
-    """One pass: the first matching pattern names the fact, its group 1 is the value."""
-    msg = pl.col("msg")
+    """One regex pass: the alternative that matched names the fact, its group holds the value."""
+    groups = [group for group, _, _ in _SIMPLE_FACTS]
+    fact = pl.col("fact")
     which: pl.Expr = pl.lit(None, pl.Int32)
-    value: pl.Expr = pl.lit(None, pl.String)
-    for i, (pattern, _, _) in reversed(list(enumerate(_SIMPLE_FACTS))):  # the first match wins
-        which = pl.when(msg.str.contains(pattern)).then(pl.lit(i, pl.Int32)).otherwise(which)
-        value = pl.when(pl.col("which") == i).then(msg.str.extract(pattern, 1)).otherwise(value)
+    for i, group in reversed(list(enumerate(groups))):
+        which = pl.when(fact.struct[group].is_not_null()).then(pl.lit(i, pl.Int32)).otherwise(which)
     kinds = pl.Series([kind for _, kind, _ in _SIMPLE_FACTS])
     keys = pl.Series([key for _, _, key in _SIMPLE_FACTS])
-    any_fact = "|".join(f"(?:{pattern})" for pattern, _, _ in _SIMPLE_FACTS)
     frame = (
-        lines.filter(msg.str.contains(any_fact))
+        lines.with_columns(fact=pl.col("msg").str.extract_groups(_FACT))
         .with_columns(which=which)
+        .filter(pl.col("which").is_not_null())
         .with_columns(
             kind=pl.lit(kinds).gather(pl.col("which")),
             key=pl.lit(keys).gather(pl.col("which")),
-            raw=value.str.to_lowercase(),
+            raw=pl.coalesce([fact.struct[g] for g in groups]).str.to_lowercase(),
         )
     )
     return frame.with_columns(
@@ -148,71 +160,80 @@ def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.col("raw").cast(pl.Float64, strict=False).fill_null(1.0))
         .otherwise(pl.col("raw").cast(pl.Float64, strict=False)),
         step=pl.when(pl.col("key") == "loss")
-        .then(msg.str.extract(r"step = (\d+)", 1).cast(pl.Int64))
+        .then(fact.struct["step"].cast(pl.Int64))
         .when(pl.col("kind") == "checkpoint")
         .then(pl.col("raw").cast(pl.Int64, strict=False)),
-    ).drop("which", "raw")
+    ).drop("which", "raw", "fact")
 
 
 def _config_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
-    msg = pl.col("msg")
-    name = msg.str.extract(_CONFIG, 1).str.to_lowercase().str.replace(" ", "_")
-    return lines.filter(msg.str.contains(_CONFIG)).with_columns(
-        kind=pl.lit("config"),
-        key=pl.when(pl.col("section") == "eval").then("eval_" + name).otherwise(name),
-        value=msg.str.extract(_CONFIG, 2).cast(pl.Float64),
+    config = pl.col("config")
+    name = config.struct["name"].str.to_lowercase().str.replace(" ", "_", literal=True)
+    return (
+        lines.with_columns(config=pl.col("msg").str.extract_groups(_CONFIG))
+        .filter(config.struct["name"].is_not_null())
+        .with_columns(
+            kind=pl.lit("config"),
+            key=pl.when(pl.col("section") == "eval").then("eval_" + name).otherwise(name),
+            value=config.struct["value"].cast(pl.Float64),
+        )
+        .drop("config")
     )
 
 
 def _eval_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     msg = pl.col("msg")
-    is_kv = msg.str.contains(_KV) & ~msg.str.contains(r"^\s*(?:name|Num examples|Batch size|Num steps) = ")
+    kv = pl.col("kv")
     blocks = (
-        lines.with_columns(kv=is_kv, header=msg.str.strip_chars() == _EVAL_HEADER)
-        .with_columns(block=(~pl.col("kv")).cum_sum())
-        .filter(pl.col("kv") | pl.col("header"))
+        lines.with_columns(kv=msg.str.extract_groups(_KV), header=msg.str.strip_chars() == _EVAL_HEADER)
+        .with_columns(is_kv=kv.struct["key"].is_not_null() & (kv.struct["key"] != "name"))
+        .with_columns(block=(~pl.col("is_kv")).cum_sum())
+        .filter(pl.col("is_kv") | pl.col("header"))
         .with_columns(
-            key=msg.str.extract(_KV, 1),
-            value=msg.str.extract(_KV, 2).str.to_lowercase().cast(pl.Float64, strict=False),
+            key=kv.struct["key"],
+            value=kv.struct["value"].str.to_lowercase().cast(pl.Float64, strict=False),
         )
     )
     # a block of `  key = value` lines is an eval result after the header, or when it has an eval_ key
     blocks = blocks.with_columns(
         is_eval=(
             pl.col("header").any().over("block")
-            | (pl.col("kv") & pl.col("key").str.starts_with("eval_")).any().over("block")
+            | (pl.col("is_kv") & pl.col("key").str.starts_with("eval_")).any().over("block")
         )
-    ).filter(pl.col("kv") & pl.col("is_eval") & pl.col("value").is_not_null())
+    ).filter(pl.col("is_kv") & pl.col("is_eval") & pl.col("value").is_not_null())
     blocks = blocks.with_columns(
         kind=pl.lit("eval"),
         step=pl.when(pl.col("key") == "global_step").then(pl.col("value")).max().over("block").cast(pl.Int64),
-    )
+    ).drop("kv")
+    saved = pl.col("saved")
     pairs = (
-        lines.filter(msg.str.contains(_DICT))
+        lines.with_columns(saved=msg.str.extract_groups(_DICT))
+        .filter(saved.struct["step"].is_not_null())
         .with_columns(
-            step=msg.str.extract(_DICT, 1).cast(pl.Int64),
-            pair=msg.str.extract(_DICT, 2).str.extract_all(r"[A-Za-z_][\w.]* = [^,]+"),
+            step=saved.struct["step"].cast(pl.Int64),
+            pair=saved.struct["pairs"]
+            .str.extract_all(r"[A-Za-z_][\w.]* = [^,]+")
+            .list.eval(pl.element().str.split_exact(" = ", 1)),
         )
         .explode("pair")
         .with_columns(
             kind=pl.lit("eval_dict"),
-            key=pl.col("pair").str.extract(r"^(\S+) = ", 1),
-            value=pl.col("pair")
-            .str.extract(r" = (.+)$", 1)
-            .str.strip_chars()
-            .str.to_lowercase()
-            .cast(pl.Float64, strict=False),
+            key=pl.col("pair").struct["field_0"],
+            value=pl.col("pair").struct["field_1"].str.strip_chars().str.to_lowercase().cast(pl.Float64, strict=False),
         )
         .filter(pl.col("value").is_not_null())
+        .drop("saved", "pair")
     )
     return pl.concat([blocks, pairs], how="diagonal_relaxed")
 
 
 def _model_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     """layers = highest `layer_N` + 1, hidden = the word-embedding width, from the Trainable Variables listing."""
-    msg = pl.col("msg")
-    variables = lines.filter(msg.str.contains(_VARIABLE)).with_columns(
-        name=msg.str.extract(_VARIABLE, 1), shape=msg.str.extract(_VARIABLE, 2)
+    variable = pl.col("variable")
+    variables = (
+        lines.with_columns(variable=pl.col("msg").str.extract_groups(_VARIABLE))
+        .filter(variable.struct["name"].is_not_null())
+        .select("line", name=variable.struct["name"], shape=variable.struct["shape"])
     )
     layers = variables.select(
         pl.col("line").first(),
@@ -225,9 +246,11 @@ def _model_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
         kind=pl.lit("model"),
         key=pl.lit("hidden"),
         value=pl.col("shape")
-        .filter(pl.col("name").str.contains("embeddings/word_embeddings"))
-        .str.extract(r",\s*(\d+)", 1)
-        .cast(pl.Float64)
+        .filter(pl.col("name").str.contains("embeddings/word_embeddings", literal=True))
+        .str.split(",")
+        .list.get(1, null_on_oob=True)
+        .str.strip_chars()
+        .cast(pl.Float64, strict=False)
         .first(),
     )
     return pl.concat([layers, hidden]).filter(pl.col("value").is_not_null())
