@@ -297,18 +297,25 @@ def _meta_gpus(run: RunFiles) -> list[int] | None:
 
 @dataclass
 class _Trace:
-    """One GPU's readings as arrays (NaN where missing)."""
+    """One GPU's readings as arrays (NaN where missing), and the seconds of the window each reading covers."""
 
     times: np.ndarray
     columns: dict[str, np.ndarray]
+    weights: np.ndarray
 
     @classmethod
-    def of(cls, frame: pl.DataFrame) -> _Trace:
+    def of(cls, frame: pl.DataFrame, window: tuple[float, float]) -> _Trace:
         cols = ("power_w", "memory_used_mib", "util_pct", "energy_mj")
-        return cls(frame["time"].to_numpy(), {c: frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in cols})
+        times = frame["time"].to_numpy()
+        columns = {c: frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in cols}
+        return cls(times, columns, metrics.overlap_s(times, *window))
 
-    def mean(self, column: str, start: float, end: float) -> float | None:
-        return metrics.time_weighted_mean(self.times, self.columns[column], start, end)
+    def mean(self, column: str) -> float | None:
+        return metrics.weighted_mean(self.columns[column], self.weights)
+
+    def coverage(self, window: tuple[float, float]) -> float:
+        """Share of the window covered by readings with a power value."""
+        return float(self.weights[~np.isnan(self.columns["power_w"])].sum() / max(window[1] - window[0], 1e-12))
 
 
 def _gpu_figures(
@@ -320,14 +327,14 @@ def _gpu_figures(
     reasons: list[str],
 ) -> list[int]:
     start, end = window
-    traces = {int(g): _Trace.of(f) for (g,), f in samples.group_by("gpu", maintain_order=True)}
+    traces = {int(g): _Trace.of(f, window) for (g,), f in samples.group_by("gpu", maintain_order=True)}
     if chosen is not None:
         missing = [g for g in chosen if g not in traces]
         if missing:
             warnings.append(f"GPU(s) {missing} not in the capture")
         used = [g for g in chosen if g in traces]
     else:
-        utils = {g: u for g, t in traces.items() if (u := t.mean("util_pct", start, end)) is not None}
+        utils = {g: u for g, t in traces.items() if (u := t.mean("util_pct")) is not None}
         top = max(utils.values(), default=None)
         used = [g for g, u in utils.items() if top is not None and u >= ACTIVE_SHARE * top] or list(traces)
         if len(used) < len(traces):
@@ -344,13 +351,13 @@ def _gpu_figures(
     if len(times) > 1:
         row["sample_period_s"] = period
         row["sample_jitter_s"] = float(np.std(np.diff(times)))
-    coverage = min(metrics.covered_fraction(traces[g].times, traces[g].columns["power_w"], start, end) for g in used)
+    coverage = min(traces[g].coverage(window) for g in used)
     if coverage < 0.9:
         warnings.append(f"GPU capture covers only {coverage:.0%} of the training window")
         reasons.append("partial: capture does not cover the training window")
 
     def means(column: str) -> list[float] | None:
-        found = [traces[g].mean(column, start, end) for g in used]
+        found = [traces[g].mean(column) for g in used]
         return [m for m in found if m is not None] if all(m is not None for m in found) else None
 
     power, memory, util = means("power_w"), means("memory_used_mib"), means("util_pct")

@@ -32,20 +32,16 @@ def time_weighted_mean(times_s: np.ndarray, values: np.ndarray, start_s: float, 
 
     `times_s` must be increasing. NaN values are missing readings.
     """
-    weights = overlap_s(times_s, start_s, end_s)
+    return weighted_mean(values, overlap_s(times_s, start_s, end_s))
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float | None:
+    """Mean of `values` weighted by the seconds each covers (`overlap_s`), missing readings left out."""
     ok = ~np.isnan(values) & (weights > 0)
     covered = float(weights[ok].sum())
     if covered <= 0:
         return None
     return float((values[ok] * weights[ok]).sum() / covered)
-
-
-def covered_fraction(times_s: np.ndarray, values: np.ndarray, start_s: float, end_s: float) -> float:
-    """Share of [start_s, end_s] covered by non-missing readings."""
-    if end_s <= start_s:
-        return 0.0
-    weights = overlap_s(times_s, start_s, end_s)
-    return float(weights[~np.isnan(values)].sum() / (end_s - start_s))
 
 
 def counter_delta(times_s: np.ndarray, counter: np.ndarray, start_s: float, end_s: float) -> float | None:

@@ -77,6 +77,7 @@ def parse_file(path: Path, *, year: int | None = None, utc_offset_s: float = 0.0
         raise ParseError(str(path), reason, 1 if first is not None else None, first)
     warnings = []
     lines = source.lines()
+    last = None
     if fmt in GPU_FORMATS and not source.ends_with_newline:
         last = source.line_count()
         warnings.append(f"{path}:{last}: truncated last line ignored")
@@ -88,5 +89,7 @@ def parse_file(path: Path, *, year: int | None = None, utc_offset_s: float = 0.0
     elif fmt == SMI_TABLE:
         frame = smi_table.parse_lines(lines, head=source.head, utc_offset_s=utc_offset_s, streaming=source.large)
     else:
-        frame = smi_csv.parse_lines(lines, path=str(path), utc_offset_s=utc_offset_s, streaming=source.large)
+        frame = smi_csv.parse_data(
+            source.data, path=str(path), utc_offset_s=utc_offset_s, streaming=source.large, before_line=last
+        )
     return Parsed(path, fmt, frame, warnings)

@@ -8,12 +8,13 @@ form); two MiB columns whose sum stays constant are read as used and free memory
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from bertlogs.errors import ParseError
-from bertlogs.parsers.text import engine, text_lines
+from bertlogs.parsers.text import engine, scan_fields, scan_lines
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # nvidia-smi query names (and collect's own gpu.csv names) -> tidy column
@@ -53,29 +54,37 @@ def looks_like(text_head: str) -> bool:
 
 def parse(text: str, *, path: str = "<text>", utc_offset_s: float = 0.0) -> pl.DataFrame:
     """Samples of a CSV query capture; `utc_offset_s` converts its local `timestamp` column."""
-    return parse_lines(text_lines(text), path=path, utc_offset_s=utc_offset_s)
+    return parse_data(text.replace("\x00", "\ufffd").encode(), path=path, utc_offset_s=utc_offset_s)
 
 
-def parse_lines(
-    lines: pl.LazyFrame, *, path: str = "<text>", utc_offset_s: float = 0.0, streaming: bool = False
+def parse_data(
+    data: Path | bytes,
+    *,
+    path: str = "<text>",
+    utc_offset_s: float = 0.0,
+    streaming: bool = False,
+    before_line: int | None = None,
 ) -> pl.DataFrame:
-    head = lines.head(_HEAD_LINES).collect(engine="in-memory")
+    """Samples of a CSV capture held in `data` (a file or bytes); rows from `before_line` on are ignored."""
+    head = scan_lines(data).head(_HEAD_LINES).collect(engine="in-memory")
     header_line, names = _find_header(head)
     if header_line is None:
         names = _infer_columns(head.filter(pl.col("text").str.contains(",")), path)
-    width = len(names)
-    text = pl.col("text")
-    rows = lines.filter((pl.col("line") > (header_line or 0)) & (text.str.count_matches(",") == width - 1))
-    if header_line is not None:  # the header again (a restarted poller appending to the same file)
-        rows = rows.filter(~text.str.starts_with(names[0]))
-    fields = text.str.split(",")
+    rows = scan_fields(data, width=len(names), skip_lines=header_line or 0)
+    if header_line is not None:  # the header again: a restarted poller appending to the same file
+        rows = rows.filter(pl.col("c0").str.strip_chars() != names[0])
+    if before_line is not None:  # a truncated last line
+        rows = rows.filter(pl.col("line") < before_line)
     columns: dict[str, pl.Expr] = {}
     for i, name in enumerate(names):
         target = COLUMNS.get(name)
         if target is not None and target not in columns:
-            cell = fields.list.get(i).str.strip_chars()
+            cell = pl.col(f"c{i}").str.strip_chars()
             columns[target] = cell if target == "timestamp" else _number(cell)
-    frame = rows.select(**columns).collect(engine=engine(streaming)) if columns else pl.DataFrame()
+    if not columns:
+        return conform(pl.DataFrame(), SAMPLE_SCHEMA)
+    # a line that is no row (blank, prose, a table) has no value that reads
+    frame = rows.select(**columns).filter(pl.any_horizontal(pl.all().is_not_null())).collect(engine=engine(streaming))
     if "timestamp" in frame.columns:
         stamp = pl.col("timestamp").str.to_datetime("%Y/%m/%d %H:%M:%S%.f", strict=False)
         frame = frame.with_columns(time=stamp.dt.epoch("ms").cast(pl.Float64) / 1000 - utc_offset_s)

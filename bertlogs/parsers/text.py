@@ -55,6 +55,11 @@ class Source:
         self.head = decode(str(path), head)
         self.large = size >= STREAMING_FROM_BYTES
 
+    @property
+    def data(self) -> Path | bytes:
+        """The path of a plain file, or the bytes of a gunzipped one."""
+        return self._data
+
     def lines(self) -> pl.LazyFrame:
         # colours and \r redraws are cleaned where the head shows them: two regex passes fewer per line
         return scan_lines(self._data, clean="\x1b" in self.head or "\r" in self.head)
@@ -94,6 +99,25 @@ def scan_lines(data: Path | bytes, *, clean: bool = True) -> pl.LazyFrame:
         # a progress bar redrawn with \r: what is on screen is the text after the last \r
         text = text.str.strip_chars_end("\r").str.replace_all(_ANSI, "").str.replace(r"^.*\r", "")
     return frame.with_row_index("line", offset=1).select(pl.col("line").cast(pl.Int64), text)
+
+
+def scan_fields(data: Path | bytes, *, width: int, skip_lines: int) -> pl.LazyFrame:
+    """Comma-separated fields `c0`..: polars' own CSV reader, after `skip_lines` lines; `line` is 1-based.
+
+    A line with fewer fields has nulls in the missing ones (blank lines are all nulls): callers filter.
+    """
+    source = data if isinstance(data, Path) else io.BytesIO(data)
+    frame = pl.scan_csv(
+        source,
+        has_header=False,
+        skip_rows=skip_lines,
+        separator=",",
+        quote_char=None,
+        schema={f"c{i}": pl.String for i in range(width)},
+        encoding="utf8-lossy",
+        truncate_ragged_lines=True,
+    )
+    return frame.with_row_index("line", offset=skip_lines + 1).with_columns(pl.col("line").cast(pl.Int64))
 
 
 def text_lines(text: str) -> pl.LazyFrame:
