@@ -6,32 +6,22 @@ import subprocess
 import threading
 from typing import Any
 
-QUERY = [
-    "index",
-    "power.draw",
-    "memory.used",
-    "memory.total",
-    "utilization.gpu",
-    "utilization.memory",
-    "temperature.gpu",
-    "clocks.sm",
-    "pstate",
-    "name",
-    "uuid",
-    "driver_version",
-    "power.limit",
-]
-_COLUMNS = [
-    "gpu",
-    "power_w",
-    "memory_used_mib",
-    "memory_total_mib",
-    "util_pct",
-    "mem_util_pct",
-    "temp_c",
-    "sm_clock_mhz",
-    "pstate",
-]
+# nvidia-smi query field -> gpu.csv column; None: a fact about the GPU for meta.json, not a reading
+QUERY: dict[str, str | None] = {
+    "index": "gpu",
+    "power.draw": "power_w",
+    "memory.used": "memory_used_mib",
+    "memory.total": "memory_total_mib",
+    "utilization.gpu": "util_pct",
+    "utilization.memory": "mem_util_pct",
+    "temperature.gpu": "temp_c",
+    "clocks.sm": "sm_clock_mhz",
+    "pstate": "pstate",
+    "name": None,
+    "uuid": None,
+    "driver_version": None,
+    "power.limit": None,
+}
 
 
 class SmiSource:
@@ -64,20 +54,21 @@ class SmiSource:
     def _pump(self) -> None:
         assert self._process.stdout is not None
         for line in self._process.stdout:
-            cells = [c.strip() for c in line.split(",")]
-            if len(cells) != len(QUERY) or not cells[0].isdigit():
+            cells = dict(zip(QUERY, (c.strip() for c in line.split(",")), strict=False))
+            if len(cells) != len(QUERY) or not cells["index"].isdigit():
                 continue
-            row: dict[str, Any] = {name: _number(cell) for name, cell in zip(_COLUMNS, cells, strict=False)}
-            row["gpu"], row["pstate"] = int(cells[0]), _number(cells[8].lstrip("P"))
+            row: dict[str, Any] = {column: _number(cells[field]) for field, column in QUERY.items() if column}
+            row["gpu"], row["pstate"] = int(cells["index"]), _number(cells["pstate"].lstrip("P"))
+            info = {
+                "index": row["gpu"],
+                "name": cells["name"],
+                "uuid": cells["uuid"],
+                "driver": cells["driver_version"],
+                "power_limit_w": _number(cells["power.limit"]),
+            }
             with self._lock:
                 self._latest[row["gpu"]] = row
-                self._info[row["gpu"]] = {
-                    "index": row["gpu"],
-                    "name": cells[9],
-                    "uuid": cells[10],
-                    "driver": cells[11],
-                    "power_limit_w": _number(cells[12]),
-                }
+                self._info[row["gpu"]] = info
             self._first.set()
 
     def describe(self) -> list[dict[str, Any]]:
