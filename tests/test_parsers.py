@@ -204,3 +204,18 @@ def test_bad_files_say_where_and_why(tmp_path: Path, content: bytes, reason: str
     with pytest.raises(ParseError, match=reason) as caught:
         parse_file(path)
     assert str(caught.value).startswith(str(path))
+
+
+def test_evaluation_clocks_in_their_three_forms() -> None:
+    text = (
+        "INFO:tensorflow:Starting evaluation at 2019-11-25T16:29:32Z\n"  # local time despite the Z
+        "INFO:tensorflow:Finished evaluation at 2019-11-25-16:29:40\n"
+        "INFO:tensorflow:Starting evaluation at 2019-11-25T16:30:32\n"
+    )
+    frame = tf1.parse(text, utc_offset_s=3600)
+    assert frame.select("kind", "key").rows() == [
+        ("clock", "eval_start"),
+        ("clock", "eval_end"),
+        ("clock", "eval_start"),
+    ]
+    assert frame["value"].to_list() == [1574699372.0 - 3600, 1574699380.0 - 3600, 1574699432.0 - 3600]

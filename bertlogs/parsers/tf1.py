@@ -37,12 +37,17 @@ _SIMPLE_FACTS: list[tuple[str, str, str]] = [
     ("diverged", "error", "diverged"),
     ("oom", "error", "oom"),
     ("skipped", "note", "skipped_training"),
+    ("eval_start", "clock", "eval_start"),
+    ("eval_end", "clock", "eval_end"),
 ]
+# `Starting/Finished evaluation at`: local time in three forms (the Z of the first is not UTC)
+_EVAL_CLOCK_FORMATS = ["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d-%H:%M:%S"]
 _FACT = (
     r"^global_step/sec: (?<gs>\S+)$|^examples/sec: (?<ex>\S+)$|^Saving checkpoints for (?<ckpt>\d+) "
     r"|^Loss for final step: (?<final>\S+?)\.?$|^loss = (?<loss>\S+?),? step = (?<step>\d+)"
     r"|^Model diverged with loss = (?<diverged>\S+?)\.?$|(?<oom>ResourceExhaustedError|OOM when allocating tensor)"
     r"|^(?<skipped>Skipping training) since max_steps"
+    r"|^Starting evaluation at (?<eval_start>\S+)$|^Finished evaluation at (?<eval_end>\S+)$"
 )
 _CONFIG = r"^\s*(?<name>Num examples|Batch size|Num steps) = (?<value>\d+)"
 _KV = r"^\s*(?<key>[A-Za-z_][\w.]*) = (?<value>\S+)$"
@@ -65,7 +70,7 @@ def parse_lines(lines: pl.LazyFrame, *, year: int | None = None, utc_offset_s: f
     # the peeled lines feed four branches: collect them once rather than once per branch
     peeled = _peel(lines, year, utc_offset_s).collect(engine="in-memory").lazy()
     facts = pl.concat(
-        [_simple_facts(peeled), _config_facts(peeled), _eval_facts(peeled), _model_facts(peeled)],
+        [_simple_facts(peeled, utc_offset_s), _config_facts(peeled), _eval_facts(peeled), _model_facts(peeled)],
         how="diagonal_relaxed",
     )
     return conform(_with_rate_steps(facts).sort("line", "key").collect(engine="in-memory"), FACT_SCHEMA)
@@ -135,7 +140,7 @@ def _peel(lines: pl.LazyFrame, year: int | None, utc_offset_s: float) -> pl.Lazy
     ).select("line", "time", "clock", "worker", "msg", "section")
 
 
-def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
+def _simple_facts(lines: pl.LazyFrame, utc_offset_s: float) -> pl.LazyFrame:
     """One regex pass: the alternative that matched names the fact, its group holds the value."""
     groups = [group for group, _, _ in _SIMPLE_FACTS]
     fact = pl.col("fact")
@@ -154,11 +159,25 @@ def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
             raw=pl.coalesce([fact.struct[g] for g in groups]).str.to_lowercase(),
         )
     )
+    local = (
+        pl.coalesce([pl.col("raw").str.to_datetime(f, strict=False).dt.epoch("ms") for f in _EVAL_CLOCK_FORMATS]).cast(
+            pl.Float64
+        )
+        / 1000
+        - utc_offset_s
+    )
+    frame = frame.with_columns(
+        raw=pl.when(pl.col("kind") == "clock").then(pl.col("raw").str.to_uppercase()).otherwise(pl.col("raw"))
+    )
     return frame.with_columns(
-        # an error is a fact whether or not it carries a number
+        # an error is a fact whether or not it carries a number; a clock fact's value is its unix time
         value=pl.when(pl.col("kind") == "error")
         .then(pl.col("raw").cast(pl.Float64, strict=False).fill_null(1.0))
+        .when(pl.col("kind") == "clock")
+        .then(local)
         .otherwise(pl.col("raw").cast(pl.Float64, strict=False)),
+        time=pl.when(pl.col("kind") == "clock").then(pl.coalesce("time", local)).otherwise(pl.col("time")),
+        clock=pl.when(pl.col("kind") == "clock").then(pl.coalesce("clock", pl.lit("local"))).otherwise(pl.col("clock")),
         step=pl.when(pl.col("key") == "loss")
         .then(fact.struct["step"].cast(pl.Int64))
         .when(pl.col("kind") == "checkpoint")
