@@ -141,3 +141,14 @@ def test_readme_documents_every_summary_column() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme.split("## Summary columns", 1)[1]
     assert all(f"| `{column}` |" in section for column in COLUMN_HELP)
+
+
+def test_html_escapes_what_comes_from_the_inputs(tmp_path: Path) -> None:
+    hostile = "run<img src=x onerror=alert(1)>"
+    shutil.copytree(DEMO / "tiny-bs64", tmp_path / "in" / hostile)
+    result = runner.invoke(app, ["analyze", str(tmp_path / "in"), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "<img" not in page and "run&lt;img src=x onerror=alert(1)&gt;" in page
+    plot = next((tmp_path / "r" / "plots").glob("*.svg")).read_text()
+    assert "<img" not in plot

@@ -44,10 +44,6 @@ _DATE = (
 _DATE_PY = _DATE.replace("(?<", "(?P<")
 
 
-def looks_like(text_head: str) -> bool:
-    return re.search(NUMBER_ROW, text_head, re.MULTILINE) is not None
-
-
 def parse(text: str, *, utc_offset_s: float = 0.0) -> pl.DataFrame:
     """Samples of a table or `grep %` capture; `utc_offset_s` converts `date`'s local times."""
     return parse_lines(text_lines(text), head=text[:65536], utc_offset_s=utc_offset_s)
