@@ -16,7 +16,8 @@ from typing import Any
 import polars as pl
 
 from bertlogs.errors import BertlogsError, NotFoundError
-from bertlogs.parsers import EVAL_RESULTS, TF1_LOG, Parsed, parse_file
+from bertlogs.parsers import EVAL_RESULTS, TF1_LOG, Parsed, open_file, parse_capture, parse_file, parse_logs
+from bertlogs.parsers.text import Source
 
 # Names that are never data: reports, scripts, pictures, and collect's copied TensorBoard events.
 _NOT_DATA = re.compile(r"^(?:README.*|.*\.(?:md|py|sh|png|svg|html|parquet|pdf|jpg)|events)$", re.IGNORECASE)
@@ -94,23 +95,45 @@ def _run_dirs(root: Path) -> Iterator[Path]:
 
 def load(name: str, files: list[Path], *, year: int | None = None, utc_offset_s: float | None = None) -> RunFiles:
     """Parse a run's files; a file that cannot be read becomes a warning, never an exception."""
-    run = RunFiles(name=name, path=files[0].parent if files else Path(name))
-    meta_path = next((f for f in files if f.name == META), None)
-    if meta_path is not None:
-        try:
-            run.meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            run.warnings.append(f"{meta_path}: unreadable meta.json ({exc}); labels taken from the log")
-    offset = utc_offset_s if utc_offset_s is not None else float(run.meta.get("utc_offset_s", 0.0))
-    parsed: list[Parsed] = []
-    for path in files:
-        if path.name == META:
-            continue
-        try:
-            parsed.append(parse_file(path, year=year, utc_offset_s=offset))
-        except BertlogsError as exc:
-            run.warnings.append(str(exc))
-            run.unreadable.append(str(exc))
+    return load_many([(name, files)], year=year, utc_offset_s=utc_offset_s)[0]
+
+
+def load_many(
+    runs: list[tuple[str, list[Path]]], *, year: int | None = None, utc_offset_s: float | None = None
+) -> list[RunFiles]:
+    """Parse several runs' files, their training logs in one polars query (see `parsers.parse_logs`)."""
+    loaded: list[tuple[RunFiles, list[Path], float, list[Parsed]]] = []
+    logs: list[tuple[int, Source, float]] = []
+    for name, files in runs:
+        run = RunFiles(name=name, path=files[0].parent if files else Path(name))
+        meta_path = next((f for f in files if f.name == META), None)
+        if meta_path is not None:
+            try:
+                run.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                run.warnings.append(f"{meta_path}: unreadable meta.json ({exc}); labels taken from the log")
+        offset = utc_offset_s if utc_offset_s is not None else float(run.meta.get("utc_offset_s", 0.0))
+        parsed: list[Parsed] = []
+        for path in files:
+            if path.name == META:
+                continue
+            try:
+                source, fmt = open_file(path)
+                if fmt == TF1_LOG:
+                    logs.append((len(loaded), source, offset))
+                else:
+                    parsed.append(parse_capture(source, fmt, utc_offset_s=offset))
+            except BertlogsError as exc:
+                run.warnings.append(str(exc))
+                run.unreadable.append(str(exc))
+        loaded.append((run, files, offset, parsed))
+    found = parse_logs([s for _, s, _ in logs], year=year, utc_offsets_s=[o for _, _, o in logs])
+    for (index, _, _), log in zip(logs, found, strict=True):
+        loaded[index][3].append(log)
+    return [_assemble(run, files, offset, parsed, year) for run, files, offset, parsed in loaded]
+
+
+def _assemble(run: RunFiles, files: list[Path], offset: float, parsed: list[Parsed], year: int | None) -> RunFiles:
     for p in parsed:
         run.warnings.extend(p.warnings)
     logs = [p for p in parsed if p.format == TF1_LOG]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,14 @@ import polars as pl
 
 from bertlogs.analysis import SUMMARY_COLUMNS, RunResult, analyze_run
 from bertlogs.errors import BertlogsError
-from bertlogs.runs import discover, load
+from bertlogs.runs import discover, load_many
 
 Progress = Callable[[int, int, str], None]  # runs done, runs in all, the run just done
 
 # Below this many runs, starting worker processes costs more than it saves.
 PARALLEL_FROM_RUNS = 8
+# Runs per batch handed to a worker (their logs are parsed in one query)
+BATCH_RUNS = 20
 
 
 @dataclass
@@ -130,14 +134,16 @@ def summarize(
 
 def _run(jobs: list[_Job], workers: int, progress: Progress | None) -> Iterator[_Outcome]:
     count = min(workers, len(jobs))
+    # runs travel in batches: their logs are parsed in one polars query, whose fixed cost dominates small runs
+    size = max(1, min(BATCH_RUNS, math.ceil(len(jobs) / (4 * max(count, 1)))))
+    batches = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     if count <= 1 or len(jobs) < PARALLEL_FROM_RUNS:
-        yield from _counted(map(_analyze, jobs), len(jobs), progress)
+        yield from _counted(chain.from_iterable(map(_analyze, batches)), len(jobs), progress)
         return
     # polars runs its own threads: fork would copy its locks mid-use, so workers are spawned
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(count, mp_context=context) as pool:
-        chunk = max(1, min(16, len(jobs) // (4 * count)))
-        yield from _counted(pool.map(_analyze, jobs, chunksize=chunk), len(jobs), progress)
+        yield from _counted(chain.from_iterable(pool.map(_analyze, batches)), len(jobs), progress)
 
 
 def _counted(outcomes: Iterator[_Outcome], total: int, progress: Progress | None) -> Iterator[_Outcome]:
@@ -147,15 +153,19 @@ def _counted(outcomes: Iterator[_Outcome], total: int, progress: Progress | None
         yield outcome
 
 
-def _analyze(job: _Job) -> _Outcome:
-    """Load and analyse one run (in a worker); its full frames are written out and dropped here."""
-    run = load(job.name, job.files, year=job.year, utc_offset_s=job.utc_offset_s)
-    result = analyze_run(run, period_s=job.period_s, gpus=job.gpus)
-    if job.dataset_dir is not None:
-        from bertlogs.report.dataset import write_run
+def _analyze(batch: list[_Job]) -> list[_Outcome]:
+    """Load and analyse a batch of runs (in a worker); their full frames are written out and dropped here."""
+    first = batch[0]
+    runs = load_many([(job.name, job.files) for job in batch], year=first.year, utc_offset_s=first.utc_offset_s)
+    outcomes = []
+    for job, run in zip(batch, runs, strict=True):
+        result = analyze_run(run, period_s=job.period_s, gpus=job.gpus)
+        if job.dataset_dir is not None:
+            from bertlogs.report.dataset import write_run
 
-        write_run(job.dataset_dir, job.name, run)
-    return _Outcome(result, run.unreadable)
+            write_run(job.dataset_dir, job.name, run)
+        outcomes.append(_Outcome(result, run.unreadable))
+    return outcomes
 
 
 def _order(result: RunResult) -> tuple[Any, ...]:

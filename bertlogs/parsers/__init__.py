@@ -63,8 +63,8 @@ def sniff(text: str) -> str | None:
     return None
 
 
-def parse_file(path: Path, *, year: int | None = None, utc_offset_s: float = 0.0) -> Parsed:
-    """Read, sniff and parse one file (plain or gzip, judged by content).
+def open_file(path: Path) -> tuple[Source, str]:
+    """The file, opened, and its format.
 
     Raises:
         ParseError: unreadable, binary, or not a format bertlogs knows.
@@ -75,21 +75,42 @@ def parse_file(path: Path, *, year: int | None = None, utc_offset_s: float = 0.0
         first = next((s for s in source.head.splitlines() if s.strip()), None)
         reason = "empty file" if first is None else "not a TF1 log, eval_results.txt or nvidia-smi capture"
         raise ParseError(str(path), reason, 1 if first is not None else None, first)
+    return source, fmt
+
+
+def parse_file(path: Path, *, year: int | None = None, utc_offset_s: float = 0.0) -> Parsed:
+    """Read, sniff and parse one file (plain or gzip, judged by content).
+
+    Raises:
+        ParseError: unreadable, binary, or not a format bertlogs knows.
+    """
+    source, fmt = open_file(path)
+    if fmt == TF1_LOG:
+        return parse_logs([source], year=year, utc_offsets_s=[utc_offset_s])[0]
+    return parse_capture(source, fmt, utc_offset_s=utc_offset_s)
+
+
+def parse_logs(sources: list[Source], *, year: int | None = None, utc_offsets_s: list[float]) -> list[Parsed]:
+    """Several TF1 logs in one polars query (cheaper than one query each for many small logs)."""
+    frames = tf1.parse_many([s.lines() for s in sources], year=year, utc_offsets_s=utc_offsets_s)
+    return [Parsed(s.path, TF1_LOG, frame) for s, frame in zip(sources, frames, strict=True)]
+
+
+def parse_capture(source: Source, fmt: str, *, utc_offset_s: float = 0.0) -> Parsed:
+    """A GPU capture or eval_results.txt; a capture's truncated last line is left out, with a warning."""
     warnings = []
     lines = source.lines()
     last = None
     if fmt in GPU_FORMATS and not source.ends_with_newline:
         last = source.line_count()
-        warnings.append(f"{path}:{last}: truncated last line ignored")
+        warnings.append(f"{source.path}:{last}: truncated last line ignored")
         lines = lines.filter(pl.col("line") < last)
-    if fmt == TF1_LOG:
-        frame = tf1.parse_lines(lines, year=year, utc_offset_s=utc_offset_s)
-    elif fmt == EVAL_RESULTS:
+    if fmt == EVAL_RESULTS:
         frame = eval_results.parse_lines(lines)
     elif fmt == SMI_TABLE:
         frame = smi_table.parse_lines(lines, head=source.head, utc_offset_s=utc_offset_s, streaming=source.large)
     else:
         frame = smi_csv.parse_data(
-            source.data, path=str(path), utc_offset_s=utc_offset_s, streaming=source.large, before_line=last
+            source.data, path=str(source.path), utc_offset_s=utc_offset_s, streaming=source.large, before_line=last
         )
-    return Parsed(path, fmt, frame, warnings)
+    return Parsed(source.path, fmt, frame, warnings)
