@@ -93,7 +93,8 @@ def parse(
 def analyze(
     paths: Annotated[list[Path], typer.Argument(help="Archive roots, run directories or single files.")],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write summary.csv/.json/.md, index.html, plots/.")
+        Path | None,
+        typer.Option("--out", "-o", help="Write summary.csv/.json/.md, index.html, plots/, data/ (Parquet)."),
     ] = None,
     period: Annotated[float | None, typer.Option(help="Real sampling period (s) of captures without a clock.")] = None,
     gpus: Annotated[
