@@ -16,7 +16,17 @@ from typing import Any
 import polars as pl
 
 from bertlogs.errors import BertlogsError, NotFoundError
-from bertlogs.parsers import EVAL_RESULTS, TF1_LOG, Parsed, open_file, parse_capture, parse_file, parse_logs
+from bertlogs.parsers import (
+    EVAL_RESULTS,
+    SMI_TABLE,
+    TF1_LOG,
+    Parsed,
+    open_file,
+    parse_capture,
+    parse_file,
+    parse_logs,
+    parse_tables,
+)
 from bertlogs.parsers.text import Source
 
 # Names that are never data: reports, scripts, pictures, and collect's copied TensorBoard events.
@@ -104,6 +114,7 @@ def load_many(
     """Parse several runs' files, their training logs in one polars query (see `parsers.parse_logs`)."""
     loaded: list[tuple[RunFiles, list[Path], float, list[Parsed]]] = []
     logs: list[tuple[int, Source, float]] = []
+    tables: list[tuple[int, Source, float]] = []  # small table captures, parsed in one query too
     for name, files in runs:
         run = RunFiles(name=name, path=files[0].parent if files else Path(name))
         meta_path = next((f for f in files if f.name == META), None)
@@ -121,6 +132,8 @@ def load_many(
                 source, fmt = open_file(path)
                 if fmt == TF1_LOG:
                     logs.append((len(loaded), source, offset))
+                elif fmt == SMI_TABLE and not source.large:
+                    tables.append((len(loaded), source, offset))
                 else:
                     parsed.append(parse_capture(source, fmt, utc_offset_s=offset))
             except BertlogsError as exc:
@@ -128,8 +141,9 @@ def load_many(
                 run.unreadable.append(str(exc))
         loaded.append((run, files, offset, parsed))
     found = parse_logs([s for _, s, _ in logs], year=year, utc_offsets_s=[o for _, _, o in logs])
-    for (index, _, _), log in zip(logs, found, strict=True):
-        loaded[index][3].append(log)
+    found += parse_tables([s for _, s, _ in tables], utc_offsets_s=[o for _, _, o in tables])
+    for (index, _, _), one in zip(logs + tables, found, strict=True):
+        loaded[index][3].append(one)
     return [_assemble(run, files, offset, parsed, year) for run, files, offset, parsed in loaded]
 
 

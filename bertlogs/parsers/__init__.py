@@ -96,21 +96,34 @@ def parse_logs(sources: list[Source], *, year: int | None = None, utc_offsets_s:
     return [Parsed(s.path, TF1_LOG, frame) for s, frame in zip(sources, frames, strict=True)]
 
 
+def parse_tables(sources: list[Source], *, utc_offsets_s: list[float]) -> list[Parsed]:
+    """Several nvidia-smi table / `grep %` captures in one polars query (streamed when one is large)."""
+    cut = [_without_truncated_line(s, SMI_TABLE) for s in sources]
+    frames = smi_table.parse_many(
+        [(lines, s.head, o) for s, (lines, _, _), o in zip(sources, cut, utc_offsets_s, strict=True)],
+        streaming=any(s.large for s in sources),
+    )
+    return [Parsed(s.path, SMI_TABLE, f, w) for s, (_, _, w), f in zip(sources, cut, frames, strict=True)]
+
+
 def parse_capture(source: Source, fmt: str, *, utc_offset_s: float = 0.0) -> Parsed:
     """A GPU capture or eval_results.txt; a capture's truncated last line is left out, with a warning."""
-    warnings = []
-    lines = source.lines()
-    last = None
-    if fmt in GPU_FORMATS and not source.ends_with_newline:
-        last = source.line_count()
-        warnings.append(f"{source.path}:{last}: truncated last line ignored")
-        lines = lines.filter(pl.col("line") < last)
+    if fmt == SMI_TABLE:
+        return parse_tables([source], utc_offsets_s=[utc_offset_s])[0]
+    lines, last, warnings = _without_truncated_line(source, fmt)
     if fmt == EVAL_RESULTS:
         frame = eval_results.parse_lines(lines)
-    elif fmt == SMI_TABLE:
-        frame = smi_table.parse_lines(lines, head=source.head, utc_offset_s=utc_offset_s, streaming=source.large)
     else:
         frame = smi_csv.parse_data(
             source.data, path=str(source.path), utc_offset_s=utc_offset_s, streaming=source.large, before_line=last
         )
     return Parsed(source.path, fmt, frame, warnings)
+
+
+def _without_truncated_line(source: Source, fmt: str) -> tuple[pl.LazyFrame, int | None, list[str]]:
+    """The lines to parse, the number of a truncated last line of a capture (left out), and the warning."""
+    lines = source.lines()
+    if fmt not in GPU_FORMATS or source.ends_with_newline:
+        return lines, None, []
+    last = source.line_count()
+    return lines.filter(pl.col("line") < last), last, [f"{source.path}:{last}: truncated last line ignored"]

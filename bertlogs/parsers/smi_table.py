@@ -51,54 +51,78 @@ def parse(text: str, *, utc_offset_s: float = 0.0) -> pl.DataFrame:
 
 def parse_lines(lines: pl.LazyFrame, *, head: str, utc_offset_s: float = 0.0, streaming: bool = False) -> pl.DataFrame:
     """`head` (the file's first 64 KiB) says which kinds of lines to look for: tables, `date` lines."""
-    tables = re.search(_HEADER, head, re.MULTILINE) is not None
-    dates = re.search(_DATE_PY, head, re.MULTILINE) is not None
-    frame = _classify(lines, utc_offset_s, tables, dates).collect(engine=engine(streaming))
-    if frame.is_empty() or not frame["row"].any():
-        return conform(pl.DataFrame(), SAMPLE_SCHEMA)
-    stamped_rows = frame["stamp"].is_not_null()
-    first_stamp = stamped_rows.arg_max() if stamped_rows.any() else None
-    has_header = bool(frame["header"].any())
-    first_row = int(frame["row"].arg_max() or 0)
-    stamps_follow = not has_header and first_stamp is not None and first_stamp > first_row
-    stamped = pl.col("stamp").is_not_null()
-    if has_header:
-        # a table starts at its header, or at the `date` line just above it; its stamp is that date
-        boundary = (pl.col("header") & ~stamped.shift(1).fill_null(False)) | (
-            stamped & pl.col("header").shift(-1).fill_null(False)
-        )
-        time = pl.when(boundary).then(pl.col("stamp").fill_null(float("nan"))).forward_fill().fill_nan(None)
-    elif first_stamp is None:
-        boundary, time = pl.col("row"), pl.lit(None, pl.Float64)  # a bare `grep %` file: a row is a sample
-    else:
-        boundary = stamped
-        # a stamp written after each sample (the seed's watch loop) closes the rows before it
-        time = pl.col("stamp").backward_fill() if stamps_follow else pl.col("stamp").forward_fill()
-    sample = boundary.cum_sum() - (boundary.cast(pl.Int64) if stamps_follow else 0)
-    rows = (
-        frame.lazy()
-        .with_columns(sample=sample, time=time, index_above=_index_above())
-        .filter(pl.col("row"))
-        .with_columns(sample=(pl.col("sample") != pl.col("sample").shift(1)).fill_null(True).cum_sum() - 1)
-        .with_columns(gpu=pl.coalesce("index_above", _position_in_sample()))
-        .collect(engine="in-memory")
+    return parse_many([(lines, head, utc_offset_s)], streaming=streaming)[0]
+
+
+def parse_many(captures: list[tuple[pl.LazyFrame, str, float]], *, streaming: bool = False) -> list[pl.DataFrame]:
+    """Several captures (lines, head, UTC offset) in one polars query; every window is partitioned by file."""
+    if not captures:
+        return []
+    tables = any(re.search(_HEADER, head, re.MULTILINE) for _, head, _ in captures)
+    dates = any(re.search(_DATE_PY, head, re.MULTILINE) for _, head, _ in captures)
+    lines = pl.concat(
+        [
+            lf.with_columns(file=pl.lit(i, pl.Int32), offset=pl.lit(o, pl.Float64))
+            for i, (lf, _, o) in enumerate(captures)
+        ]
     )
-    return conform(rows, SAMPLE_SCHEMA)
+    frame = _classify(lines, tables, dates).collect(engine=engine(streaming))
+    empty = conform(pl.DataFrame(), SAMPLE_SCHEMA)
+    if frame.is_empty() or not frame["row"].any():
+        return [empty] * len(captures)
+    rows = frame.lazy().with_columns(_samples()).filter(pl.col("row")).with_columns(_gpus())
+    by_file = rows.collect(engine="in-memory").partition_by("file", as_dict=True)
+    return [conform(by_file[(i,)], SAMPLE_SCHEMA) if (i,) in by_file else empty for i in range(len(captures))]
 
 
-def _index_above() -> pl.Expr:
-    """The index row directly above a number row names its GPU."""
-    return pl.when(pl.col("line").shift(1) == pl.col("line") - 1).then(pl.col("index").shift(1))
+def _samples() -> list[pl.Expr]:
+    """Per line of each file: the sample it belongs to, the sample's time, and the GPU index row above it.
+
+    A table starts at its header, or at the `date` line just above it (its stamp is that date); without
+    tables, a stamp line is a sample boundary; a stamp written after each sample (the seed's watch loop)
+    closes the rows before it; a bare `grep %` file has no stamps, and each row is a sample.
+    """
+    f = "file"
+    stamped = pl.col("stamp").is_not_null()
+    has_header = pl.col("header").any().over(f)
+    first_stamp = pl.col("line").filter(stamped).min().over(f)
+    first_row = pl.col("line").filter(pl.col("row")).min().over(f)
+    no_stamps = first_stamp.is_null()
+    stamps_follow = (~has_header & (first_stamp > first_row)).fill_null(False)
+    table_start = (pl.col("header") & ~stamped.shift(1).over(f).fill_null(False)) | (
+        stamped & pl.col("header").shift(-1).over(f).fill_null(False)
+    )
+    boundary = (
+        pl.when(has_header).then(table_start).when(no_stamps).then(pl.col("row")).otherwise(stamped).cast(pl.Int64)
+    )
+    table_time = pl.when(table_start).then(pl.col("stamp").fill_null(float("nan"))).forward_fill().over(f)
+    time = (
+        pl.when(has_header)
+        .then(table_time.fill_nan(None))
+        .when(no_stamps)
+        .then(pl.lit(None, pl.Float64))
+        .when(stamps_follow)
+        .then(pl.col("stamp").backward_fill().over(f))
+        .otherwise(pl.col("stamp").forward_fill().over(f))
+    )
+    sample = boundary.cum_sum().over(f) - pl.when(stamps_follow).then(boundary).otherwise(0)
+    index_above = pl.when(pl.col("line").shift(1).over(f) == pl.col("line") - 1).then(pl.col("index").shift(1).over(f))
+    return [sample.alias("sample"), time.alias("time"), index_above.alias("index_above")]
 
 
-def _position_in_sample() -> pl.Expr:
-    """0, 1, ... within each run of equal `sample` values (which never decrease)."""
-    position = pl.int_range(pl.len(), dtype=pl.Int64)
-    first = pl.when(pl.col("sample") != pl.col("sample").shift(1).fill_null(-1)).then(position).forward_fill()
-    return position - first
+def _gpus() -> list[pl.Expr]:
+    """Samples renumbered 0, 1, ... per file; a row's GPU is its index row, else its position in the sample."""
+    f = "file"
+    new_sample = (pl.col("sample") != pl.col("sample").shift(1).over(f)).fill_null(True)
+    position = pl.int_range(pl.len(), dtype=pl.Int64).over(f)
+    first_of_sample = pl.when(new_sample).then(position).forward_fill().over(f)
+    return [
+        (new_sample.cum_sum().over(f) - 1).alias("sample"),
+        pl.coalesce(pl.col("index_above"), position - first_of_sample).alias("gpu"),
+    ]
 
 
-def _classify(lines: pl.LazyFrame, utc_offset_s: float, tables: bool, dates: bool) -> pl.LazyFrame:
+def _classify(lines: pl.LazyFrame, tables: bool, dates: bool) -> pl.LazyFrame:
     """Per line: row/header flags, the index of an index row, a stamp, and the number row's cells as numbers.
 
     Only what the file can hold is looked for: each regex costs a pass over every line.
@@ -117,7 +141,7 @@ def _classify(lines: pl.LazyFrame, utc_offset_s: float, tables: bool, dates: boo
             + " "
             + date.struct["clock"]
         ).str.to_datetime("%Y %b %d %H:%M:%S", strict=False)
-        zone_offset = pl.when(date.struct["zone"] == "UTC").then(0.0).otherwise(utc_offset_s)
+        zone_offset = pl.when(date.struct["zone"] == "UTC").then(0.0).otherwise(pl.col("offset"))
         from_date = pl.when(t.str.contains(_DATE)).then(local.dt.epoch("ms").cast(pl.Float64) / 1000 - zone_offset)
         stamp = pl.coalesce(stamp, from_date)
     index = (

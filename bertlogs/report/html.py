@@ -23,8 +23,8 @@ def series(result: RunResult, column: str, points: int) -> tuple[np.ndarray, np.
     """(time, value) of the run's trace, averaged into at most `points` buckets."""
     if result.trace is None or result.trace.is_empty():
         return np.array([]), np.array([])
-    trace = result.trace.drop_nulls(column)
-    t, v = trace["time"].to_numpy(), trace[column].to_numpy().astype(float)
+    t, v = result.trace["time"].to_numpy(), result.trace[column].to_numpy().astype(float)
+    t, v = t[~np.isnan(v)], v[~np.isnan(v)]
     if len(t) > points:
         edges = np.linspace(t[0], t[-1], points + 1)
         idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, points - 1)
@@ -51,7 +51,8 @@ def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
         if len(t) < 2:
             continue
         peak = top or max(float(v.max()), 1e-9)
-        pts = " ".join(f"{x(ti):.1f},{height - 1 - vi / peak * (height - 2):.1f}" for ti, vi in zip(t, v, strict=True))
+        xs, ys = x(t), height - 1 - v / peak * (height - 2)
+        pts = "%.1f,%.1f " * len(t) % tuple(np.column_stack((xs, ys)).ravel().tolist())
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{pts}"/>')
     title = html.escape(f"{result.row['run']}: power (blue), utilisation (red); shaded: training window")
     return (
