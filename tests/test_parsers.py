@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import REAL
+from conftest import DEMO, REAL
 from polars.testing import assert_frame_equal
 
 from bertlogs.errors import ParseError
@@ -219,3 +219,17 @@ def test_evaluation_clocks_in_their_three_forms() -> None:
         ("clock", "eval_start"),
     ]
     assert frame["value"].to_list() == [1574699372.0 - 3600, 1574699380.0 - 3600, 1574699432.0 - 3600]
+
+
+def test_batched_parsing_equals_parsing_one_by_one() -> None:
+    from bertlogs.parsers import open_file, parse_logs, parse_tables
+
+    paths = sorted(REAL.glob("*/*")) + sorted(DEMO.glob("tiny-*/*"))
+    opened = [open_file(p) for p in paths if p.suffix != ".md" and not p.name.endswith(".expected.csv")]
+    logs = [s for s, fmt in opened if fmt == TF1_LOG]
+    tables = [s for s, fmt in opened if fmt == SMI_TABLE]
+    assert len(logs) >= 10 and len(tables) >= 10
+    for batched, source in zip(parse_logs(logs, utc_offsets_s=[0.0] * len(logs)), logs, strict=True):
+        assert_frame_equal(batched.frame, parse_file(source.path).frame)
+    for batched, source in zip(parse_tables(tables, utc_offsets_s=[0.0] * len(tables)), tables, strict=True):
+        assert_frame_equal(batched.frame, parse_file(source.path).frame)

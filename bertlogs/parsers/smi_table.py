@@ -12,6 +12,7 @@ smaller result is grouped into samples.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import polars as pl
 
@@ -70,54 +71,56 @@ def parse_many(captures: list[tuple[pl.LazyFrame, str, float]], *, streaming: bo
     empty = conform(pl.DataFrame(), SAMPLE_SCHEMA)
     if frame.is_empty() or not frame["row"].any():
         return [empty] * len(captures)
-    rows = frame.lazy().with_columns(_samples()).filter(pl.col("row")).with_columns(_gpus())
+    # windows per file only when there are several: on one big capture they cost a second for nothing
+    per_file = (lambda e: e.over("file")) if len(captures) > 1 else (lambda e: e)
+    rows = frame.lazy().with_columns(_samples(per_file)).filter(pl.col("row")).with_columns(_gpus(per_file))
     by_file = rows.collect(engine="in-memory").partition_by("file", as_dict=True)
     return [conform(by_file[(i,)], SAMPLE_SCHEMA) if (i,) in by_file else empty for i in range(len(captures))]
 
 
-def _samples() -> list[pl.Expr]:
+def _samples(per_file: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr]:
     """Per line of each file: the sample it belongs to, the sample's time, and the GPU index row above it.
 
     A table starts at its header, or at the `date` line just above it (its stamp is that date); without
     tables, a stamp line is a sample boundary; a stamp written after each sample (the seed's watch loop)
     closes the rows before it; a bare `grep %` file has no stamps, and each row is a sample.
     """
-    f = "file"
     stamped = pl.col("stamp").is_not_null()
-    has_header = pl.col("header").any().over(f)
-    first_stamp = pl.col("line").filter(stamped).min().over(f)
-    first_row = pl.col("line").filter(pl.col("row")).min().over(f)
+    has_header = per_file(pl.col("header").any())
+    first_stamp = per_file(pl.col("line").filter(stamped).min())
+    first_row = per_file(pl.col("line").filter(pl.col("row")).min())
     no_stamps = first_stamp.is_null()
     stamps_follow = (~has_header & (first_stamp > first_row)).fill_null(False)
-    table_start = (pl.col("header") & ~stamped.shift(1).over(f).fill_null(False)) | (
-        stamped & pl.col("header").shift(-1).over(f).fill_null(False)
+    table_start = (pl.col("header") & ~per_file(stamped.shift(1)).fill_null(False)) | (
+        stamped & per_file(pl.col("header").shift(-1)).fill_null(False)
     )
     boundary = (
         pl.when(has_header).then(table_start).when(no_stamps).then(pl.col("row")).otherwise(stamped).cast(pl.Int64)
     )
-    table_time = pl.when(table_start).then(pl.col("stamp").fill_null(float("nan"))).forward_fill().over(f)
+    table_time = per_file(pl.when(table_start).then(pl.col("stamp").fill_null(float("nan"))).forward_fill())
     time = (
         pl.when(has_header)
         .then(table_time.fill_nan(None))
         .when(no_stamps)
         .then(pl.lit(None, pl.Float64))
         .when(stamps_follow)
-        .then(pl.col("stamp").backward_fill().over(f))
-        .otherwise(pl.col("stamp").forward_fill().over(f))
+        .then(per_file(pl.col("stamp").backward_fill()))
+        .otherwise(per_file(pl.col("stamp").forward_fill()))
     )
-    sample = boundary.cum_sum().over(f) - pl.when(stamps_follow).then(boundary).otherwise(0)
-    index_above = pl.when(pl.col("line").shift(1).over(f) == pl.col("line") - 1).then(pl.col("index").shift(1).over(f))
+    sample = per_file(boundary.cum_sum()) - pl.when(stamps_follow).then(boundary).otherwise(0)
+    index_above = pl.when(per_file(pl.col("line").shift(1)) == pl.col("line") - 1).then(
+        per_file(pl.col("index").shift(1))
+    )
     return [sample.alias("sample"), time.alias("time"), index_above.alias("index_above")]
 
 
-def _gpus() -> list[pl.Expr]:
+def _gpus(per_file: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr]:
     """Samples renumbered 0, 1, ... per file; a row's GPU is its index row, else its position in the sample."""
-    f = "file"
-    new_sample = (pl.col("sample") != pl.col("sample").shift(1).over(f)).fill_null(True)
-    position = pl.int_range(pl.len(), dtype=pl.Int64).over(f)
-    first_of_sample = pl.when(new_sample).then(position).forward_fill().over(f)
+    new_sample = (pl.col("sample") != per_file(pl.col("sample").shift(1))).fill_null(True)
+    position = per_file(pl.int_range(pl.len(), dtype=pl.Int64))
+    first_of_sample = per_file(pl.when(new_sample).then(position).forward_fill())
     return [
-        (new_sample.cum_sum().over(f) - 1).alias("sample"),
+        (per_file(new_sample.cum_sum()) - 1).alias("sample"),
         pl.coalesce(pl.col("index_above"), position - first_of_sample).alias("gpu"),
     ]
 
