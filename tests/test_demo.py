@@ -62,3 +62,10 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
     for run in ("tiny-bs64", "base-bs2"):
         for name in ("run_classifier.log", "nvidia-smi.log", "eval_results.txt"):
             assert (tmp_path / run / name).read_bytes() == (DEMO / run / name).read_bytes(), f"{run}/{name}"
+
+
+def test_readme_library_example() -> None:
+    summary = summarize([DEMO])
+    df = summary.frame.to_pandas()  # pandas interop, as the README shows it
+    assert list(df.columns[:3]) == ["run", "model", "layers"]
+    assert df.loc[df["run"] == "tiny-bs2", "epoch_s"].iloc[0] == pytest.approx(53.26, abs=0.01)
