@@ -103,11 +103,6 @@ def _run_dirs(root: Path) -> Iterator[Path]:
         yield from _run_dirs(child)
 
 
-def load(name: str, files: list[Path], *, year: int | None = None, utc_offset_s: float | None = None) -> RunFiles:
-    """Parse a run's files; a file that cannot be read becomes a warning, never an exception."""
-    return load_many([(name, files)], year=year, utc_offset_s=utc_offset_s)[0]
-
-
 def load_many(
     runs: list[tuple[str, list[Path]]], *, year: int | None = None, utc_offset_s: float | None = None
 ) -> list[RunFiles]:
