@@ -83,7 +83,9 @@ def test_poller_keeps_one_nvidia_smi_and_its_output_parses(tmp_path: Path) -> No
     output = tmp_path / "gpu.csv"
     env = {**os.environ, "PATH": f"{FAKE_BIN}:{os.environ['PATH']}"}
     poller = subprocess.Popen([str(COLLECTORS / "poll_nvidia_smi.sh"), str(output), "50"], env=env)
-    time.sleep(1.5)
+    deadline = time.monotonic() + 30  # a fixed sleep flakes on a loaded machine: wait for the rows instead
+    while time.monotonic() < deadline and (not output.exists() or output.read_text().count("\n") < 25):
+        time.sleep(0.1)
     poller.send_signal(signal.SIGTERM)
     poller.wait(10)
     parsed = parse_file(output)
