@@ -104,6 +104,9 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
 
     log_window = _log_clock_window(facts, rates, row["num_steps"])
     samples = _samples(run, period_s, warnings)
+    # the distinct sample times, once: their median interval is the capture's sampling period
+    times = _distinct_times(samples) if samples is not None else np.array([])
+    period = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
     window, method = None, None
     if log_window is not None:
         window, method = log_window, "log clock: step 1 (first reading minus its 100 steps) to last step"
@@ -118,7 +121,7 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     elif window_len is not None:
         row["epoch_s_method"] = "num_steps x mean seconds per step from the rate readings (log has no clock)"
         if samples is not None:
-            start = _activity_start(samples)
+            start = _activity_start(samples, period)
             window = (start, start + window_len)
             method = "length from the rate readings, start at the first sustained GPU activity"
     if window is not None:
@@ -133,14 +136,14 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     if samples is None:
         status_reasons.append("partial: no GPU capture")
     elif window is not None:
-        used = _gpu_figures(samples, window, row, gpus or _meta_gpus(run), warnings, status_reasons)
+        used = _gpu_figures(samples, times, period, window, row, gpus or _meta_gpus(run), warnings, status_reasons)
 
     _status(run, facts, row, status_reasons, warnings)
     row["warnings"] = "; ".join(warnings)
     unclocked = run.gpu is not None and run.gpu.frame["time"].is_null().all()
-    period = _period(run.gpu.frame.drop_nulls("time")) if run.gpu is not None and not unclocked else None
+    clocked_period = period if samples is not None and not unclocked else None
     return RunResult(
-        row=row, trace=trace_of(samples, used), window=window, gpus=used, unclocked=unclocked, period_s=period
+        row=row, trace=trace_of(samples, used), window=window, gpus=used, unclocked=unclocked, period_s=clocked_period
     )
 
 
@@ -156,16 +159,16 @@ def trace_of(samples: pl.DataFrame | None, gpus: list[int], points: int = TRACE_
         mine = mine.sort("time")
     t = mine["time"].to_numpy()
     span = float(t[-1] - t[0]) or 1.0
-    bucket = np.clip(((t - t[0]) / span * points).astype(np.int64), 0, points - 1)
-    counts = np.bincount(bucket, minlength=points)
-    keep = counts > 0
-    columns = {"time": np.bincount(bucket, weights=t, minlength=points)[keep] / counts[keep]}
+    # bucket k: the samples in [t0 + k span / points, t0 + (k + 1) span / points); empty buckets dropped
+    starts = np.unique(np.searchsorted(t, t[0] + span * np.arange(points) / points))
+    counts = np.diff(np.append(starts, len(t)))
+    columns = {"time": np.add.reduceat(t, starts) / counts}
     for name in ("power_w", "memory_used_mib", "util_pct"):
         v = mine[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
         ok = ~np.isnan(v)
-        n = np.bincount(bucket[ok], minlength=points)[keep]
-        total_v = np.bincount(bucket[ok], weights=v[ok], minlength=points)[keep]
-        columns[name] = np.where(n > 0, total_v / np.maximum(n, 1), np.nan)
+        n = np.add.reduceat(ok.astype(np.int64), starts)
+        sums = np.add.reduceat(np.where(ok, v, 0.0), starts)
+        columns[name] = np.where(n > 0, sums / np.maximum(n, 1), np.nan)
     return pl.DataFrame(columns).fill_nan(None)
 
 
@@ -270,7 +273,13 @@ def _overlaps(samples: pl.DataFrame, window: tuple[float, float]) -> bool:
     return bool(times.min() < window[1] and times.max() > window[0])
 
 
-def _activity_start(samples: pl.DataFrame) -> float:
+def _distinct_times(samples: pl.DataFrame) -> np.ndarray:
+    """The sample times of a capture in time order (several GPUs share a time)."""
+    times = samples["time"].to_numpy()
+    return times[np.concatenate(([True], times[1:] != times[:-1]))] if len(times) else times
+
+
+def _activity_start(samples: pl.DataFrame, period: float) -> float:
     """Start of the interval of the first of two consecutive busy samples (max over GPUs).
 
     Busy: utilisation (or, without it, power) at least half of its 90th percentile.
@@ -280,11 +289,12 @@ def _activity_start(samples: pl.DataFrame) -> float:
         samples = samples.group_by("time").agg(pl.col(signal).max()).sort("time")
     times = samples["time"].to_numpy()
     values = samples[signal].fill_null(0).to_numpy()
-    busy = values >= 0.5 * np.percentile(values, 90) if len(values) else values
-    if len(values) and np.percentile(values, 90) > 0:
+    high = float(np.percentile(values, 90)) if len(values) else 0.0
+    if high > 0:
+        busy = values >= 0.5 * high
         both = busy[:-1] & busy[1:]
         if both.any():
-            return float(metrics.interval_starts(times)[int(np.argmax(both))])
+            return float(metrics.interval_starts(times, period)[int(np.argmax(both))])
     return float(times[0])
 
 
@@ -304,11 +314,11 @@ class _Trace:
     weights: np.ndarray
 
     @classmethod
-    def of(cls, frame: pl.DataFrame, window: tuple[float, float]) -> _Trace:
+    def of(cls, frame: pl.DataFrame, window: tuple[float, float], period: float) -> _Trace:
         cols = ("power_w", "memory_used_mib", "util_pct", "energy_mj")
         times = frame["time"].to_numpy()
         columns = {c: frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in cols}
-        return cls(times, columns, metrics.overlap_s(times, *window))
+        return cls(times, columns, metrics.overlap_s(times, *window, first_period_s=period))
 
     def mean(self, column: str) -> float | None:
         return metrics.weighted_mean(self.columns[column], self.weights)
@@ -320,6 +330,8 @@ class _Trace:
 
 def _gpu_figures(
     samples: pl.DataFrame,
+    times: np.ndarray,
+    period: float,
     window: tuple[float, float],
     row: dict[str, Any],
     chosen: list[int] | None,
@@ -327,7 +339,8 @@ def _gpu_figures(
     reasons: list[str],
 ) -> list[int]:
     start, end = window
-    traces = {int(g): _Trace.of(f, window) for (g,), f in samples.group_by("gpu", maintain_order=True)}
+    intervals = np.diff(times)
+    traces = {int(g): _Trace.of(f, window, period) for (g,), f in samples.group_by("gpu", maintain_order=True)}
     if chosen is not None:
         missing = [g for g in chosen if g not in traces]
         if missing:
@@ -344,13 +357,11 @@ def _gpu_figures(
         return []
     row["gpus"] = ",".join(str(g) for g in used)
     mine = samples.filter(pl.col("gpu").is_in(used)) if len(used) < len(traces) else samples
-    times = traces[used[0]].times if len(used) == 1 else mine["time"].unique().sort().to_numpy()
-    period = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
     in_window = mine.filter((pl.col("time") > start) & (pl.col("time") <= end + period))
     row["gpu_samples"] = in_window["sample"].n_unique()
-    if len(times) > 1:
+    if len(intervals):
         row["sample_period_s"] = period
-        row["sample_jitter_s"] = float(np.std(np.diff(times)))
+        row["sample_jitter_s"] = float(np.std(intervals))
     coverage = min(traces[g].coverage(window) for g in used)
     if coverage < 0.9:
         warnings.append(f"GPU capture covers only {coverage:.0%} of the training window")
@@ -382,11 +393,6 @@ def _gpu_figures(
     if energy_j is not None and row["epochs"]:
         row["energy_j_per_epoch"] = energy_j / row["epochs"]
     return used
-
-
-def _period(samples: pl.DataFrame) -> float:
-    times = samples["time"].unique().sort().to_numpy()
-    return float(np.median(np.diff(times))) if len(times) > 1 else 0.0
 
 
 def _status(run: RunFiles, facts: pl.DataFrame, row: dict[str, Any], reasons: list[str], warnings: list[str]) -> None:

@@ -11,18 +11,19 @@ from __future__ import annotations
 import numpy as np
 
 
-def interval_starts(times_s: np.ndarray) -> np.ndarray:
-    """Start of the interval each reading describes (the previous stamp; one median period for the first)."""
+def interval_starts(times_s: np.ndarray, first_period_s: float | None = None) -> np.ndarray:
+    """Start of the interval each reading describes: the previous stamp; for the first, `first_period_s`
+    before its stamp (default: the median interval)."""
     if len(times_s) == 0:
         return times_s
-    dt = np.diff(times_s)
-    first_period = float(np.median(dt)) if len(dt) else 0.0
-    return np.concatenate(([times_s[0] - first_period], times_s[:-1]))
+    if first_period_s is None:
+        first_period_s = float(np.median(np.diff(times_s))) if len(times_s) > 1 else 0.0
+    return np.concatenate(([times_s[0] - first_period_s], times_s[:-1]))
 
 
-def overlap_s(times_s: np.ndarray, start_s: float, end_s: float) -> np.ndarray:
+def overlap_s(times_s: np.ndarray, start_s: float, end_s: float, first_period_s: float | None = None) -> np.ndarray:
     """Seconds of each reading's interval that fall inside [start_s, end_s]."""
-    lo = np.maximum(interval_starts(times_s), start_s)
+    lo = np.maximum(interval_starts(times_s, first_period_s), start_s)
     hi = np.minimum(times_s, end_s)
     return np.clip(hi - lo, 0.0, None)
 

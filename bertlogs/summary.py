@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
@@ -16,6 +16,7 @@ import polars as pl
 
 from bertlogs.analysis import SUMMARY_COLUMNS, RunResult, analyze_run
 from bertlogs.errors import BertlogsError
+from bertlogs.report.dataset import write_run
 from bertlogs.runs import discover, load_many
 
 Progress = Callable[[int, int, str], None]  # runs done, runs in all, the run just done
@@ -158,13 +159,17 @@ def _analyze(batch: list[_Job]) -> list[_Outcome]:
     first = batch[0]
     runs = load_many([(job.name, job.files) for job in batch], year=first.year, utc_offset_s=first.utc_offset_s)
     outcomes = []
-    for job, run in zip(batch, runs, strict=True):
-        result = analyze_run(run, period_s=job.period_s, gpus=job.gpus)
-        if job.dataset_dir is not None:
-            from bertlogs.report.dataset import write_run
-
-            write_run(job.dataset_dir, job.name, run)
-        outcomes.append(_Outcome(result, run.unreadable))
+    # the Parquet dataset is written while the figures are computed (polars releases the GIL while it writes)
+    with ThreadPoolExecutor(1) as writer:
+        written = [
+            writer.submit(write_run, job.dataset_dir, job.name, run)
+            for job, run in zip(batch, runs, strict=True)
+            if job.dataset_dir is not None
+        ]
+        for job, run in zip(batch, runs, strict=True):
+            outcomes.append(_Outcome(analyze_run(run, period_s=job.period_s, gpus=job.gpus), run.unreadable))
+        for done in written:
+            done.result()
     return outcomes
 
 

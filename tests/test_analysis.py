@@ -6,9 +6,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from bertlogs import summarize
+from bertlogs.analysis import trace_of
 
 T0 = 1764086400.0  # 2025-11-25 16:00:00 UTC
 
@@ -119,3 +121,25 @@ def test_capture_without_clock_uses_the_given_period(tmp_path: Path) -> None:
     row = summarize([tmp_path], period_s=0.31).results[0].row
     assert "times rebuilt from a 0.310 s period" in row["warnings"]
     assert row["power_w"] == pytest.approx(126.77, rel=0.02)
+
+
+def test_trace_buckets_are_means_of_equal_time_spans() -> None:
+    # 2 GPUs, 1 s apart for 100 s; power summed, utilisation averaged; GPU 1's power missing after t=50
+    times = [float(t) for t in range(100) for _ in range(2)]
+    gpu = [g for _ in range(100) for g in range(2)]
+    power = [None if g == 1 and t >= 50 else 10.0 * g + t for t, g in zip(times, gpu, strict=True)]
+    samples = pl.DataFrame(
+        {"time": times, "gpu": gpu, "power_w": power, "memory_used_mib": [100.0] * 200, "util_pct": [50.0] * 200},
+        schema_overrides={"power_w": pl.Float32},
+    )
+    trace = trace_of(samples, [0, 1], points=10)
+    assert trace is not None
+    assert trace.height == 10
+    # bucket 0 holds t = 0..9 (99/10 = 9.9 s wide): sum over GPUs = 2t + 10
+    assert trace.row(0, named=True) == pytest.approx(
+        {"time": 4.5, "power_w": 19.0, "memory_used_mib": 200.0, "util_pct": 50.0}
+    )
+    # a sample whose GPU 1 power is missing sums what is there (GPU 0 alone), as the summary does
+    assert trace["power_w"][-1] == pytest.approx(sum(range(90, 100)) / 10)
+    one = trace_of(samples.filter(pl.col("gpu") == 0).with_columns(power_w=pl.lit(None, pl.Float32)), [0])
+    assert one is not None and one.height == 100 and one["power_w"].is_null().all()
