@@ -78,20 +78,23 @@ def parse_many(captures: list[tuple[pl.LazyFrame, str, float]], *, streaming: bo
             ]
         )
         offset = pl.col("offset")
-    frame = _classify(lines, tables, dates, offset).collect(engine=engine(streaming))
-    empty = conform(pl.DataFrame(), SAMPLE_SCHEMA)
-    if frame.is_empty() or not frame["row"].any():
-        return [empty] * len(captures)
     # windows per file only when there are several: on one big capture they cost a second for nothing
     per_file = (lambda e: e.over("file")) if len(captures) > 1 else (lambda e: e)
-    rows = frame.lazy().with_columns(_samples(per_file)).filter(pl.col("row")).with_columns(_gpus(per_file))
+    rows = (
+        _classify(lines, tables, dates, offset)
+        .with_columns(_samples(per_file, tables))
+        .filter(pl.col("row"))
+        .with_columns(_gpus(per_file))
+        .collect(engine=engine(streaming))
+    )
+    empty = conform(pl.DataFrame(), SAMPLE_SCHEMA)
     if len(captures) == 1:
-        return [conform(rows.collect(engine="in-memory"), SAMPLE_SCHEMA)]
-    by_file = rows.collect(engine="in-memory").partition_by("file", as_dict=True)
+        return [conform(rows, SAMPLE_SCHEMA) if not rows.is_empty() else empty]
+    by_file = rows.partition_by("file", as_dict=True)
     return [conform(by_file[(i,)], SAMPLE_SCHEMA) if (i,) in by_file else empty for i in range(len(captures))]
 
 
-def _samples(per_file: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr]:
+def _samples(per_file: Callable[[pl.Expr], pl.Expr], tables: bool) -> list[pl.Expr]:
     """Per line of each file: the sample it belongs to, the sample's time, and the GPU index row above it.
 
     A table starts at its header, or at the `date` line just above it (its stamp is that date); without
@@ -99,31 +102,33 @@ def _samples(per_file: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr]:
     closes the rows before it; a bare `grep %` file has no stamps, and each row is a sample.
     """
     stamped = pl.col("stamp").is_not_null()
-    has_header = per_file(pl.col("header").any())
     first_stamp = per_file(pl.col("line").filter(stamped).min())
     first_row = per_file(pl.col("line").filter(pl.col("row")).min())
     no_stamps = first_stamp.is_null()
-    stamps_follow = (~has_header & (first_stamp > first_row)).fill_null(False)
-    table_start = (pl.col("header") & ~per_file(stamped.shift(1)).fill_null(False)) | (
-        stamped & per_file(pl.col("header").shift(-1)).fill_null(False)
-    )
-    boundary = (
-        pl.when(has_header).then(table_start).when(no_stamps).then(pl.col("row")).otherwise(stamped).cast(pl.Int64)
-    )
-    table_time = per_file(pl.when(table_start).then(pl.col("stamp").fill_null(float("nan"))).forward_fill())
+    stamps_follow = (first_stamp > first_row).fill_null(False)
+    boundary = pl.when(no_stamps).then(pl.col("row")).otherwise(stamped)
     time = (
-        pl.when(has_header)
-        .then(table_time.fill_nan(None))
-        .when(no_stamps)
+        pl.when(no_stamps)
         .then(pl.lit(None, pl.Float64))
         .when(stamps_follow)
         .then(per_file(pl.col("stamp").backward_fill()))
         .otherwise(per_file(pl.col("stamp").forward_fill()))
     )
+    index_above = pl.lit(None, pl.Int32)
+    if tables:  # a file with headers (some may not have any): samples are tables
+        has_header = per_file(pl.col("header").any())
+        stamps_follow = ~has_header & stamps_follow
+        table_start = (pl.col("header") & ~per_file(stamped.shift(1)).fill_null(False)) | (
+            stamped & per_file(pl.col("header").shift(-1)).fill_null(False)
+        )
+        table_time = per_file(pl.when(table_start).then(pl.col("stamp").fill_null(float("nan"))).forward_fill())
+        boundary = pl.when(has_header).then(table_start).otherwise(boundary)
+        time = pl.when(has_header).then(table_time.fill_nan(None)).otherwise(time)
+        index_above = pl.when(per_file(pl.col("line").shift(1)) == pl.col("line") - 1).then(
+            per_file(pl.col("index").shift(1))
+        )
+    boundary = boundary.cast(pl.Int64)
     sample = per_file(boundary.cum_sum()) - pl.when(stamps_follow).then(boundary).otherwise(0)
-    index_above = pl.when(per_file(pl.col("line").shift(1)) == pl.col("line") - 1).then(
-        per_file(pl.col("index").shift(1))
-    )
     return [sample.alias("sample"), time.alias("time"), index_above.alias("index_above")]
 
 
@@ -161,22 +166,28 @@ def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr) -
         zone_offset = pl.when(date.struct["zone"] == "UTC").then(0.0).otherwise(offset)
         from_date = pl.when(t.str.contains(_DATE)).then(local.dt.epoch("ms").cast(pl.Float64) / 1000 - zone_offset)
         stamp = pl.coalesce(stamp, from_date)
-    index = (
-        pl.when(t.str.contains(_INDEX_ROW)).then(t.str.extract(_INDEX_ROW, 1).cast(pl.Int32))
+    # header lines and index rows exist in tables only
+    table_lines = (
+        {
+            "header": t.str.contains(_HEADER),
+            "index": pl.when(t.str.contains(_INDEX_ROW)).then(t.str.extract(_INDEX_ROW, 1).cast(pl.Int32)),
+        }
         if tables
-        else pl.lit(None, pl.Int32)
+        else {}
     )
+    kept = [pl.col("row"), pl.col("stamp").is_not_null()]
+    if tables:
+        kept += [pl.col("header"), pl.col("index").is_not_null()]
     cells = pl.col("cells")
     return (
         lines.with_columns(
             line=pl.col("line").cast(pl.Int32),
-            header=t.str.contains(_HEADER) if tables else pl.lit(False),
-            index=index,
             stamp=stamp,
+            **table_lines,
             cells=t.str.extract_groups(NUMBER_ROW),
         )
         .with_columns(row=cells.struct["1"].is_not_null())
-        .filter(pl.col("row") | pl.col("header") | pl.col("stamp").is_not_null() | pl.col("index").is_not_null())
+        .filter(pl.any_horizontal(kept))
         .with_columns(**{name: _number(cells.struct[str(i)]) for i, name in _CELLS})
         .drop("text", "cells")
     )
