@@ -164,7 +164,7 @@ def trace_of(samples: pl.DataFrame | None, gpus: list[int], points: int = TRACE_
     counts = np.diff(np.append(starts, len(t)))
     columns = {"time": np.add.reduceat(t, starts) / counts}
     for name in ("power_w", "memory_used_mib", "util_pct"):
-        v = mine[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        v = mine[name].to_numpy()  # NaN where missing
         ok = ~np.isnan(v)
         n = np.add.reduceat(ok.astype(np.int64), starts)
         sums = np.add.reduceat(np.where(ok, v, 0.0), starts)
@@ -317,7 +317,8 @@ class _Trace:
     def of(cls, frame: pl.DataFrame, window: tuple[float, float], period: float) -> _Trace:
         cols = ("power_w", "memory_used_mib", "util_pct", "energy_mj")
         times = frame["time"].to_numpy()
-        columns = {c: frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in cols}
+        # views on polars' memory where nothing is missing (to_numpy copies only to put NaN in the gaps)
+        columns = {c: frame[c].to_numpy() for c in cols}
         return cls(times, columns, metrics.overlap_s(times, *window, first_period_s=period))
 
     def mean(self, column: str) -> float | None:
@@ -340,7 +341,8 @@ def _gpu_figures(
 ) -> list[int]:
     start, end = window
     intervals = np.diff(times)
-    traces = {int(g): _Trace.of(f, window, period) for (g,), f in samples.group_by("gpu", maintain_order=True)}
+    frames = samples.partition_by("gpu", maintain_order=True) if samples["gpu"].n_unique() > 1 else [samples]
+    traces = {int(f["gpu"][0]): _Trace.of(f, window, period) for f in frames}
     if chosen is not None:
         missing = [g for g in chosen if g not in traces]
         if missing:
