@@ -79,8 +79,8 @@ def parse_data(
     for i, name in enumerate(names):
         target = COLUMNS.get(name)
         if target is not None and target not in columns:
-            cell = pl.col(f"c{i}").str.strip_chars()
-            columns[target] = cell if target == "timestamp" else _number(cell)
+            cell = pl.col(f"c{i}")
+            columns[target] = cell.str.strip_chars() if target == "timestamp" else _number(cell)
     if not columns:
         return conform(pl.DataFrame(), SAMPLE_SCHEMA)
     # a line that is no row (blank, prose, a table) has no value that reads
@@ -100,7 +100,7 @@ def parse_data(
 
 def _number(cell: pl.Expr) -> pl.Expr:
     """`250.07 W`, `17304 MiB`, `34 %`, `1500 MHz`, `250.07` -> float; `[N/A]`, `[Not Supported]` -> null."""
-    return cell.str.strip_chars_end(" WMiB%Hz").cast(pl.Float64, strict=False)
+    return cell.str.strip_chars(" \t\rWMiB%Hz").cast(pl.Float64, strict=False)
 
 
 def _sample_numbers(frame: pl.DataFrame) -> pl.Expr:

@@ -9,12 +9,13 @@ bytes (the I/O floor) and to a naive Python loop with one regex per line doing t
   (b) an archive of 1,000 runs with a ~100 KB capture each
   (c) one run whose nvidia-smi --query-gpu CSV capture is ~150 MB
 
-Usage: python tests/benchmarks/analyze_scale.py [WORKDIR] [--cases abc]
+Usage: python tests/benchmarks/analyze_scale.py [WORKDIR] [--cases abc] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -99,69 +100,78 @@ def captures(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.name in ("nvidia-smi.log", "gpu.csv"))
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of a child process."""
-    start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"{argv} failed with status {status}")
-    return wall, usage.ru_maxrss / 1024
+def timed(argv: list[str], repeat: int) -> tuple[float, float, float]:
+    """Median and fastest wall seconds, and median peak RSS (MB), of `repeat` runs of a child process."""
+    walls, peaks = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        walls.append(time.perf_counter() - start)
+        peaks.append(usage.ru_maxrss / 1024)
+        if status != 0:
+            raise SystemExit(f"{argv} failed with status {status}")
+    return statistics.median(walls), min(walls), statistics.median(peaks)
 
 
-NAIVE = r"""
+# What a user writes by hand: one regex per line, keeping time, power, memory and utilisation.
+NAIVE_LEGACY = r"""
 import re, sys
-row = re.compile(r"^\|\s*\S+\s+\S+\s+\S+\s+(\d+)W\s*/\s*\d+W\s*\|\s*(\d+)MiB\s*/\s*\d+MiB\s*\|\s*(\d+)%")
-csv = re.compile(r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+), (\d+), ([\d.]+) W, (\d+) MiB, \d+ MiB, (\d+) %")
+row = re.compile(r"(\d+)W / +\d+W \| +(\d+)MiB / +\d+MiB \| +(\d+)%")
+times, power, memory, util, pending = [], [], [], [], None
 for path in sys.argv[1:]:
-    times, power, memory, util, pending = [], [], [], [], None
+    with open(path) as f:
+        for line in f:
+            m = row.search(line)
+            if m:
+                pending = m.groups()
+            elif pending:
+                times.append(float(line)); power.append(float(pending[0])); memory.append(float(pending[1]))
+                util.append(float(pending[2])); pending = None
+print(len(times), sum(power) / max(len(power), 1))
+"""
+NAIVE_CSV = r"""
+import re, sys
+row = re.compile(r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+), \d+, ([\d.]+) W, (\d+) MiB, \d+ MiB, (\d+) %")
+times, power, memory, util = [], [], [], []
+for path in sys.argv[1:]:
     with open(path) as f:
         for line in f:
             m = row.match(line)
             if m:
-                pending = m.groups()
-                continue
-            m = csv.match(line)
-            if m:
-                times.append(m.group(1)); power.append(float(m.group(3))); memory.append(float(m.group(4)))
-                util.append(float(m.group(5)))
-                continue
-            if pending and line[:1].isdigit():
-                times.append(float(line)); power.append(float(pending[0])); memory.append(float(pending[1]))
-                util.append(float(pending[2])); pending = None
-    print(path, len(times), sum(power) / max(len(power), 1))
+                times.append(m.group(1)); power.append(float(m.group(2))); memory.append(float(m.group(3)))
+                util.append(float(m.group(4)))
+print(len(times), sum(power) / max(len(power), 1))
 """
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    cases = sys.argv[sys.argv.index("--cases") + 1] if "--cases" in sys.argv else "abc"
-    if "--cases" in sys.argv:
-        args = [a for a in args if a != cases]
-    work = Path(args[0]) if args else Path("/tmp/bertlogs-bench")
+    args = sys.argv[1:]
+    cases = args[args.index("--cases") + 1] if "--cases" in args else "abc"
+    repeat = int(args[args.index("--repeat") + 1]) if "--repeat" in args else 3
+    positional = [a for i, a in enumerate(args) if not a.startswith("--") and not args[i - 1].startswith("--")]
+    work = Path(positional[0]) if positional else Path("/tmp/bertlogs-bench")
     made = make_inputs(work, cases)
-    print(f"machine: {os.cpu_count()} cores; polars {__import__('polars').__version__}")
+    print(f"machine: {os.cpu_count()} cores; polars {__import__('polars').__version__}; median of {repeat} runs each")
     for case, root in made.items():
         files = captures(root)
         size_mb = sum(p.stat().st_size for p in files) / 1e6
+        largest_mb = max(p.stat().st_size for p in files) / 1e6
         out = work / f"report-{case}"
         subprocess.run(["rm", "-rf", str(out)], check=True)
-        wall, rss = timed([sys.executable, "-m", "bertlogs", "analyze", str(root), "--out", str(out)])
-        grep, _ = (
-            timed(["sh", "-c", f"cat {' '.join(map(str, files))} | grep -c %"])
-            if len(files) < 5
-            else timed(["sh", "-c", f"find {root} -name nvidia-smi.log -exec cat {{}} + | grep -c %"])
-        )
-        naive, naive_rss = timed([sys.executable, "-c", NAIVE, *map(str, files)])
+        wall, fastest, rss = timed([sys.executable, "-m", "bertlogs", "analyze", str(root), "--out", str(out)], repeat)
+        cat = f"find {root} -name {files[0].name} -exec cat {{}} +"
+        grep, _, _ = timed(["sh", "-c", f"{cat} | grep -c %"], repeat)
+        naive_code = NAIVE_CSV if files[0].suffix == ".csv" else NAIVE_LEGACY
+        naive, naive_fastest, naive_rss = timed([sys.executable, "-c", naive_code, *map(str, files)], repeat)
         print(f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB")
         print(
-            f"    bertlogs analyze --out: {wall:.2f} s, {size_mb / wall:.0f} MB/s, peak RSS {rss:.0f} MB "
-            f"({rss / (max(p.stat().st_size for p in files) / 1e6):.1f}x the largest capture)"
+            f"    bertlogs analyze --out: {wall:.2f} s (fastest {fastest:.2f}), {size_mb / wall:.0f} MB/s, "
+            f"peak RSS {rss:.0f} MB ({rss / largest_mb:.1f}x the largest capture)"
         )
         print(f"    grep -c %:              {grep:.2f} s  (bertlogs / grep = {wall / grep:.1f}x)")
         print(
-            f"    naive Python loop:      {naive:.2f} s, peak RSS {naive_rss:.0f} MB  "
+            f"    naive Python loop:      {naive:.2f} s (fastest {naive_fastest:.2f}), peak RSS {naive_rss:.0f} MB  "
             f"(naive / bertlogs = {naive / wall:.1f}x)"
         )
 
