@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import polars as pl
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 # One row per GPU per sample. `time` is unix seconds (null when the capture has no clock);
 # `sample` numbers the samples of one capture from 0.
@@ -36,11 +40,9 @@ FACT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def conform(frame: FrameT, schema: dict[str, pl.DataType]) -> FrameT:
     """Add missing columns as nulls, cast, and order columns as in `schema` (extra columns dropped)."""
+    names = frame.collect_schema().names()
     return frame.select(
-        [
-            (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
-            for name, dtype in schema.items()
-        ]
+        [(pl.col(name) if name in names else pl.lit(None)).cast(dtype).alias(name) for name, dtype in schema.items()]
     )

@@ -84,18 +84,19 @@ def parse_data(
     if not columns:
         return conform(pl.DataFrame(), SAMPLE_SCHEMA)
     # a line that is no row (blank, prose, a table) has no value that reads
-    frame = rows.select(**columns).filter(pl.any_horizontal(pl.all().is_not_null())).collect(engine=engine(streaming))
-    if "timestamp" in frame.columns:
+    frame = rows.select(**columns).filter(pl.any_horizontal(pl.all().is_not_null()))
+    if "timestamp" in columns:
         stamp = pl.col("timestamp").str.to_datetime("%Y/%m/%d %H:%M:%S%.f", strict=False)
         frame = frame.with_columns(time=stamp.dt.epoch("ms").cast(pl.Float64) / 1000 - utc_offset_s)
-    if "memory_free_mib" in frame.columns and "memory_total_mib" not in frame.columns:
-        used = pl.col("memory_used_mib") if "memory_used_mib" in frame.columns else pl.lit(0.0)
+    if "memory_free_mib" in columns and "memory_total_mib" not in columns:
+        used = pl.col("memory_used_mib") if "memory_used_mib" in columns else pl.lit(0.0)
         frame = frame.with_columns(memory_total_mib=used + pl.col("memory_free_mib"))
-    if "sample" not in frame.columns:
-        frame = frame.with_columns(sample=_sample_numbers(frame))
-    if "gpu" not in frame.columns:
+    if "sample" not in columns:
+        frame = frame.with_columns(sample=_sample_numbers(columns))
+    if "gpu" not in columns:
         frame = frame.with_columns(gpu=pl.lit(0))
-    return conform(frame, SAMPLE_SCHEMA)
+    # one query: on a big capture, the timestamps' text never exists whole
+    return conform(frame, SAMPLE_SCHEMA).collect(engine=engine(streaming))
 
 
 def _number(cell: pl.Expr) -> pl.Expr:
@@ -103,12 +104,12 @@ def _number(cell: pl.Expr) -> pl.Expr:
     return cell.str.strip_chars(" \t\rWMiB%Hz").cast(pl.Float64, strict=False)
 
 
-def _sample_numbers(frame: pl.DataFrame) -> pl.Expr:
+def _sample_numbers(columns: dict[str, pl.Expr]) -> pl.Expr:
     """A new sample starts where the GPU index does not grow (or at every row for one GPU)."""
-    if "gpu" not in frame.columns:
+    if "gpu" not in columns:
         return pl.int_range(pl.len())
     new = (pl.col("gpu") <= pl.col("gpu").shift(1)).fill_null(True)
-    if "time" in frame.columns:
+    if "timestamp" in columns:
         new = new | (pl.col("time") != pl.col("time").shift(1)).fill_null(True)
     return new.cum_sum() - 1
 
