@@ -104,9 +104,7 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
 
     log_window = _log_clock_window(facts, rates, row["num_steps"])
     samples = _samples(run, period_s, warnings)
-    # the distinct sample times, once: their median interval is the capture's sampling period
-    times = _distinct_times(samples) if samples is not None else np.array([])
-    period = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    period, jitter = _period(samples) if samples is not None else (None, None)
     window, method = None, None
     if log_window is not None:
         window, method = log_window, "log clock: step 1 (first reading minus its 100 steps) to last step"
@@ -121,7 +119,7 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     elif window_len is not None:
         row["epoch_s_method"] = "num_steps x mean seconds per step from the rate readings (log has no clock)"
         if samples is not None:
-            start = _activity_start(samples, period)
+            start = _activity_start(samples, period or 0.0)
             window = (start, start + window_len)
             method = "length from the rate readings, start at the first sustained GPU activity"
     if window is not None:
@@ -136,7 +134,8 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     if samples is None:
         status_reasons.append("partial: no GPU capture")
     elif window is not None:
-        used = _gpu_figures(samples, times, period, window, row, gpus or _meta_gpus(run), warnings, status_reasons)
+        row["sample_period_s"], row["sample_jitter_s"] = period, jitter
+        used = _gpu_figures(samples, period or 0.0, window, row, gpus or _meta_gpus(run), warnings, status_reasons)
 
     _status(run, facts, row, status_reasons, warnings)
     row["warnings"] = "; ".join(warnings)
@@ -152,24 +151,18 @@ def trace_of(samples: pl.DataFrame | None, gpus: list[int], points: int = TRACE_
     `points` equal time buckets."""
     if samples is None or samples.is_empty():
         return None
-    mine = samples.filter(pl.col("gpu").is_in(gpus)) if gpus else samples
-    if mine["gpu"].n_unique() > 1:
+    mine = samples.lazy().filter(pl.col("gpu").is_in(gpus)) if gpus else samples.lazy()
+    if len(gpus) > 1 or (not gpus and samples["gpu"].n_unique() > 1):
         total = lambda c: pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum())  # noqa: E731 - all missing: null
         mine = mine.group_by("time").agg(total("power_w"), total("memory_used_mib"), pl.col("util_pct").mean())
         mine = mine.sort("time")
-    t = mine["time"].to_numpy()
-    span = float(t[-1] - t[0]) or 1.0
-    # bucket k: the samples in [t0 + k span / points, t0 + (k + 1) span / points); empty buckets dropped
-    starts = np.unique(np.searchsorted(t, t[0] + span * np.arange(points) / points))
-    counts = np.diff(np.append(starts, len(t)))
-    columns = {"time": np.add.reduceat(t, starts) / counts}
-    for name in ("power_w", "memory_used_mib", "util_pct"):
-        v = mine[name].to_numpy()  # NaN where missing
-        ok = ~np.isnan(v)
-        n = np.add.reduceat(ok.astype(np.int64), starts)
-        sums = np.add.reduceat(np.where(ok, v, 0.0), starts)
-        columns[name] = np.where(n > 0, sums / np.maximum(n, 1), np.nan)
-    return pl.DataFrame(columns).fill_nan(None)
+    t = pl.col("time")
+    span = t.last() - t.first()
+    # bucket k: the samples in [t0 + k span / points, t0 + (k + 1) span / points); empty buckets are left out
+    bucket = ((t - t.first()) / pl.when(span > 0).then(span).otherwise(1.0) * points).floor().clip(0, points - 1)
+    columns = ("time", "power_w", "memory_used_mib", "util_pct")
+    trace = mine.group_by(bucket.alias("bucket"), maintain_order=True).agg(pl.col(c).mean() for c in columns)
+    return trace.select(pl.col(c).cast(pl.Float64) for c in columns).collect()
 
 
 def _facts(run: RunFiles, warnings: list[str]) -> pl.DataFrame:
@@ -263,20 +256,20 @@ def _samples(run: RunFiles, period_s: float | None, warnings: list[str]) -> pl.D
         samples = samples.with_columns(time=pl.col("sample").cast(pl.Float64) * period_s)
     elif samples["time"].is_null().any():
         samples = samples.filter(pl.col("time").is_not_null())
-    times = samples["time"].to_numpy()
-    in_order = len(times) < 2 or bool((times[1:] >= times[:-1]).all())
-    return samples if in_order else samples.sort("time", "gpu")
+    return samples if samples["time"].is_sorted() else samples.sort("time", "gpu")
 
 
 def _overlaps(samples: pl.DataFrame, window: tuple[float, float]) -> bool:
-    times = samples["time"].to_numpy()
-    return bool(times.min() < window[1] and times.max() > window[0])
+    first, last = samples["time"].first(), samples["time"].last()
+    return isinstance(first, float) and isinstance(last, float) and first < window[1] and last > window[0]
 
 
-def _distinct_times(samples: pl.DataFrame) -> np.ndarray:
-    """The sample times of a capture in time order (several GPUs share a time)."""
-    times = samples["time"].to_numpy()
-    return times[np.concatenate(([True], times[1:] != times[:-1]))] if len(times) else times
+def _period(samples: pl.DataFrame) -> tuple[float | None, float | None]:
+    """Median and standard deviation of the intervals between sample times (several GPUs share a time)."""
+    dt = pl.col("time").diff()
+    intervals = dt.filter(dt > 0)
+    median, std = samples.select(intervals.median(), intervals.std(ddof=0).alias("std")).row(0)
+    return median, std
 
 
 def _activity_start(samples: pl.DataFrame, period: float) -> float:
@@ -285,17 +278,18 @@ def _activity_start(samples: pl.DataFrame, period: float) -> float:
     Busy: utilisation (or, without it, power) at least half of its 90th percentile.
     """
     signal = "util_pct" if samples["util_pct"].is_not_null().any() else "power_w"
+    per_time = samples.lazy()
     if samples["gpu"].n_unique() > 1:
-        samples = samples.group_by("time").agg(pl.col(signal).max()).sort("time")
-    times = samples["time"].to_numpy()
-    values = samples[signal].fill_null(0).to_numpy()
-    high = float(np.percentile(values, 90)) if len(values) else 0.0
-    if high > 0:
-        busy = values >= 0.5 * high
-        both = busy[:-1] & busy[1:]
-        if both.any():
-            return float(metrics.interval_starts(times, period)[int(np.argmax(both))])
-    return float(times[0])
+        per_time = per_time.group_by("time").agg(pl.col(signal).max()).sort("time")
+    value = pl.col(signal).fill_null(0)
+    high = value.quantile(0.9, "linear")
+    busy = (value >= 0.5 * high) & (high > 0)
+    both = busy & busy.shift(-1).fill_null(False)
+    found = per_time.select(
+        first=metrics.interval_start(pl.col("time"), period).filter(both).first(), fallback=pl.col("time").first()
+    )
+    first, fallback = found.collect().row(0)
+    return float(first if first is not None else fallback)
 
 
 def _meta_gpus(run: RunFiles) -> list[int] | None:
@@ -305,33 +299,8 @@ def _meta_gpus(run: RunFiles) -> list[int] | None:
     return None
 
 
-@dataclass
-class _Trace:
-    """One GPU's readings as arrays (NaN where missing), and the seconds of the window each reading covers."""
-
-    times: np.ndarray
-    columns: dict[str, np.ndarray]
-    weights: np.ndarray
-
-    @classmethod
-    def of(cls, frame: pl.DataFrame, window: tuple[float, float], period: float) -> _Trace:
-        cols = ("power_w", "memory_used_mib", "util_pct", "energy_mj")
-        times = frame["time"].to_numpy()
-        # views on polars' memory where nothing is missing (to_numpy copies only to put NaN in the gaps)
-        columns = {c: frame[c].to_numpy() for c in cols}
-        return cls(times, columns, metrics.overlap_s(times, *window, first_period_s=period))
-
-    def mean(self, column: str) -> float | None:
-        return metrics.weighted_mean(self.columns[column], self.weights)
-
-    def coverage(self, window: tuple[float, float]) -> float:
-        """Share of the window covered by readings with a power value."""
-        return float(self.weights[~np.isnan(self.columns["power_w"])].sum() / max(window[1] - window[0], 1e-12))
-
-
 def _gpu_figures(
     samples: pl.DataFrame,
-    times: np.ndarray,
     period: float,
     window: tuple[float, float],
     row: dict[str, Any],
@@ -340,51 +309,56 @@ def _gpu_figures(
     reasons: list[str],
 ) -> list[int]:
     start, end = window
-    intervals = np.diff(times)
+    weight, gauges = pl.col("weight"), ("power_w", "memory_used_mib", "util_pct")
+    figures = [
+        *[metrics.weighted_mean(pl.col(c), weight).alias(c) for c in gauges],
+        weight.filter(pl.col("power_w").is_not_null()).sum().alias("covered_s"),
+    ]
     frames = samples.partition_by("gpu", maintain_order=True) if samples["gpu"].n_unique() > 1 else [samples]
-    traces = {int(f["gpu"][0]): _Trace.of(f, window, period) for f in frames}
+    per_gpu = {
+        int(f["gpu"][0]): f.with_columns(weight=metrics.overlap_s(pl.col("time"), start, end, period))
+        .select(figures)
+        .row(0, named=True)
+        for f in frames
+    }
     if chosen is not None:
-        missing = [g for g in chosen if g not in traces]
+        missing = [g for g in chosen if g not in per_gpu]
         if missing:
             warnings.append(f"GPU(s) {missing} not in the capture")
-        used = [g for g in chosen if g in traces]
+        used = [g for g in chosen if g in per_gpu]
     else:
-        utils = {g: u for g, t in traces.items() if (u := t.mean("util_pct")) is not None}
+        utils = {g: u for g, f in per_gpu.items() if (u := f["util_pct"]) is not None}
         top = max(utils.values(), default=None)
-        used = [g for g, u in utils.items() if top is not None and u >= ACTIVE_SHARE * top] or list(traces)
-        if len(used) < len(traces):
-            warnings.append(f"idle GPU(s) {sorted(set(traces) - set(used))} left out of the figures")
+        used = [g for g, u in utils.items() if top is not None and u >= ACTIVE_SHARE * top] or list(per_gpu)
+        if len(used) < len(per_gpu):
+            warnings.append(f"idle GPU(s) {sorted(set(per_gpu) - set(used))} left out of the figures")
     if not used:
         reasons.append("partial: none of the run's GPUs is in the capture")
         return []
     row["gpus"] = ",".join(str(g) for g in used)
-    mine = samples.filter(pl.col("gpu").is_in(used)) if len(used) < len(traces) else samples
-    in_window = mine.filter((pl.col("time") > start) & (pl.col("time") <= end + period))
-    row["gpu_samples"] = in_window["sample"].n_unique()
-    if len(intervals):
-        row["sample_period_s"] = period
-        row["sample_jitter_s"] = float(np.std(intervals))
-    coverage = min(traces[g].coverage(window) for g in used)
+    coverage = min(per_gpu[g]["covered_s"] for g in used) / max(end - start, 1e-12)
     if coverage < 0.9:
         warnings.append(f"GPU capture covers only {coverage:.0%} of the training window")
         reasons.append("partial: capture does not cover the training window")
 
     def means(column: str) -> list[float] | None:
-        found = [traces[g].mean(column) for g in used]
-        return [m for m in found if m is not None] if all(m is not None for m in found) else None
+        found = [per_gpu[g][column] for g in used]
+        return found if all(m is not None for m in found) else None
 
     power, memory, util = means("power_w"), means("memory_used_mib"), means("util_pct")
     row["power_w"] = sum(power) if power else None
     row["memory_mib"] = sum(memory) if memory else None
     row["util_pct"] = float(np.mean(util)) if util else None
-    sums = (
-        in_window
-        if len(used) == 1
-        else in_window.group_by("sample").agg(pl.col("power_w").sum(), pl.col("memory_used_mib").sum())
+    mine = samples.lazy().filter(pl.col("gpu").is_in(used)) if len(used) < len(per_gpu) else samples.lazy()
+    in_window = mine.filter((pl.col("time") > start) & (pl.col("time") <= end + period))
+    if len(used) > 1:  # the run's power and memory at each sample: summed over its GPUs
+        in_window = in_window.group_by("sample").agg(pl.col("power_w").sum(), pl.col("memory_used_mib").sum())
+    row["gpu_samples"], row["power_w_max"], row["memory_mib_max"] = (
+        in_window.select(pl.col("sample").n_unique(), pl.col("power_w").max(), pl.col("memory_used_mib").max())
+        .collect()
+        .row(0)
     )
-    row["power_w_max"] = float(sums["power_w"].to_numpy().max()) if not sums.is_empty() else None
-    row["memory_mib_max"] = float(sums["memory_used_mib"].to_numpy().max()) if not sums.is_empty() else None
-    energy = [metrics.counter_delta(traces[g].times, traces[g].columns["energy_mj"], start, end) for g in used]
+    energy = [_energy_mj(samples, g, window) for g in used]
     energy_j = None
     if all(e is not None for e in energy):
         energy_j = sum(e for e in energy if e is not None) / 1000.0
@@ -395,6 +369,14 @@ def _gpu_figures(
     if energy_j is not None and row["epochs"]:
         row["energy_j_per_epoch"] = energy_j / row["epochs"]
     return used
+
+
+def _energy_mj(samples: pl.DataFrame, gpu: int, window: tuple[float, float]) -> float | None:
+    """The GPU's energy counter difference over the window, when the capture has the counter."""
+    if samples["energy_mj"].is_null().all():
+        return None
+    counter = samples.filter(pl.col("gpu") == gpu).select("time", "energy_mj").drop_nulls()
+    return metrics.counter_delta(counter["time"].to_numpy(), counter["energy_mj"].to_numpy(), *window)
 
 
 def _status(run: RunFiles, facts: pl.DataFrame, row: dict[str, Any], reasons: list[str], warnings: list[str]) -> None:

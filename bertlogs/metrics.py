@@ -4,45 +4,35 @@ Convention (documented in the README): a reading stamped t_i describes the inter
 reading, (t_{i-1}, t_i], as nvidia-smi's utilisation and averaged power do; the first reading of a capture
 covers one median period before its stamp. A mean over a window integrates this step signal over the
 window and divides by the covered time (intervals whose reading is missing are left out).
+
+The time-weighting is written as polars expressions (evaluated per GPU, on the samples where they lie);
+the rest works on small numpy arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
 
-def interval_starts(times_s: np.ndarray, first_period_s: float | None = None) -> np.ndarray:
-    """Start of the interval each reading describes: the previous stamp; for the first, `first_period_s`
-    before its stamp (default: the median interval)."""
-    if len(times_s) == 0:
-        return times_s
-    if first_period_s is None:
-        first_period_s = float(np.median(np.diff(times_s))) if len(times_s) > 1 else 0.0
-    return np.concatenate(([times_s[0] - first_period_s], times_s[:-1]))
+def interval_start(time: pl.Expr, first_period_s: float) -> pl.Expr:
+    """Start of the interval each reading describes: the previous stamp; for the first, one period before."""
+    return time.shift(1).fill_null(time.first() - first_period_s)
 
 
-def overlap_s(times_s: np.ndarray, start_s: float, end_s: float, first_period_s: float | None = None) -> np.ndarray:
-    """Seconds of each reading's interval that fall inside [start_s, end_s]."""
-    lo = np.maximum(interval_starts(times_s, first_period_s), start_s)
-    hi = np.minimum(times_s, end_s)
-    return np.clip(hi - lo, 0.0, None)
+def overlap_s(time: pl.Expr, start_s: float, end_s: float, first_period_s: float) -> pl.Expr:
+    """Seconds of each reading's interval that fall inside [start_s, end_s] (`time` increasing)."""
+    lo = pl.max_horizontal(interval_start(time, first_period_s), pl.lit(start_s))
+    hi = pl.min_horizontal(time, pl.lit(end_s))
+    return (hi - lo).clip(lower_bound=0.0)
 
 
-def time_weighted_mean(times_s: np.ndarray, values: np.ndarray, start_s: float, end_s: float) -> float | None:
-    """Mean of the step signal over [start_s, end_s]; None when no reading covers any of it.
-
-    `times_s` must be increasing. NaN values are missing readings.
-    """
-    return weighted_mean(values, overlap_s(times_s, start_s, end_s))
-
-
-def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float | None:
-    """Mean of `values` weighted by the seconds each covers (`overlap_s`), missing readings left out."""
-    ok = ~np.isnan(values) & (weights > 0)
-    covered = float(weights[ok].sum())
-    if covered <= 0:
-        return None
-    return float((values[ok] * weights[ok]).sum() / covered)
+def weighted_mean(value: pl.Expr, weight: pl.Expr) -> pl.Expr:
+    """Mean of `value` weighted by the seconds each reading covers (`overlap_s`); missing readings are left
+    out; null when no reading covers any of the window."""
+    ok = value.is_not_null() & (weight > 0)
+    covered = weight.filter(ok).sum()
+    return pl.when(covered > 0).then((value * weight).filter(ok).sum() / covered)
 
 
 def counter_delta(times_s: np.ndarray, counter: np.ndarray, start_s: float, end_s: float) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 from conftest import REAL
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +26,14 @@ def step_signal(draw):  # type: ignore[no-untyped-def]
     return times, values, a, b
 
 
+def time_weighted_mean(times: np.ndarray, values: np.ndarray, a: float, b: float) -> float | None:
+    """metrics' expressions evaluated as the analysis does (the first reading covers one median period)."""
+    weight = metrics.overlap_s(pl.col("time"), a, b, float(np.median(np.diff(times))))
+    frame = pl.DataFrame({"time": times, "value": values})
+    mean = frame.select(metrics.weighted_mean(pl.col("value"), weight)).item()
+    return None if mean is None else float(mean)
+
+
 def exact_integral(times: np.ndarray, values: np.ndarray, a: float, b: float) -> float:
     """The step signal, integrated piece by piece: value i holds on (t[i-1], t[i]]."""
     total = 0.0
@@ -38,7 +47,7 @@ def exact_integral(times: np.ndarray, values: np.ndarray, a: float, b: float) ->
 @given(step_signal())
 def test_time_weighted_mean_is_the_exact_integral_over_the_window(signal) -> None:  # type: ignore[no-untyped-def]
     times, values, a, b = signal
-    mean = metrics.time_weighted_mean(times, values, a, b)
+    mean = time_weighted_mean(times, values, a, b)
     if b - a < 1e-9:
         return
     assert mean is not None
@@ -52,7 +61,7 @@ def test_dense_sampling_does_not_outweigh_sparse_sampling(signal) -> None:  # ty
     mids = (times[:-1] + times[1:]) / 2
     t2 = np.sort(np.concatenate((times, mids)))
     v2 = np.concatenate(([values[0]], np.repeat(values[1:], 2)))
-    m1, m2 = metrics.time_weighted_mean(times, values, a, b), metrics.time_weighted_mean(t2, v2, a, b)
+    m1, m2 = time_weighted_mean(times, values, a, b), time_weighted_mean(t2, v2, a, b)
     assert (m1 is None) == (m2 is None)
     if m1 is not None and m2 is not None:
         assert np.isclose(m1, m2, rtol=1e-9, atol=1e-9)
