@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from bertlogs import metrics
@@ -91,14 +90,15 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     row["rate_readings"] = len(rates)
     window_len = None
     if len(rates):
-        ex = rates["examples_per_s"].to_numpy()
-        row["examples_per_s_mean"] = float(ex.mean())
+        ex = rates["examples_per_s"].to_list()
+        row["examples_per_s_mean"] = sum(ex) / len(ex)
         row["examples_per_s"] = metrics.harmonic_mean(ex)
         if row["num_examples"]:
             row["epoch_s_seed"] = row["num_examples"] / row["examples_per_s_mean"]
         if row["num_steps"] and row["batch_size"] and row["num_examples"]:
             row["epochs"] = row["num_steps"] * row["batch_size"] / row["num_examples"]
-            window_len = row["num_steps"] * float(np.mean(1.0 / rates["steps_per_s"].to_numpy()))
+            steps_per_s = rates["steps_per_s"].to_list()
+            window_len = row["num_steps"] * sum(1.0 / r for r in steps_per_s) / len(steps_per_s)
     else:
         status_reasons.append("error: no examples/sec or global_step/sec readings in the log")
 
@@ -348,7 +348,7 @@ def _gpu_figures(
     power, memory, util = means("power_w"), means("memory_used_mib"), means("util_pct")
     row["power_w"] = sum(power) if power else None
     row["memory_mib"] = sum(memory) if memory else None
-    row["util_pct"] = float(np.mean(util)) if util else None
+    row["util_pct"] = sum(util) / len(util) if util else None
     mine = samples.lazy().filter(pl.col("gpu").is_in(used)) if len(used) < len(per_gpu) else samples.lazy()
     in_window = mine.filter((pl.col("time") > start) & (pl.col("time") <= end + period))
     if len(used) > 1:  # the run's power and memory at each sample: summed over its GPUs
@@ -376,7 +376,7 @@ def _energy_mj(samples: pl.DataFrame, gpu: int, window: tuple[float, float]) -> 
     if samples["energy_mj"].is_null().all():
         return None
     counter = samples.filter(pl.col("gpu") == gpu).select("time", "energy_mj").drop_nulls()
-    return metrics.counter_delta(counter["time"].to_numpy(), counter["energy_mj"].to_numpy(), *window)
+    return metrics.counter_delta(counter["time"].to_list(), counter["energy_mj"].to_list(), *window)
 
 
 def _status(run: RunFiles, facts: pl.DataFrame, row: dict[str, Any], reasons: list[str], warnings: list[str]) -> None:

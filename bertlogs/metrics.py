@@ -6,12 +6,14 @@ covers one median period before its stamp. A mean over a window integrates this 
 window and divides by the covered time (intervals whose reading is missing are left out).
 
 The time-weighting is written as polars expressions (evaluated per GPU, on the samples where they lie);
-the rest works on small numpy arrays.
+the rest works on short lists.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import bisect
+from collections.abc import Sequence
+
 import polars as pl
 
 
@@ -35,15 +37,20 @@ def weighted_mean(value: pl.Expr, weight: pl.Expr) -> pl.Expr:
     return pl.when(covered > 0).then((value * weight).filter(ok).sum() / covered)
 
 
-def counter_delta(times_s: np.ndarray, counter: np.ndarray, start_s: float, end_s: float) -> float | None:
-    """Increase of a cumulative counter between two instants, linearly interpolated between readings."""
-    ok = ~np.isnan(counter)
-    t, c = times_s[ok], counter[ok]
-    if len(t) < 2 or start_s < t[0] or end_s > t[-1]:
+def counter_delta(times_s: Sequence[float], counter: Sequence[float], start_s: float, end_s: float) -> float | None:
+    """Increase of a cumulative counter between two instants, linearly interpolated between readings
+    (`times_s` increasing, no missing readings)."""
+    if len(times_s) < 2 or start_s < times_s[0] or end_s > times_s[-1]:
         return None
-    return float(np.interp(end_s, t, c) - np.interp(start_s, t, c))
+    return _interpolate(times_s, counter, end_s) - _interpolate(times_s, counter, start_s)
 
 
-def harmonic_mean(values: np.ndarray) -> float:
+def _interpolate(times_s: Sequence[float], values: Sequence[float], at_s: float) -> float:
+    i = min(max(bisect.bisect_left(times_s, at_s), 1), len(times_s) - 1)
+    t0, t1, v0, v1 = times_s[i - 1], times_s[i], values[i - 1], values[i]
+    return v0 if t1 == t0 else v0 + (v1 - v0) * (at_s - t0) / (t1 - t0)
+
+
+def harmonic_mean(values: Sequence[float]) -> float:
     """Mean rate over equal amounts of work (each reading covers the same number of steps)."""
-    return float(len(values) / np.sum(1.0 / values))
+    return len(values) / sum(1.0 / v for v in values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import statistics
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -11,7 +12,6 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from bertlogs.analysis import SUMMARY_COLUMNS, RunResult, analyze_run
@@ -124,7 +124,7 @@ def summarize(
     periods = [o.result.period_s for o in outcomes if o.result.period_s is not None]
     if period_s is None and unclocked and periods:
         # captures without a clock take the period measured on the stamped captures of the same archive
-        measured = float(np.median(periods))
+        measured = statistics.median(periods)
         note = f"captures without a clock use the {measured:.3f} s period measured from stamped captures"
         redo = [replace(jobs[i], period_s=measured, dataset_dir=None) for i in unclocked]
         for i, outcome in zip(unclocked, _run(redo, workers, None), strict=True):

@@ -143,3 +143,20 @@ def test_trace_buckets_are_means_of_equal_time_spans() -> None:
     assert trace["power_w"][-1] == pytest.approx(sum(range(90, 100)) / 10)
     one = trace_of(samples.filter(pl.col("gpu") == 0).with_columns(power_w=pl.lit(None, pl.Float32)), [0])
     assert one is not None and one.height == 100 and one["power_w"].is_null().all()
+
+
+def test_report_series_buckets_are_centred_means_and_skip_missing_values() -> None:
+    from bertlogs.analysis import RunResult
+    from bertlogs.report.html import series
+
+    # 0..99 s: value = t; t = 50 missing; 10 buckets of 9.9 s
+    values = [None if t == 50 else float(t) for t in range(100)]
+    trace = pl.DataFrame({"time": [float(t) for t in range(100)], "power_w": values})
+    t, v = series(RunResult(row={}, trace=trace), "power_w", 10)
+    assert t[0] == pytest.approx(4.95) and t[-1] == pytest.approx(99 - 4.95)
+    assert v[0] == pytest.approx(4.5)  # t = 0..9
+    assert v[5] == pytest.approx((sum(range(50, 60)) - 50) / 9)  # the missing reading is left out
+    assert series(RunResult(row={}, trace=trace), "power_w", 1000) == (
+        [float(t) for t in range(100) if t != 50],
+        [float(t) for t in range(100) if t != 50],
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from bertlogs.errors import ParseError
@@ -169,12 +168,12 @@ def _infer_columns(rows: pl.DataFrame, path: str) -> list[str]:
                 for i in (a, b)
             ]
         ).drop_nulls()
-        col_a, col_b = pair[str(a)].to_numpy(), pair[str(b)].to_numpy()
-        used_plus_other = col_a + col_b
-        if len(np.unique(col_b)) == 1 and col_b[0] >= col_a.max():
+        col_a, col_b = pair[str(a)].to_list(), pair[str(b)].to_list()
+        used_plus_other = [x + y for x, y in zip(col_a, col_b, strict=True)]
+        if len(set(col_b)) == 1 and col_b[0] >= max(col_a):
             names[b] = "memory.total"
-        elif len(np.unique(col_a)) == 1 and col_a[0] >= col_b.max():
+        elif len(set(col_a)) == 1 and col_a[0] >= max(col_b):
             names[a], names[b] = "memory.total", "memory.used"
-        elif used_plus_other.max() - used_plus_other.min() <= 0.01 * used_plus_other.max():
+        elif max(used_plus_other) - min(used_plus_other) <= 0.01 * max(used_plus_other):
             names[b] = "memory.free"
     return names

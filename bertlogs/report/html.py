@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from bertlogs.analysis import RunResult
@@ -19,20 +19,22 @@ tr.partial{background:#fff8e1}tr.failed,tr.error{background:#fdecea}.note{color:
 .charts{display:flex;flex-wrap:wrap;gap:2em}svg text{font:11px sans-serif}.warn{color:#a15c00;font-size:12px}"""
 
 
-def series(result: RunResult, column: str, points: int) -> tuple[np.ndarray, np.ndarray]:
-    """(time, value) of the run's trace, averaged into at most `points` buckets."""
+def series(result: RunResult, column: str, points: int) -> tuple[list[float], list[float]]:
+    """(time, value) of the run's trace where the value is known, averaged into at most `points` equal time
+    buckets (each point at its bucket's centre)."""
     if result.trace is None or result.trace.is_empty():
-        return np.array([]), np.array([])
-    t, v = result.trace["time"].to_numpy(), result.trace[column].to_numpy().astype(float)
-    t, v = t[~np.isnan(v)], v[~np.isnan(v)]
-    if len(t) > points:
-        edges = np.linspace(t[0], t[-1], points + 1)
-        idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, points - 1)
-        counts = np.bincount(idx, minlength=points)
-        keep = counts > 0
-        t = ((edges[:-1] + edges[1:]) / 2)[keep]
-        v = (np.bincount(idx, weights=v, minlength=points) / np.maximum(counts, 1))[keep]
-    return t, v
+        return [], []
+    trace = result.trace.select("time", column).drop_nulls()
+    if trace.height > points:
+        t = pl.col("time")
+        width = (t.last() - t.first()) / points
+        bucket = ((t - t.first()) / width).floor().clip(0, points - 1)
+        trace = (
+            trace.with_columns(bucket=bucket, centre=t.first() + (bucket + 0.5) * width)
+            .group_by("bucket", maintain_order=True)
+            .agg(pl.col("centre").first().alias("time"), pl.col(column).mean())
+        )
+    return trace["time"].to_list(), trace[column].to_list()
 
 
 def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
@@ -50,9 +52,8 @@ def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
         t, v = series(result, column, 120)
         if len(t) < 2:
             continue
-        peak = top or max(float(v.max()), 1e-9)
-        xs, ys = x(t), height - 1 - v / peak * (height - 2)
-        pts = "%.1f,%.1f " * len(t) % tuple(np.column_stack((xs, ys)).ravel().tolist())
+        peak = top or max(max(v), 1e-9)
+        pts = " ".join(f"{x(a):.1f},{height - 1 - b / peak * (height - 2):.1f}" for a, b in zip(t, v, strict=True))
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{pts}"/>')
     title = html.escape(f"{result.row['run']}: power (blue), utilisation (red); shaded: training window")
     return (
@@ -69,10 +70,10 @@ def chart(frame: pl.DataFrame, column: str, label: str, width: int = 420, height
     if data.is_empty():
         return ""
     left, right, top, bottom = 50, 90, 20, 35
-    bs = np.log2(data["batch_size"].to_numpy().astype(float))
-    lo_x, hi_x = float(bs.min()), max(float(bs.max()), float(bs.min()) + 1)
-    hi_y = float(data[column].to_numpy().max()) * 1.08 or 1.0
-    sx = lambda b: left + (np.log2(b) - lo_x) / (hi_x - lo_x) * (width - left - right)  # noqa: E731
+    bs = [math.log2(b) for b in data["batch_size"].to_list()]
+    lo_x, hi_x = min(bs), max(max(bs), min(bs) + 1)
+    hi_y = max(data[column].to_list()) * 1.08 or 1.0
+    sx = lambda b: left + (math.log2(b) - lo_x) / (hi_x - lo_x) * (width - left - right)  # noqa: E731
     sy = lambda v: top + (1 - v / hi_y) * (height - top - bottom)  # noqa: E731
     out = [
         f'<svg width="{width}" height="{height}" role="img"><title>{html.escape(label)} vs batch size</title>',
@@ -83,7 +84,7 @@ def chart(frame: pl.DataFrame, column: str, label: str, width: int = 420, height
     for b in sorted(set(data["batch_size"].to_list())):
         out.append(f'<text x="{sx(b):.0f}" y="{height - bottom + 14}" text-anchor="middle">{b}</text>')
     out.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 4}" text-anchor="middle">batch size</text>')
-    for v in np.linspace(0, hi_y, 5):
+    for v in (hi_y * i / 4 for i in range(5)):
         out.append(f'<text x="{left - 4}" y="{sy(v) + 4:.0f}" text-anchor="end">{v:.3g}</text>')
     models = list(dict.fromkeys(data["model"].to_list()))
     for i, model in enumerate(models):

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import html
 
-import numpy as np
-
 from bertlogs.analysis import RunResult
 from bertlogs.report.html import series
 
@@ -21,13 +19,13 @@ _PANELS = [
 _WIDTH, _PANEL, _LEFT, _RIGHT, _TOP, _GAP = 760, 130, 70, 20, 30, 28
 
 
-def _steps(xs: np.ndarray, ys: np.ndarray) -> str:
+def _steps(xs: list[float], ys: list[float]) -> str:
     """SVG points of a step line: each reading holds over the interval since the previous one."""
-    corner_x = np.repeat(xs, 2)[1:-1]  # x0 x1 x1 x2 x2 ...
-    corner_y = np.repeat(ys[1:], 2)  # y1 y1 y2 y2 ...
-    flat = np.column_stack((np.concatenate(([xs[0]], corner_x)), np.concatenate(([ys[0]], corner_y)))).ravel()
-    # whole pixels: finer is invisible at this size, and integers format twice as fast
-    return ("%d,%d " * (len(flat) // 2) % tuple(np.rint(flat).astype(np.int64).tolist())).rstrip()
+    corners = [(xs[0], ys[0])]
+    for i in range(1, len(xs)):
+        corners += [(xs[i - 1], ys[i]), (xs[i], ys[i])]
+    # whole pixels: finer is invisible at this size
+    return " ".join(f"{round(x)},{round(y)}" for x, y in corners)
 
 
 def _tick(value: float) -> str:
@@ -39,7 +37,7 @@ def plot_svg(result: RunResult) -> str | None:
     t_all, _ = series(result, "power_w", 600)
     if len(t_all) < 2:
         return None
-    t0, span = float(t_all[0]), max(float(t_all[-1] - t_all[0]), 1e-9)
+    t0, span = t_all[0], max(t_all[-1] - t_all[0], 1e-9)
     inner = _WIDTH - _LEFT - _RIGHT
     x = lambda t: _LEFT + (t - t0) / span * inner  # noqa: E731
     height = _TOP + len(_PANELS) * (_PANEL + _GAP) + 10
@@ -54,18 +52,19 @@ def plot_svg(result: RunResult) -> str | None:
         top = _TOP + i * (_PANEL + _GAP)
         bottom = top + _PANEL
         t, v = series(result, column, 600)
-        peak = max(float(np.nanmax(v)) if len(v) else 0.0, 1e-9) * 1.1
+        peak = max(max(v, default=0.0), 1e-9) * 1.1
         y = lambda value: bottom - value / peak * _PANEL  # noqa: E731, B023
         if result.window is not None:
             a, b = (min(max(x(w), _LEFT), _WIDTH - _RIGHT) for w in result.window)
             out.append(f'<rect x="{a:.1f}" y="{top}" width="{b - a:.1f}" height="{_PANEL}" fill="#eef3fb"/>')
         out.append(f'<rect x="{_LEFT}" y="{top}" width="{inner}" height="{_PANEL}" fill="none" stroke="#999"/>')
-        for tick in np.linspace(0, peak / 1.1, 3):
+        for tick in (peak / 1.1 * i / 2 for i in range(3)):
             out.append(f'<text x="{_LEFT - 4}" y="{y(tick) + 4:.1f}" text-anchor="end">{_tick(tick)}</text>')
         out.append(f'<text x="{_LEFT + 4}" y="{top + 12}" fill="{colour}">{html.escape(label)}</text>')
         if len(t) > 1:
-            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{_steps(x(t), y(v))}"/>')
-    for tick in np.linspace(0, span, 6):
+            points = _steps([x(a) for a in t], [y(b) for b in v])
+            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{points}"/>')
+    for tick in (span * i / 5 for i in range(6)):
         out.append(f'<text x="{x(t0 + tick):.1f}" y="{height - 8}" text-anchor="middle">{tick:.0f}</text>')
     out.append("</svg>\n")
     return "".join(out)
