@@ -22,4 +22,4 @@ def write_run(dataset_dir: Path, name: str, run: RunFiles) -> None:
         directory = dataset_dir / kind / f"run={safe_name(name)}"
         directory.mkdir(parents=True, exist_ok=True)
         frame = parsed.frame.with_columns(source=pl.lit(parsed.path.name))
-        frame.write_parquet(directory / "part-0.parquet")
+        frame.write_parquet(directory / "part-0.parquet", compression="snappy")

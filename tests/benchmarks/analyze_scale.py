@@ -100,18 +100,27 @@ def captures(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.name in ("nvidia-smi.log", "gpu.csv"))
 
 
-def timed(argv: list[str], repeat: int) -> tuple[float, float, float]:
-    """Median and fastest wall seconds, and median peak RSS (MB), of `repeat` runs of a child process."""
-    walls, peaks = [], []
+def run_once(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one run of a child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{argv} failed with status {status}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def timed(commands: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float, float]]:
+    """Median and fastest wall seconds and median peak RSS of each command, the commands taking turns
+    (this machine's speed drifts by tens of percent: taking turns exposes them to the same drift)."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(repeat):
-        start = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(child.pid, 0)
-        walls.append(time.perf_counter() - start)
-        peaks.append(usage.ru_maxrss / 1024)
-        if status != 0:
-            raise SystemExit(f"{argv} failed with status {status}")
-    return statistics.median(walls), min(walls), statistics.median(peaks)
+        for name, argv in commands.items():
+            runs[name].append(run_once(argv))
+    return {
+        name: (statistics.median(w for w, _ in r), min(w for w, _ in r), statistics.median(m for _, m in r))
+        for name, r in runs.items()
+    }
 
 
 # What a user writes by hand: one regex per line, keeping time, power, memory and utilisation.
@@ -159,11 +168,17 @@ def main() -> None:
         largest_mb = max(p.stat().st_size for p in files) / 1e6
         out = work / f"report-{case}"
         subprocess.run(["rm", "-rf", str(out)], check=True)
-        wall, fastest, rss = timed([sys.executable, "-m", "bertlogs", "analyze", str(root), "--out", str(out)], repeat)
         cat = f"find {root} -name {files[0].name} -exec cat {{}} +"
-        grep, _, _ = timed(["sh", "-c", f"{cat} | grep -c %"], repeat)
         naive_code = NAIVE_CSV if files[0].suffix == ".csv" else NAIVE_LEGACY
-        naive, naive_fastest, naive_rss = timed([sys.executable, "-c", naive_code, *map(str, files)], repeat)
+        figures = timed(
+            {
+                "bertlogs": [sys.executable, "-m", "bertlogs", "analyze", str(root), "--out", str(out)],
+                "grep": ["sh", "-c", f"{cat} | grep -c %"],
+                "naive": [sys.executable, "-c", naive_code, *map(str, files)],
+            },
+            repeat,
+        )
+        (wall, fastest, rss), (grep, _, _), (naive, naive_fastest, naive_rss) = figures.values()
         print(f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB")
         print(
             f"    bertlogs analyze --out: {wall:.2f} s (fastest {fastest:.2f}), {size_mb / wall:.0f} MB/s, "
