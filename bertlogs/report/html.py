@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+from itertools import chain
 from pathlib import Path
 
 import polars as pl
@@ -21,26 +22,28 @@ tr.partial{background:#fff8e1}tr.failed,tr.error{background:#fdecea}.note{color:
 
 def series(result: RunResult, column: str, points: int) -> tuple[list[float], list[float]]:
     """(time, value) of the run's trace where the value is known, averaged into at most `points` equal time
-    buckets (each point at its bucket's centre)."""
+    buckets (each point at its bucket's centre). The trace is short (`TRACE_POINTS`): plain Python."""
     if result.trace is None or result.trace.is_empty():
         return [], []
-    trace = result.trace.select("time", column).drop_nulls()
-    if trace.height > points:
-        t = pl.col("time")
-        width = (t.last() - t.first()) / points
-        bucket = ((t - t.first()) / width).floor().clip(0, points - 1)
-        trace = (
-            trace.with_columns(bucket=bucket, centre=t.first() + (bucket + 0.5) * width)
-            .group_by("bucket", maintain_order=True)
-            .agg(pl.col("centre").first().alias("time"), pl.col(column).mean())
-        )
-    return trace["time"].to_list(), trace[column].to_list()
+    times, values = result.trace["time"].to_list(), result.trace[column].to_list()
+    known = [(t, v) for t, v in zip(times, values, strict=True) if v is not None]
+    if len(known) <= points:
+        return [t for t, _ in known], [v for _, v in known]
+    t0, width = known[0][0], (known[-1][0] - known[0][0]) / points
+    sums, counts = [0.0] * points, [0] * points
+    for t, v in known:
+        k = min(int((t - t0) / width), points - 1)
+        sums[k] += v
+        counts[k] += 1
+    kept = [k for k in range(points) if counts[k]]
+    return [t0 + (k + 0.5) * width for k in kept], [sums[k] / counts[k] for k in kept]
 
 
 def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
     """Power (blue) and utilisation (red) over the whole capture, training window shaded."""
     parts = []
-    t_all, _ = series(result, "power_w", 120)
+    lines = {column: series(result, column, 120) for column in ("power_w", "util_pct")}
+    t_all = lines["power_w"][0]
     if len(t_all) < 2:
         return ""
     t0, t1 = float(t_all[0]), float(t_all[-1])
@@ -49,11 +52,13 @@ def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
         a, b = (max(min(x(w), width), 0) for w in result.window)
         parts.append(f'<rect x="{a:.1f}" y="0" width="{b - a:.1f}" height="{height}" fill="#eef3fb"/>')
     for column, colour, top in (("power_w", "#1f77b4", None), ("util_pct", "#d62728", 100.0)):
-        t, v = series(result, column, 120)
+        t, v = lines[column]
         if len(t) < 2:
             continue
         peak = top or max(max(v), 1e-9)
-        pts = " ".join(f"{x(a):.1f},{height - 1 - b / peak * (height - 2):.1f}" for a, b in zip(t, v, strict=True))
+        xs = [(a - t0) / (t1 - t0) * width for a in t]
+        ys = [height - 1 - b / peak * (height - 2) for b in v]
+        pts = "%.1f,%.1f " * len(t) % tuple(chain.from_iterable(zip(xs, ys, strict=True)))
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{pts}"/>')
     title = html.escape(f"{result.row['run']}: power (blue), utilisation (red); shaded: training window")
     return (

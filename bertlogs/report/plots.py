@@ -7,6 +7,7 @@ gets its plot.
 from __future__ import annotations
 
 import html
+from itertools import chain
 
 from bertlogs.analysis import RunResult
 from bertlogs.report.html import series
@@ -20,12 +21,12 @@ _WIDTH, _PANEL, _LEFT, _RIGHT, _TOP, _GAP = 760, 130, 70, 20, 30, 28
 
 
 def _steps(xs: list[float], ys: list[float]) -> str:
-    """SVG points of a step line: each reading holds over the interval since the previous one."""
-    corners = [(xs[0], ys[0])]
-    for i in range(1, len(xs)):
-        corners += [(xs[i - 1], ys[i]), (xs[i], ys[i])]
-    # whole pixels: finer is invisible at this size
-    return " ".join(f"{round(x)},{round(y)}" for x, y in corners)
+    """SVG path of a step line: reading i holds over the interval since the previous one (x[i-1], x[i]].
+
+    Whole pixels: finer is invisible at this size.
+    """
+    moves = chain.from_iterable(zip(ys[1:], xs[1:], strict=True))
+    return f"M{xs[0]:.0f},{ys[0]:.0f}" + "V%.0fH%.0f" * (len(xs) - 1) % tuple(moves)
 
 
 def _tick(value: float) -> str:
@@ -34,7 +35,8 @@ def _tick(value: float) -> str:
 
 def plot_svg(result: RunResult) -> str | None:
     """The run's plot as an SVG document; None when the run has no samples."""
-    t_all, _ = series(result, "power_w", 600)
+    lines = {column: series(result, column, 600) for column, _, _ in _PANELS}
+    t_all = lines["power_w"][0]
     if len(t_all) < 2:
         return None
     t0, span = t_all[0], max(t_all[-1] - t_all[0], 1e-9)
@@ -51,9 +53,10 @@ def plot_svg(result: RunResult) -> str | None:
     for i, (column, label, colour) in enumerate(_PANELS):
         top = _TOP + i * (_PANEL + _GAP)
         bottom = top + _PANEL
-        t, v = series(result, column, 600)
+        t, v = lines[column]
         peak = max(max(v, default=0.0), 1e-9) * 1.1
         y = lambda value: bottom - value / peak * _PANEL  # noqa: E731, B023
+        scale = inner / span
         if result.window is not None:
             a, b = (min(max(x(w), _LEFT), _WIDTH - _RIGHT) for w in result.window)
             out.append(f'<rect x="{a:.1f}" y="{top}" width="{b - a:.1f}" height="{_PANEL}" fill="#eef3fb"/>')
@@ -62,8 +65,8 @@ def plot_svg(result: RunResult) -> str | None:
             out.append(f'<text x="{_LEFT - 4}" y="{y(tick) + 4:.1f}" text-anchor="end">{_tick(tick)}</text>')
         out.append(f'<text x="{_LEFT + 4}" y="{top + 12}" fill="{colour}">{html.escape(label)}</text>')
         if len(t) > 1:
-            points = _steps([x(a) for a in t], [y(b) for b in v])
-            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{points}"/>')
+            path = _steps([_LEFT + (a - t0) * scale for a in t], [bottom - b / peak * _PANEL for b in v])
+            out.append(f'<path fill="none" stroke="{colour}" stroke-width="1" d="{path}"/>')
     for tick in (span * i / 5 for i in range(6)):
         out.append(f'<text x="{x(t0 + tick):.1f}" y="{height - 8}" text-anchor="middle">{tick:.0f}</text>')
     out.append("</svg>\n")
