@@ -35,6 +35,14 @@ def test_analyze_demo_writes_reports_and_leaves_inputs_identical(tmp_path: Path)
     result = runner.invoke(app, ["analyze", str(DEMO), "--out", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output
     assert digest(DEMO) == before
+    table = result.stdout.splitlines()
+    assert table[0].split()[:4] == ["Run", "Model", "Batch", "Eval"] and table[2].split()[:4] == [
+        "tiny-bs2",
+        "Tiny",
+        "2",
+        "69.13",
+    ]
+    assert len({len(line) for line in table[:31]}) == 1  # header, rule and 29 rows, aligned
     out = tmp_path / "report"
     assert pl.read_csv(out / "summary.csv").height == 29
     document = json.loads((out / "summary.json").read_text())

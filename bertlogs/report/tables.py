@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import polars as pl
-from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from bertlogs import __version__
 from bertlogs.analysis import COLUMN_HELP
@@ -76,16 +75,30 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+_STATUS_STYLE = {"partial": "yellow", "failed": "red", "error": "bold red"}
+
+
 def print_table(summary: Summary, console: Console) -> None:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-    table.add_column("Run", overflow="fold")
-    for _, header, _ in SHORT:
-        table.add_column(header, justify="right")
+    """The short table, aligned by hand (rich's Table takes 3 ms a row: seconds on a large archive), each row
+    coloured by its status; then the method note and each run's warnings."""
     frame: pl.DataFrame = summary.frame
-    for row in frame.iter_rows(named=True):
-        style = {"ok": None, "partial": "yellow", "failed": "red", "error": "bold red"}.get(row["status"])
-        table.add_row(str(row["run"]), *[cell(row[c], f) for c, _, f in SHORT], style=style)
-    console.print(table, markup=False)
+    header = ["Run", *(h for _, h, _ in SHORT)]
+    rows = [
+        (row["status"], [str(row["run"]), *(cell(row[c], f) for c, _, f in SHORT)])
+        for row in frame.iter_rows(named=True)
+    ]
+    widths = [max(len(cells[i]) for cells in [header, *(r for _, r in rows)]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    table = Text(line(header) + "\n", style="bold")
+    table.append("─" * len(line(header)) + "\n")
+    for status, cells in rows:
+        table.append(line(cells) + "\n", style=_STATUS_STYLE.get(status, ""))
+    console.print(table, end="", soft_wrap=True)
     console.print(METHOD_NOTE, style="dim", markup=False)
     for row in frame.filter(pl.col("warnings") != "").iter_rows(named=True):
         console.print(f"{row['run']}: {row['warnings']}", style="yellow", markup=False, soft_wrap=True)
