@@ -51,6 +51,7 @@ _DATE = (
 
 
 _DATE_PY = _DATE.replace("(?<", "(?P<")
+_WEEKDAYS = ("Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun ")
 
 
 def parse(text: str, *, utc_offset_s: float = 0.0) -> pl.DataFrame:
@@ -67,8 +68,11 @@ def parse_many(captures: list[tuple[pl.LazyFrame, str, float]], *, streaming: bo
     """Several captures (lines, head, UTC offset) in one polars query; every window is partitioned by file."""
     if not captures:
         return []
-    tables = any(re.search(_HEADER, head, re.MULTILINE) for _, head, _ in captures)
-    dates = any(re.search(_DATE_PY, head, re.MULTILINE) for _, head, _ in captures)
+    # substring tests first: they spare most heads the regexes (a millisecond each on 100 KB)
+    tables = any("NVIDIA-SMI" in head and re.search(_HEADER, head, re.MULTILINE) for _, head, _ in captures)
+    dates = any(
+        any(day in head for day in _WEEKDAYS) and re.search(_DATE_PY, head, re.MULTILINE) for _, head, _ in captures
+    )
     if len(captures) == 1:  # no file and offset columns: on a big capture they cost a tenth of the parse
         lines, offset = captures[0][0], pl.lit(captures[0][2], pl.Float64)
     else:
