@@ -179,7 +179,8 @@ def main() -> None:
             repeat,
         )
         (wall, fastest, rss), (grep, _, _), (naive, naive_fastest, naive_rss) = figures.values()
-        print(f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB")
+        summarized = (out / "summary.csv").read_text().count("\n") - 1
+        print(f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB; runs in the summary: {summarized}")
         if len(files) == 1:
             memory = f"{rss / largest_mb:.1f}x the capture"
         else:  # many small runs: memory must not grow with their number; compare with one run alone
