@@ -103,7 +103,8 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
         status_reasons.append("error: no examples/sec or global_step/sec readings in the log")
 
     log_window = _log_clock_window(facts, rates, row["num_steps"])
-    samples = _samples(run, period_s, warnings)
+    unclocked = run.gpu is not None and run.gpu.frame["time"].is_null().all()
+    samples = _samples(run, unclocked, period_s, warnings)
     period, jitter = _period(samples) if samples is not None else (None, None)
     window, method = None, None
     if log_window is not None:
@@ -139,7 +140,6 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
 
     _status(run, facts, row, status_reasons, warnings)
     row["warnings"] = "; ".join(warnings)
-    unclocked = run.gpu is not None and run.gpu.frame["time"].is_null().all()
     clocked_period = period if samples is not None and not unclocked else None
     return RunResult(
         row=row, trace=trace_of(samples, used), window=window, gpus=used, unclocked=unclocked, period_s=clocked_period
@@ -244,11 +244,11 @@ def _log_clock_window(facts: pl.DataFrame, rates: pl.DataFrame, num_steps: objec
     return (start, end) if end > start else None
 
 
-def _samples(run: RunFiles, period_s: float | None, warnings: list[str]) -> pl.DataFrame | None:
+def _samples(run: RunFiles, unclocked: bool, period_s: float | None, warnings: list[str]) -> pl.DataFrame | None:
     if run.gpu is None or run.gpu.frame.is_empty():
         return None
     samples = run.gpu.frame
-    if samples["time"].is_null().all():
+    if unclocked:
         if period_s is None:
             warnings.append(f"{run.gpu.path}: capture has no clock and no --period is known; figures skipped")
             return None

@@ -44,7 +44,7 @@ class Parsed:
 def sniff(text: str) -> str | None:
     """The format of `text`, judged from its first 64 KiB; None when it is none of ours."""
     head = text[:_SNIFF_CHARS]
-    if "," in head and re.search(r"^\s*[a-z_.]+( \[[^\]]+\])?\s*,", head, re.MULTILINE) and smi_csv.looks_like(head):
+    if "," in head and re.search(smi_csv.HEADER_START, head, re.MULTILINE) and smi_csv.looks_like(head):
         return SMI_CSV
     # every TF1 marker holds one of these words: a substring test spares the regex most captures
     maybe_tf = any(word in head for word in ("tensorflow", "/sec: ", "***** ", ".py:"))

@@ -44,6 +44,8 @@ COLUMNS = {
 }
 _NAME = r"^\s*([a-z_][a-z_.]*)(?:\s*\[[^\]]*\])?\s*$"
 _HEAD_LINES = 200
+# a header line's start: a query name, maybe with its unit in brackets, then a comma
+HEADER_START = r"^\s*[a-z_][a-z_.]*(?:\s*\[[^\]]*\])?\s*,"
 _TIMESTAMP = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)?$"
 
 
@@ -132,7 +134,7 @@ def _unit_fields(line: str) -> bool:
 
 
 def _find_header(lines: pl.DataFrame) -> tuple[int | None, list[str]]:
-    candidates = lines.filter(pl.col("text").str.contains(r"^\s*[a-z_][a-z_.]*(?:\s*\[[^\]]*\])?\s*,")).head(50)
+    candidates = lines.filter(pl.col("text").str.contains(HEADER_START)).head(50)
     for line_no, text in candidates.iter_rows():
         names = _header_fields(text)
         if names:

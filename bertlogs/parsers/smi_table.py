@@ -5,8 +5,8 @@ Samples are told apart by the table header (`| NVIDIA-SMI ...`) or by interleave
 `watch` loop) stamps the rows before it; a capture whose first stamp precedes the first row stamps the
 rows after it. GPUs are identified by the index row above each number row, else by position.
 
-Two stages: a streamed pass turns every line into flags and numbers (no strings kept), then the much
-smaller result is grouped into samples.
+One polars query (streamed on big captures): every line becomes flags and numbers (no strings kept), then
+the rows are grouped into samples.
 """
 
 from __future__ import annotations
