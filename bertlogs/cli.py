@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -233,4 +234,18 @@ def _run(call: Callable[[], T]) -> T:
 
 
 def main() -> None:
-    app()
+    """The console script. Once its output is flushed it leaves through `os._exit`: the interpreter's own
+    teardown would free a big analysis object by object (0.1 s on a 150 MB capture) with every file closed
+    and every worker joined already."""
+    try:
+        app()
+        code: int | str | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    if isinstance(code, str):
+        err.print(code, markup=False)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # a closed pipe (`bertlogs analyze ... | head`)
+            stream.flush()
+    os._exit(code or 0)
