@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -100,6 +103,24 @@ def test_missing_path_and_empty_directory(tmp_path: Path) -> None:
     result = runner.invoke(app, ["analyze", str(empty)])
     assert result.exit_code == ExitCode.BAD_INPUT
     assert "no runs found" in result.output
+
+
+def test_console_script_flushes_everything_before_it_leaves(tmp_path: Path) -> None:
+    """`main` ends with os._exit: the table, the messages and the exit code must still come out."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # block-buffered pipes, as usual
+
+    def bertlogs(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bertlogs", *argv], capture_output=True, text=True, env=env)
+
+    ok = bertlogs("analyze", str(DEMO / "base-bs2"), "--out", str(tmp_path / "r"))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[2].split()[:3] == ["base-bs2", "Base", "2"]
+    assert ok.stderr.rstrip().endswith("data/, plots/")
+    assert (tmp_path / "r" / "summary.csv").read_text().count("\n") == 2
+    parsed = bertlogs("parse", str(DEMO / "base-bs2" / "eval_results.txt"))  # less than a pipe's buffer
+    assert parsed.returncode == 0 and parsed.stdout.startswith("line,") and parsed.stdout.count("\n") == 5
+    missing = bertlogs("analyze", str(tmp_path / "nowhere"))
+    assert missing.returncode == ExitCode.NOT_FOUND and "no such file or directory" in missing.stderr
 
 
 def test_out_inside_an_input_is_refused(tmp_path: Path) -> None:
