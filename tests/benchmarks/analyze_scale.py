@@ -14,6 +14,7 @@ Usage: python tests/benchmarks/analyze_scale.py [WORKDIR] [--cases abc] [--repea
 
 from __future__ import annotations
 
+import compileall
 import os
 import statistics
 import subprocess
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-DEMO_RUN = Path(__file__).resolve().parents[2] / "fixtures" / "cola-sweep" / "base-bs2"
+REPO = Path(__file__).resolve().parents[2]
+DEMO_RUN = REPO / "fixtures" / "cola-sweep" / "base-bs2"
 ROW = "| {fan:>3}%   {temp:>2}C    P2  {power:>4}W / 250W |  {mem:>5}MiB / 11019MiB | {util:>6}%      Default |\n"
 
 
@@ -161,6 +163,9 @@ def main() -> None:
     positional = [a for i, a in enumerate(args) if not a.startswith("--") and not args[i - 1].startswith("--")]
     work = Path(positional[0]) if positional else Path("/tmp/bertlogs-bench")
     made = make_inputs(work, cases)
+    # bytecode compiled once, as `pip install` does: with PYTHONDONTWRITEBYTECODE set (as on this project's
+    # machines) an editable install would compile bertlogs again on every run (~30 ms)
+    compileall.compile_dir(REPO / "bertlogs", quiet=1)
     print(f"machine: {os.cpu_count()} cores; polars {__import__('polars').__version__}; median of {repeat} runs each")
     for case, root in made.items():
         files = captures(root)
