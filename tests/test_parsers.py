@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 
 from bertlogs.errors import ParseError
 from bertlogs.parsers import SMI_CSV, SMI_TABLE, TF1_LOG, parse_file, smi_table, tf1
+from bertlogs.parsers.text import Source
 
 CAPTURES = sorted(p for p in REAL.glob("*/*") if p.suffix != ".md" and not p.name.endswith(".expected.csv"))
 
@@ -198,6 +199,13 @@ def test_csv_timestamps_to_the_millisecond_and_malformed_ones_null(tmp_path: Pat
     path.write_text("timestamp, index, utilization.gpu [%]\n" + "".join(f"{s}, 0, 5 %\n" for s in stamps))
     times = parse_file(path).frame["time"].to_list()
     assert [round(t, 3) if t is not None else None for t in times] == list(stamps.values())
+
+
+def test_source_head_holds_whole_lines(tmp_path: Path) -> None:
+    path = tmp_path / "big.log"
+    path.write_text(("x" * 99 + "\n") * 5000)  # 500 KB: more than the head
+    head = Source(path).head
+    assert head.endswith("\n") and set(head.splitlines()) == {"x" * 99}
 
 
 def test_gzip_is_read_by_content(tmp_path: Path) -> None:

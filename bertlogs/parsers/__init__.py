@@ -115,7 +115,12 @@ def parse_capture(source: Source, fmt: str, *, utc_offset_s: float = 0.0) -> Par
         frame = eval_results.parse_lines(lines)
     else:
         frame = smi_csv.parse_data(
-            source.data, path=str(source.path), utc_offset_s=utc_offset_s, streaming=source.large, before_line=last
+            source.data,
+            head=source.head,
+            path=str(source.path),
+            utc_offset_s=utc_offset_s,
+            streaming=source.large,
+            before_line=last,
         )
     return Parsed(source.path, fmt, frame, warnings)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from bertlogs.errors import ParseError
-from bertlogs.parsers.text import engine, scan_fields, scan_lines
+from bertlogs.parsers.text import engine, scan_fields, text_lines
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # nvidia-smi query names (and collect's own gpu.csv names) -> tidy column
@@ -55,22 +55,25 @@ def looks_like(text_head: str) -> bool:
 
 def parse(text: str, *, path: str = "<text>", utc_offset_s: float = 0.0) -> pl.DataFrame:
     """Samples of a CSV query capture; `utc_offset_s` converts its local `timestamp` column."""
-    return parse_data(text.replace("\x00", "\ufffd").encode(), path=path, utc_offset_s=utc_offset_s)
+    data = text.replace("\x00", "\ufffd").encode()
+    return parse_data(data, head=text, path=path, utc_offset_s=utc_offset_s)
 
 
 def parse_data(
     data: Path | bytes,
     *,
+    head: str,
     path: str = "<text>",
     utc_offset_s: float = 0.0,
     streaming: bool = False,
     before_line: int | None = None,
 ) -> pl.DataFrame:
-    """Samples of a CSV capture held in `data` (a file or bytes); rows from `before_line` on are ignored."""
-    head = scan_lines(data).head(_HEAD_LINES).collect(engine="in-memory")
-    header_line, names = _find_header(head)
+    """Samples of a CSV capture held in `data` (a file or bytes) whose first lines are `head` (the header is
+    looked for there, not in the file again); rows from `before_line` on are ignored."""
+    first_lines = text_lines(head).head(_HEAD_LINES).collect(engine="in-memory")
+    header_line, names = _find_header(first_lines)
     if header_line is None:
-        names = _infer_columns(head.filter(pl.col("text").str.contains(",")), path)
+        names = _infer_columns(first_lines.filter(pl.col("text").str.contains(",")), path)
     rows = scan_fields(data, width=len(names), skip_lines=header_line or 0)
     if header_line is not None:  # the header again: a restarted poller appending to the same file
         rows = rows.filter(pl.col("c0").str.strip_chars() != names[0])

@@ -26,7 +26,8 @@ def engine(streaming: bool) -> EngineType:
 
 
 class Source:
-    """A file (plain or gzip, judged by content) opened for sniffing and scanning.
+    """A file (plain or gzip, judged by content) opened for sniffing and scanning; `head` is its first
+    256 KiB (whole lines), decoded.
 
     Raises:
         ParseError: unreadable, damaged gzip, or binary content.
@@ -52,6 +53,8 @@ class Source:
             raise ParseError(str(path), f"damaged gzip file: {exc}") from exc
         except OSError as exc:
             raise ParseError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+        if size > len(head) and b"\n" in head:  # whole lines only: a line cut in two would read as two
+            head = head[: head.rfind(b"\n") + 1]
         self.head = decode(str(path), head)
         self.large = size >= STREAMING_FROM_BYTES
 
