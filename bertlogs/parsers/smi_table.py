@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from bertlogs.parsers.text import engine, text_lines
+from bertlogs.parsers.text import concat_files, engine, text_lines
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # | 39%   67C    P2   113W / 250W |  11636MiB / 12189MiB |     35%      Default |
@@ -75,12 +75,7 @@ def parse_many(captures: list[tuple[pl.LazyFrame, str, float]], *, streaming: bo
     if len(captures) == 1:  # no file and offset columns: on a big capture they cost a tenth of the parse
         lines, offset = captures[0][0], pl.lit(captures[0][2], pl.Float64)
     else:
-        lines = pl.concat(
-            [
-                lf.with_columns(file=pl.lit(i, pl.Int32), offset=pl.lit(o, pl.Float64))
-                for i, (lf, _, o) in enumerate(captures)
-            ]
-        )
+        lines = concat_files([lf for lf, _, _ in captures], [o for _, _, o in captures])
         offset = pl.col("offset")
     # windows per file only when there are several: on one big capture they cost a second for nothing
     per_file = (lambda e: e.over("file")) if len(captures) > 1 else (lambda e: e)

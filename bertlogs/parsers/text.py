@@ -104,6 +104,17 @@ def scan_lines(data: Path | bytes, *, clean: bool = True) -> pl.LazyFrame:
     return frame.with_row_index("line", offset=1).select(pl.col("line").cast(pl.Int64), text)
 
 
+def concat_files(lines: list[pl.LazyFrame], utc_offsets_s: list[float]) -> pl.LazyFrame:
+    """Several files' lines as one frame for one query, each line tagged with its file's position (`file`)
+    and UTC offset in seconds (`offset`)."""
+    return pl.concat(
+        [
+            lf.with_columns(file=pl.lit(i, pl.Int32), offset=pl.lit(o, pl.Float64))
+            for i, (lf, o) in enumerate(zip(lines, utc_offsets_s, strict=True))
+        ]
+    )
+
+
 def scan_fields(data: Path | bytes, *, width: int, skip_lines: int) -> pl.LazyFrame:
     """Comma-separated fields `c0`..: polars' own CSV reader, after `skip_lines` lines; `line` is 1-based.
 

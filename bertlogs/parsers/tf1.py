@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from bertlogs.parsers.text import text_lines
+from bertlogs.parsers.text import concat_files, text_lines
 from bertlogs.schema import FACT_SCHEMA, conform
 
 # StepCounterHook's default `log_step_count_steps`: each rate reading covers this many steps.
@@ -78,12 +78,7 @@ def parse_many(
     if not logs:
         return []
     offsets = utc_offsets_s or [0.0] * len(logs)
-    lines = pl.concat(
-        [
-            lf.with_columns(file=pl.lit(i, pl.Int32), offset=pl.lit(o, pl.Float64))
-            for i, (lf, o) in enumerate(zip(logs, offsets, strict=True))
-        ]
-    )
+    lines = concat_files(logs, offsets)
     # the peeled lines feed four branches: collect them once rather than once per branch
     peeled = _peel(lines, year).collect(engine="in-memory").lazy()
     facts = pl.concat(
