@@ -92,6 +92,7 @@ def scan_lines(data: Path | bytes, *, clean: bool = True) -> pl.LazyFrame:
         separator="\x00",
         quote_char=None,
         new_columns=["text"],
+        glob=False,  # a path is literal: `run[1]/x.log` is not `run1/x.log`
         schema={"text": pl.String},
         encoding="utf8-lossy",
         truncate_ragged_lines=True,
@@ -125,6 +126,7 @@ def scan_fields(data: Path | bytes, *, width: int, skip_lines: int) -> pl.LazyFr
         source,
         has_header=False,
         skip_rows=skip_lines,
+        glob=False,
         separator=",",
         quote_char=None,
         schema={f"c{i}": pl.String for i in range(width)},
