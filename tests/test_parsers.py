@@ -14,11 +14,20 @@ from bertlogs.errors import ParseError
 from bertlogs.parsers import SMI_CSV, SMI_TABLE, TF1_LOG, parse_file, smi_table, tf1
 from bertlogs.parsers.text import Source
 
-CAPTURES = sorted(p for p in REAL.glob("*/*") if p.suffix != ".md" and not p.name.endswith(".expected.csv"))
+EXPECTED = (".expected.csv", ".expected-error.txt")
+INPUTS = sorted(p for p in REAL.glob("*/*") if p.suffix != ".md" and not p.name.endswith(EXPECTED))
+CAPTURES = [p for p in INPUTS if p.parent.name != "not-gpu-captures"]
 
 
-@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.name)
 def test_matches_expected_output(path: Path) -> None:
+    """A capture's frame is its `.expected.csv`; a refused file's reason is its `.expected-error.txt`."""
+    refusal = path.with_name(path.name + ".expected-error.txt")
+    if refusal.exists():
+        with pytest.raises(ParseError) as caught:
+            parse_file(path)
+        assert caught.value.reason == refusal.read_text().strip()
+        return
     parsed = parse_file(path)
     expected = pl.read_csv(path.with_name(path.name + ".expected.csv"), schema=parsed.frame.schema)
     assert_frame_equal(parsed.frame, expected, check_exact=True)
@@ -220,7 +229,7 @@ def test_gzip_is_read_by_content(tmp_path: Path) -> None:
     [
         (b"", "empty file"),
         (b"\x00\x01\x02binary", "binary file"),
-        (b"hello world\nnothing to see\n", "not a TF1 log"),
+        (b"hello world\nnothing to see\n", r"not a TF1 log.*\(bertlogs reads TF1 training logs, eval_results.txt"),
         (b"\x1f\x8bnot really gzip", "damaged gzip"),
     ],
 )
@@ -250,8 +259,7 @@ def test_evaluation_clocks_in_their_three_forms() -> None:
 def test_batched_parsing_equals_parsing_one_by_one() -> None:
     from bertlogs.parsers import open_file, parse_logs, parse_tables
 
-    paths = sorted(REAL.glob("*/*")) + sorted(DEMO.glob("tiny-*/*"))
-    opened = [open_file(p) for p in paths if p.suffix != ".md" and not p.name.endswith(".expected.csv")]
+    opened = [open_file(p) for p in CAPTURES + sorted(DEMO.glob("tiny-*/*"))]
     logs = [s for s, fmt in opened if fmt == TF1_LOG]
     tables = [s for s, fmt in opened if fmt == SMI_TABLE]
     assert len(logs) >= 10 and len(tables) >= 10

@@ -29,4 +29,5 @@ def parse_lines(lines: pl.LazyFrame) -> pl.DataFrame:
         value=pl.col("text").str.extract(PAIR, 2).str.to_lowercase().cast(pl.Float64, strict=False),
     ).filter(pl.col("value").is_not_null())
     step = frame.filter(pl.col("key") == "global_step")["value"].max()
-    return conform(frame.with_columns(step=pl.lit(step).cast(pl.Int64)), FACT_SCHEMA)
+    # NaN, inf or a 27-digit global_step is no step
+    return conform(frame.with_columns(step=pl.lit(step).cast(pl.Int64, strict=False)), FACT_SCHEMA)

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from bertlogs.errors import ParseError
-from bertlogs.parsers.text import engine, scan_fields, text_lines
+from bertlogs.parsers.text import engine, scan_fields
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # nvidia-smi query names (and collect's own gpu.csv names) -> tidy column
@@ -42,21 +42,64 @@ COLUMNS = {
     "temperature.gpu": "temp_c",
     "temp_c": "temp_c",
 }
-_NAME = r"^\s*([a-z_][a-z_.]*)(?:\s*\[[^\]]*\])?\s*$"
+# Recognised and deliberately not read, without a warning: nvidia-smi's identity fields, and the columns of
+# collect's gpu.csv that are bookkeeping (mono_ns, latency_ms) or readings no figure uses.
+_NOT_READ = {
+    "name", "uuid", "serial", "count", "pci.bus_id", "driver_version", "vbios_version", "pstate",
+    "mono_ns", "latency_ms", "power_instant_w", "sm_clock_mhz",
+}  # fmt: skip
+# The groups of `nvidia-smi --help-query-gpu`: a name under one of them is nvidia-smi's (read or not).
+_SMI_GROUP = re.compile(
+    r"^(?:clocks|clocks_throttle_reasons|clocks_event_reasons|fan|temperature|power|enforced|module|memory"
+    r"|utilization|encoder|pci|pcie|ecc|retired_pages|remapped_rows|inforom|accounting|driver_model|gom|mig"
+    r"|reset_status|compute_mode|persistence_mode|display_mode|display_active|addressing_mode)(?:\.|$)"
+)
+_READINGS = {target for target in COLUMNS.values()} - {"timestamp", "time", "sample", "gpu"}
+_NAME = r"^\s*([a-z_][a-z_.0-9]*)(?:\s*\[[^\]]*\])?\s*$"
 _HEAD_LINES = 200
 # a header line's start: a query name, maybe with its unit in brackets, then a comma
-HEADER_START = r"^\s*[a-z_][a-z_.]*(?:\s*\[[^\]]*\])?\s*,"
-_TIMESTAMP = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)?$"
+HEADER_START = r"^[ \t]*[a-z_][a-z_.0-9]*(?:[ \t]*\[[^\]\n]*\])?[ \t]*,"
+_TIMESTAMP = r"^[0-9]{4}/[0-9][0-9]/[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9](?:\.[0-9]+)?$"
+_WITH_UNIT = re.compile(r"^[0-9]+(?:\.[0-9]+)? (%|W|MiB)$")
+# `nvidia-smi --query-gpu=a,b,c --format=csv,noheader` written above its rows: it names their columns
+_QUERY_COMMAND = re.compile(r"--query-gpu[= ]([a-z_.0-9]+(?:,[a-z_.0-9]+)*)")
 
 
 def looks_like(text_head: str) -> bool:
-    return any(_header_fields(line) or _unit_fields(line) for line in text_head.splitlines()[:200])
+    """A GPU capture's CSV: a header of nvidia-smi or collect columns, else rows of values with units."""
+    lines = head_lines(text_head)
+    found = _header(lines)
+    if found is not None:
+        return refusal(found[1]) is None
+    return any(_unit_fields(line) for line in lines)
+
+
+def refused_header(text_head: str) -> str | None:
+    """Why the CSV in `text_head` is not a GPU capture (CodeCarbon, unknown columns), or None."""
+    found = _header(head_lines(text_head))
+    return refusal(found[1]) if found is not None else None
+
+
+def refusal(names: list[str]) -> str | None:
+    """Why a CSV with these columns is not a GPU capture, or None when it is one."""
+    if {"project_name", "emissions"} <= set(names):
+        return "CodeCarbon emissions.csv: not a GPU capture bertlogs reads"
+    unknown = [n for n in names if not _is_gpu_column(n)]
+    if 2 * len(unknown) > len(names) or not {COLUMNS.get(n) for n in names} & _READINGS:
+        shown = ", ".join(unknown[:8]) + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else "")
+        return f"CSV with unknown columns: {shown} (not nvidia-smi --query-gpu or collect gpu.csv telemetry)"
+    return None
+
+
+def head_lines(text_head: str) -> list[str]:
+    """The head's first lines as polars reads them (split at LF only, CR and what a redraw hid removed)."""
+    return [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text_head.split("\n", _HEAD_LINES)[:_HEAD_LINES]]
 
 
 def parse(text: str, *, path: str = "<text>", utc_offset_s: float = 0.0) -> pl.DataFrame:
     """Samples of a CSV query capture; `utc_offset_s` converts its local `timestamp` column."""
     data = text.replace("\x00", "\ufffd").encode()
-    return parse_data(data, head=text, path=path, utc_offset_s=utc_offset_s)
+    return parse_data(data, head=text, path=path, utc_offset_s=utc_offset_s)[0]
 
 
 def parse_data(
@@ -67,30 +110,33 @@ def parse_data(
     utc_offset_s: float = 0.0,
     streaming: bool = False,
     before_line: int | None = None,
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, list[str]]:
     """Samples of a CSV capture held in `data` (a file or bytes) whose first lines are `head` (the header is
-    looked for there, not in the file again); rows from `before_line` on are ignored."""
-    first_lines = text_lines(head).head(_HEAD_LINES).collect(engine="in-memory")
-    header_line, names = _find_header(first_lines)
-    if header_line is None:
-        names = _infer_columns(first_lines.filter(pl.col("text").str.contains(",")), path)
+    looked for there, not in the file again), and a warning naming the columns not read; rows from
+    `before_line` on are ignored.
+
+    Raises:
+        ParseError: no header and no row whose values carry units.
+    """
+    lines = head_lines(head)
+    found = _header(lines)
+    header_line, names = found if found is not None else (None, _infer_columns(lines, path))
     rows = scan_fields(data, width=len(names), skip_lines=header_line or 0)
     if header_line is not None:  # the header again: a restarted poller appending to the same file
         rows = rows.filter(pl.col("c0").str.strip_chars() != names[0])
     if before_line is not None:  # a truncated last line
         rows = rows.filter(pl.col("line") < before_line)
-    columns: dict[str, pl.Expr] = {}
-    for i, name in enumerate(names):
-        target = COLUMNS.get(name)
-        if target is not None and target not in columns:
-            cell = pl.col(f"c{i}")
-            columns[target] = cell.str.strip_chars() if target == "timestamp" else _number(cell)
+    columns = _columns(names)
+    skipped = [n for n in names if n not in COLUMNS and n not in _NOT_READ]
+    where = f"{path}:{header_line}" if header_line is not None else f"{path}: no header;"
+    warnings = [f"{where} columns not read: {', '.join(skipped)}"] if skipped else []
     if not columns:
-        return conform(pl.DataFrame(), SAMPLE_SCHEMA)
-    # a line that is no row (blank, prose, a table) has no value that reads
-    frame = rows.select(**columns).filter(pl.any_horizontal(pl.all().is_not_null()))
+        return pl.DataFrame(schema=SAMPLE_SCHEMA), warnings
+    frame = rows.select(**columns)
     if "timestamp" in columns:
         frame = frame.with_columns(time=_unix_s(pl.col("timestamp")) - utc_offset_s)
+    # a line that is no row (blank, prose, a command, a table) has no value that reads
+    frame = frame.filter(pl.any_horizontal(pl.exclude("timestamp").is_not_null()))
     if "memory_free_mib" in columns and "memory_total_mib" not in columns:
         used = pl.col("memory_used_mib") if "memory_used_mib" in columns else pl.lit(0.0)
         frame = frame.with_columns(memory_total_mib=used + pl.col("memory_free_mib"))
@@ -99,7 +145,28 @@ def parse_data(
     if "gpu" not in columns:
         frame = frame.with_columns(gpu=pl.lit(0))
     # one query: on a big capture, the timestamps' text never exists whole
-    return conform(frame, SAMPLE_SCHEMA).collect(engine=engine(streaming))
+    return conform(frame, SAMPLE_SCHEMA).collect(engine=engine(streaming)), warnings
+
+
+def _columns(names: list[str]) -> dict[str, pl.Expr]:
+    """Tidy column -> expression on the raw cells; the first of two names for one column wins."""
+    columns: dict[str, pl.Expr] = {}
+    for i, name in enumerate(names):
+        target = COLUMNS.get(name)
+        if target is not None and target not in columns:
+            cell = pl.col(f"c{i}")
+            if target == "timestamp":
+                columns[target] = cell.str.strip_chars()
+            elif target in ("gpu", "sample"):  # NaN, 1e20 or -1 is no index
+                index = _number(cell).cast(pl.Int64, strict=False)
+                columns[target] = pl.when(index.is_between(0, 2**31)).then(index)
+            else:
+                columns[target] = _number(cell)
+    return columns
+
+
+def _is_gpu_column(name: str) -> bool:
+    return name in COLUMNS or name in _NOT_READ or _SMI_GROUP.match(name) is not None
 
 
 def _unix_s(stamp: pl.Expr) -> pl.Expr:
@@ -142,57 +209,74 @@ def _header_fields(line: str) -> list[str] | None:
         if not m:
             return None
         names.append(m.group(1))
-    return names if any(n in COLUMNS for n in names) else None
+    return names
 
 
 def _unit_fields(line: str) -> bool:
     parts = [p.strip() for p in line.split(",")]
-    return len(parts) >= 2 and sum(bool(re.match(r"^[\d.]+ (%|W|MiB)$", p)) for p in parts) >= 2
+    return len(parts) >= 2 and sum(_WITH_UNIT.match(p) is not None for p in parts) >= 2
 
 
-def _find_header(lines: pl.DataFrame) -> tuple[int | None, list[str]]:
-    candidates = lines.filter(pl.col("text").str.contains(HEADER_START)).head(50)
-    for line_no, text in candidates.iter_rows():
-        names = _header_fields(text)
-        if names:
-            return line_no, names
-    return None, []
+def _header(lines: list[str]) -> tuple[int, list[str]] | None:
+    """The 1-based line number and column names of the first header: names only, one of them nvidia-smi's
+    or collect's, or followed by a line with as many fields (a CSV of someone else's, to be refused)."""
+    for i, line in enumerate(lines):
+        if "," not in line or not re.match(HEADER_START, line):
+            continue
+        names = _header_fields(line)
+        follows = lines[i + 1] if i + 1 < len(lines) else ""
+        if names and (any(n in COLUMNS for n in names) or follows.count(",") == len(names) - 1):
+            return i + 1, names
+    return None
 
 
-def _infer_columns(rows: pl.DataFrame, path: str) -> list[str]:
-    """Name headerless columns from the units of the first data row."""
-    if rows.is_empty():
-        raise ParseError(path, "no CSV rows found")
-    first = [p.strip() for p in rows["text"][0].split(",")]
+def _infer_columns(lines: list[str], path: str) -> list[str]:
+    """Name headerless columns from a `--query-gpu=` command above the rows, else from the units of the
+    first row with units (a command line or prose before it is no row)."""
+    rows = [line for line in lines if _unit_fields(line)]
+    if not rows:
+        raise ParseError(path, "no CSV header and no row of values with units (W, MiB, %)")
+    width = rows[0].count(",") + 1
+    command = next((m for line in lines if (m := _QUERY_COMMAND.search(line))), None)
+    if command is not None and command.group(1).count(",") + 1 == width:
+        return command.group(1).split(",")
+    first = [p.strip() for p in rows[0].split(",")]
     names: list[str] = []
     pct = ["utilization.gpu", "utilization.memory"]
-    mib_positions = []
     for i, value in enumerate(first):
+        unit = _WITH_UNIT.match(value)
         if re.match(_TIMESTAMP, value):
             names.append("timestamp")
-        elif value.endswith(" %") and pct:
+        elif unit and unit.group(1) == "%" and pct:
             names.append(pct.pop(0))
-        elif value.endswith(" W"):
+        elif unit and unit.group(1) == "W":
             names.append("power.draw" if "power.draw" not in names else "power.limit")
-        elif value.endswith(" MiB"):
-            mib_positions.append(i)
+        elif unit and unit.group(1) == "MiB":
             names.append("memory.used")
         else:
-            names.append(f"unknown_{i}")
-    if len(mib_positions) == 2:
-        a, b = mib_positions
-        pair = rows.select(
-            [
-                pl.col("text").str.split(",").list.get(i).str.extract(r"(\d+)", 1).cast(pl.Float64).alias(str(i))
-                for i in (a, b)
-            ]
-        ).drop_nulls()
-        col_a, col_b = pair[str(a)].to_list(), pair[str(b)].to_list()
-        used_plus_other = [x + y for x, y in zip(col_a, col_b, strict=True)]
-        if len(set(col_b)) == 1 and col_b[0] >= max(col_a):
-            names[b] = "memory.total"
-        elif len(set(col_a)) == 1 and col_a[0] >= max(col_b):
-            names[a], names[b] = "memory.total", "memory.used"
-        elif max(used_plus_other) - min(used_plus_other) <= 0.01 * max(used_plus_other):
-            names[b] = "memory.free"
+            names.append(f"column_{i + 1}")
+    mib = [i for i, n in enumerate(names) if n == "memory.used"]
+    if len(mib) == 2:
+        _name_memory_pair(names, rows, *mib)
     return names
+
+
+def _name_memory_pair(names: list[str], rows: list[str], a: int, b: int) -> None:
+    """Two MiB columns: the constant one that is never below the other is the total; a pair whose sum stays
+    constant is used and free."""
+    pairs = []
+    for row in rows:
+        cells = row.split(",")
+        values = [re.match(r"^\s*([0-9]+(?:\.[0-9]+)?) MiB\s*$", cells[i]) if i < len(cells) else None for i in (a, b)]
+        if values[0] and values[1]:
+            pairs.append((float(values[0].group(1)), float(values[1].group(1))))
+    if not pairs:
+        return
+    col_a, col_b = [p[0] for p in pairs], [p[1] for p in pairs]
+    sums = [x + y for x, y in pairs]
+    if len(set(col_b)) == 1 and col_b[0] >= max(col_a):
+        names[b] = "memory.total"
+    elif len(set(col_a)) == 1 and col_a[0] >= max(col_b):
+        names[a], names[b] = "memory.total", "memory.used"
+    elif max(sums) - min(sums) <= 0.01 * max(sums):
+        names[b] = "memory.free"

@@ -38,14 +38,14 @@ _CELLS = [
     (5, "memory_total_mib"),
     (6, "util_pct"),
 ]
-_INDEX_ROW = r"^\|\s+(\d+)\s+\S.*\|.*\|.*\|\s*$"
+_INDEX_ROW = r"^\|\s+([0-9]{1,4})\s+\S.*\|.*\|.*\|\s*$"
 _HEADER = r"^\|\s*NVIDIA-SMI "
 # `date +%s.%N`: a line that is just unix seconds (1973 to 5138); read by a cast, which is cheaper than a regex
 _EPOCH_S = (1e8, 1e11)
 # `date` default output: Tue Oct 29 19:00:23 2024 / Mon Nov 25 16:32:50 UTC 2019
 _DATE = (
-    r"^\s*[A-Z][a-z]{2} (?<month>[A-Z][a-z]{2}) +(?<day>\d{1,2}) (?<clock>\d\d:\d\d:\d\d) "
-    r"(?:(?<zone>[A-Z]{2,5}) )?(?<year>\d{4})\s*$"
+    r"^[ \t]*[A-Z][a-z]{2} (?<month>[A-Z][a-z]{2}) +(?<day>[0-9]{1,2}) (?<clock>[0-9][0-9]:[0-9][0-9]:[0-9][0-9]) "
+    r"(?:(?<zone>[A-Z]{2,5}) )?(?<year>[0-9]{4})[ \t\r]*$"
 )
 
 
@@ -169,7 +169,9 @@ def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr) -
     table_lines = (
         {
             "header": t.str.contains(_HEADER),
-            "index": pl.when(t.str.contains(_INDEX_ROW)).then(t.str.extract(_INDEX_ROW, 1).cast(pl.Int32)),
+            "index": pl.when(t.str.contains(_INDEX_ROW)).then(
+                t.str.extract(_INDEX_ROW, 1).cast(pl.Int32, strict=False)
+            ),
         }
         if tables
         else {}

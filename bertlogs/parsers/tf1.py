@@ -19,12 +19,12 @@ RATE_WINDOW_STEPS = 100
 # One pass peels every prefix: docker RFC 3339 stamp, indentation or a `#` comment, a worker tag, then the
 # classic (`INFO:tensorflow:`), absl (`I1104 22:22:29.020849 tid file.py:N] `) or C++ header.
 _LINE = (
-    r"^(?:(?<docker>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z )?"
+    r"^(?:(?<docker>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)Z )?"
     r"\s*(?:#\s+)?"
     r"(?:\[(?<worker>[^\]\s]+::std(?:err|out))\]\s?)?\s*"
     r"(?:(?<classic>(?:INFO|WARNING|ERROR|FATAL|DEBUG|WARN):(?:tensorflow|absl|root):)"
-    r"|[IWEF](?<month>\d\d)(?<day>\d\d) (?<time>\d\d:\d\d:\d\d\.\d+)\s+\d+\s+[^\]\s]+\] "
-    r"|(?<cpp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+): [IWEF] [^\]]+\] )?"
+    r"|[IWEF](?<month>[0-9]{2})(?<day>[0-9]{2}) (?<time>[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]+)\s+[0-9]+\s+[^\]\s]+\] "
+    r"|(?<cpp>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]+): [IWEF] [^\]]+\] )?"
     r"(?<msg>.*)$"
 )
 # Messages that are one fact each: (named group, kind, key). One regex, the first alternative that matches wins.
@@ -43,16 +43,17 @@ _SIMPLE_FACTS: list[tuple[str, str, str]] = [
 # `Starting/Finished evaluation at`: local time in three forms (the Z of the first is not UTC)
 _EVAL_CLOCK_FORMATS = ["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d-%H:%M:%S"]
 _FACT = (
-    r"^global_step/sec: (?<gs>\S+)$|^examples/sec: (?<ex>\S+)$|^Saving checkpoints for (?<ckpt>\d+) "
-    r"|^Loss for final step: (?<final>\S+?)\.?$|^loss = (?<loss>\S+?),? step = (?<step>\d+)"
+    r"^global_step/sec: (?<gs>\S+)$|^examples/sec: (?<ex>\S+)$|^Saving checkpoints for (?<ckpt>[0-9]+) "
+    r"|^Loss for final step: (?<final>\S+?)\.?$|^loss = (?<loss>\S+?),? step = (?<step>[0-9]+)"
     r"|^Model diverged with loss = (?<diverged>\S+?)\.?$|(?<oom>ResourceExhaustedError|OOM when allocating tensor)"
     r"|^(?<skipped>Skipping training) since max_steps"
     r"|^Starting evaluation at (?<eval_start>\S+)$|^Finished evaluation at (?<eval_end>\S+)$"
 )
-_CONFIG = r"^\s*(?<name>Num examples|Batch size|Num steps) = (?<value>\d+)"
+_CONFIG = r"^\s*(?<name>Num examples|Batch size|Num steps) = (?<value>[0-9]+)"
 _KV = r"^\s*(?<key>[A-Za-z_][\w.]*) = (?<value>\S+)$"
+_MAX_COUNT = 10**15
 _EVAL_HEADER = "***** Eval results *****"
-_DICT = r"^Saving dict for global step (?<step>\d+): (?<pairs>.*)$"
+_DICT = r"^Saving dict for global step (?<step>[0-9]+): (?<pairs>.*)$"
 _VARIABLE = r"^\s*name = (?<name>\S+), shape = \((?<shape>[^)]*)\)"
 
 
@@ -88,6 +89,13 @@ def parse_many(
     frame = _with_rate_steps(facts).sort("file", "line", "key").collect(engine="in-memory")
     by_file = frame.partition_by("file", as_dict=True) if not frame.is_empty() else {}
     return [conform(by_file.get((i,), frame.clear()), FACT_SCHEMA) for i in range(len(logs))]
+
+
+def _count(text_or_number: pl.Expr) -> pl.Expr:
+    """A count (step, examples, batch size) as Int64, null when it is none: NaN, inf, negative, or past
+    10^15 (no run is that long, and step arithmetic on a bigger count would wrap around int64 silently)."""
+    count = text_or_number.cast(pl.Int64, strict=False)
+    return pl.when(count.is_between(0, _MAX_COUNT)).then(count)
 
 
 def _peel(lines: pl.LazyFrame, year: int | None) -> pl.LazyFrame:
@@ -192,9 +200,9 @@ def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
         time=pl.when(pl.col("kind") == "clock").then(pl.coalesce("time", local)).otherwise(pl.col("time")),
         clock=pl.when(pl.col("kind") == "clock").then(pl.coalesce("clock", pl.lit("local"))).otherwise(pl.col("clock")),
         step=pl.when(pl.col("key") == "loss")
-        .then(fact.struct["step"].cast(pl.Int64))
+        .then(_count(fact.struct["step"]))
         .when(pl.col("kind") == "checkpoint")
-        .then(pl.col("raw").cast(pl.Int64, strict=False)),
+        .then(_count(pl.col("raw"))),
     ).drop("which", "raw", "fact")
 
 
@@ -207,8 +215,9 @@ def _config_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
         .with_columns(
             kind=pl.lit("config"),
             key=pl.when(pl.col("section") == "eval").then("eval_" + name).otherwise(name),
-            value=config.struct["value"].cast(pl.Float64),
+            value=_count(config.struct["value"]).cast(pl.Float64),
         )
+        .filter(pl.col("value").is_not_null())  # a 27-digit `Num steps` is no count
         .drop("config")
     )
 
@@ -235,14 +244,14 @@ def _eval_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     ).filter(pl.col("is_kv") & pl.col("is_eval") & pl.col("value").is_not_null())
     blocks = blocks.with_columns(
         kind=pl.lit("eval"),
-        step=pl.when(pl.col("key") == "global_step").then(pl.col("value")).max().over("file", "block").cast(pl.Int64),
+        step=_count(pl.when(pl.col("key") == "global_step").then(pl.col("value")).max().over("file", "block")),
     ).drop("kv")
     saved = pl.col("saved")
     pairs = (
         lines.with_columns(saved=msg.str.extract_groups(_DICT))
         .filter(saved.struct["step"].is_not_null())
         .with_columns(
-            step=saved.struct["step"].cast(pl.Int64),
+            step=_count(saved.struct["step"]),
             pair=saved.struct["pairs"]
             .str.extract_all(r"[A-Za-z_][\w.]* = [^,]+")
             .list.eval(pl.element().str.split_exact(" = ", 1)),
@@ -271,7 +280,7 @@ def _model_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("line").first(),
         kind=pl.lit("model"),
         key=pl.lit("layers"),
-        value=(pl.col("name").str.extract(r"layer_(\d+)/", 1).cast(pl.Int64).max() + 1).cast(pl.Float64),
+        value=_count(pl.col("name").str.extract(r"layer_([0-9]+)/", 1)).max().cast(pl.Float64) + 1,
     )
     hidden = variables.group_by("file").agg(
         pl.col("line").first(),
