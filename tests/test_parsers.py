@@ -267,3 +267,171 @@ def test_batched_parsing_equals_parsing_one_by_one() -> None:
         assert_frame_equal(batched.frame, parse_file(source.path).frame, check_exact=True)
     for batched, source in zip(parse_tables(tables, utc_offsets_s=[0.0] * len(tables)), tables, strict=True):
         assert_frame_equal(batched.frame, parse_file(source.path).frame, check_exact=True)
+
+
+# ---- issue 9: every input ends in a frame or a ParseError (minimal inputs derived from the real fixtures) ----
+
+CSV_V100 = REAL / "nvidia-smi-csv" / "andyzzz_miris_v100s_gpu_log.csv"
+CSV_HEADERLESS = REAL / "nvidia-smi-csv" / "beam11221_plato_headerless_query_l5_head61.csv"
+TABLE_H100 = REAL / "nvidia-smi-table" / "daisuketakai_h100x2_570.133.20.log"
+LOG_DEEPFM = REAL / "tf1-estimator" / "deepfm_1gpu_loss_step_globalstep_trailing_blank_snippet.txt"
+LOG_MRPC = REAL / "tf1-estimator" / "glue_notes_mrpc_eval_snippet.txt"
+LOG_BASE = DEMO / "base-bs2" / "run_classifier.log"
+
+
+def derived(tmp_path: Path, source: Path, old: str, new: str, *, count: int = 1, lines: int | None = None) -> Path:
+    text = source.read_text()
+    assert old in text
+    text = text.replace(old, new, count)
+    if lines is not None:
+        text = "".join(text.splitlines(keepends=True)[:lines])
+    path = tmp_path / source.name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("index", ["99999999999999999999", "nan", "-1"])
+def test_csv_gpu_index_that_is_no_index_is_null(tmp_path: Path, index: str) -> None:
+    path = derived(tmp_path, CSV_V100, "195, 0,", f"195, {index},", lines=4)
+    frame = parse_file(path).frame
+    assert frame["gpu"].to_list() == [None, 0, 0]
+
+
+@pytest.mark.parametrize("digits", ["99999999999999999999", "\u0660"])
+def test_table_index_row_with_overflowing_or_unicode_digits(tmp_path: Path, digits: str) -> None:
+    path = derived(tmp_path, TABLE_H100, "|   0  NVIDIA", f"|   {digits}  NVIDIA")
+    frame = parse_file(path).frame
+    assert frame["gpu"].to_list() == [0, 1]  # by position, as without an index row
+
+
+@pytest.mark.parametrize("step", ["99999999999999999999999", "nan", "inf"])
+def test_eval_global_step_that_is_no_step(tmp_path: Path, step: str) -> None:
+    path = derived(tmp_path, LOG_MRPC, "global_step = 343", f"global_step = {step}")
+    frame = parse_file(path).frame
+    assert frame.filter(pl.col("key") == "eval_accuracy")["step"].to_list() == [None]
+
+
+@pytest.mark.parametrize("step", ["99999999999999999999999", "\u0661\u0661\u0664\u0660"])
+def test_loss_step_with_overflowing_or_unicode_digits(tmp_path: Path, step: str) -> None:
+    path = derived(tmp_path, LOG_DEEPFM, "step = 1140", f"step = {step}")
+    frame = parse_file(path).frame
+    assert frame.filter(pl.col("kind") == "rate")["step"].to_list()[1:] == [1150, 1160]
+
+
+def test_checkpoint_step_near_int64_max_does_not_wrap_rate_steps(tmp_path: Path) -> None:
+    path = derived(tmp_path, LOG_BASE, "Saving checkpoints for 0 ", "Saving checkpoints for 9223372036854775807 ")
+    steps = parse_file(path).frame.filter(pl.col("kind") == "rate")["step"]
+    assert steps.min() == 101  # counted from 0, as when no checkpoint precedes the readings
+
+
+def test_layer_and_num_steps_beyond_int64_are_no_facts(tmp_path: Path) -> None:
+    path = derived(tmp_path, LOG_BASE, "Num steps = 21377", "Num steps = 123456789012345678901234567")
+    path.write_text(path.read_text().replace("layer_11/", "layer_99999999999999999999/"))
+    frame = parse_file(path).frame
+    assert frame.filter(pl.col("key") == "num_steps").is_empty()
+    assert frame.filter(pl.col("key") == "layers")["value"].to_list() == [11.0]  # layers 0..10 remain
+
+
+def test_unicode_digits_are_not_digits(tmp_path: Path) -> None:
+    path = derived(tmp_path, LOG_BASE, "Num steps = 21377", "Num steps = \u0661\u0662\u0663")
+    assert parse_file(path).frame.filter(pl.col("key") == "num_steps").is_empty()
+
+
+def test_headerless_csv_row_shorter_than_the_first(tmp_path: Path) -> None:
+    path = derived(
+        tmp_path,
+        CSV_HEADERLESS,
+        "2026/04/25 16:06:11.788, 0 %, 0 %, 2 MiB, 20146 MiB, 27, 11.36 W",
+        "2026/04/25 16:06:11.788, 0 %",
+    )
+    frame = parse_file(path).frame
+    assert frame.height == 61 and frame["power_w"][1] is None
+
+
+def test_command_line_before_headerless_csv_names_the_columns(tmp_path: Path) -> None:
+    command = (
+        "$ nvidia-smi --query-gpu=timestamp,utilization.gpu,utilization.memory,memory.used,memory.total,"
+        "temperature.gpu,power.draw --format=csv,noheader -l 5\n"
+    )
+    path = tmp_path / "gpu_log.csv"
+    path.write_text(command + CSV_HEADERLESS.read_text())
+    parsed = parse_file(path)
+    assert parsed.frame.height == 61 and parsed.warnings == []
+    assert parsed.frame["temp_c"][0] == 27.0  # named by the command: a temperature has no unit to tell it
+
+
+@pytest.mark.parametrize("source", [CSV_V100, TABLE_H100, LOG_DEEPFM, CSV_HEADERLESS], ids=lambda p: p.name)
+def test_cr_only_line_ends_read_as_lines(tmp_path: Path, source: Path) -> None:
+    path = tmp_path / source.name
+    path.write_bytes(source.read_bytes().replace(b"\n", b"\r"))
+    assert_frame_equal(parse_file(path).frame, parse_file(source).frame, check_exact=True)
+
+
+def test_csv_with_some_unknown_columns_names_them(tmp_path: Path) -> None:
+    path = derived(tmp_path, CSV_V100, "temperature.gpu\n", "temperature.gpu, fan_rpm\n", lines=3)
+    path.write_text(path.read_text().replace(", 27\n", ", 27, 1200\n"))
+    parsed = parse_file(path)
+    assert parsed.frame.height == 2
+    assert parsed.warnings == [f"{path}:1 columns not read: fan_rpm"]
+
+
+def test_file_that_turns_binary_after_its_head_is_refused_at_the_nul(tmp_path: Path) -> None:
+    path = tmp_path / "nvidia-smi.log"
+    text = (DEMO / "base-bs2" / "nvidia-smi.log").read_bytes()
+    path.write_bytes(text + b"\x00" * 4096 + text)
+    with pytest.raises(ParseError, match=f"NUL bytes\\) from byte {len(text)}"):
+        parse_file(path)
+
+
+def test_gzip_of_nul_bytes_is_refused_at_its_first_chunk(tmp_path: Path) -> None:
+    path = tmp_path / "nvidia-smi.log"
+    with gzip.open(path, "wb") as f:
+        for _ in range(64):  # 64 MiB inflated; the check stops at the first 1 MiB
+            f.write(bytes(2**20))
+    with pytest.raises(ParseError, match="NUL bytes\\) inside the gzip from byte 0"):
+        parse_file(path)
+
+
+def test_gzip_inflating_past_the_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bertlogs.parsers import text
+
+    monkeypatch.setattr(text, "GUNZIPPED_MAX_BYTES", 2**20)
+    path = tmp_path / "nvidia-smi.log"
+    path.write_bytes(gzip.compress((DEMO / "base-bs2" / "nvidia-smi.log").read_bytes() * 3))
+    with pytest.raises(ParseError, match="gzip inflates past"):
+        parse_file(path)
+
+
+def test_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "nvidia-smi.log"
+    os.mkfifo(fifo)
+    raised: list[BaseException] = []
+
+    def parse() -> None:
+        try:
+            parse_file(fifo)
+        except ParseError as exc:
+            raised.append(exc)
+
+    reader = threading.Thread(target=parse)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # it blocked in open(): release it before failing
+        with fifo.open("wb"):
+            pass
+        reader.join()
+        pytest.fail("parse_file waited on a FIFO")
+    assert "not a regular file" in str(raised[0])
+
+
+def test_sniffing_blank_lines_does_not_backtrack() -> None:
+    import time
+
+    from bertlogs.parsers import sniff
+
+    started = time.monotonic()
+    assert sniff("a word on tensorflow\n" + "\n" * 65536) is None
+    assert time.monotonic() - started < 5  # 76 s before `^\s*` became `^[ \t]*`
