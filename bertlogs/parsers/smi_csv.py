@@ -57,6 +57,9 @@ _SMI_GROUP = re.compile(
 _READINGS = {target for target in COLUMNS.values()} - {"timestamp", "time", "sample", "gpu"}
 _NAME = r"^\s*([a-z_][a-z_.0-9]*)(?:\s*\[[^\]]*\])?\s*$"
 _HEAD_LINES = 200
+# nvidia-smi has about 200 query fields: a line with more commas is no header or row of ours (and splitting a
+# megabyte line of commas in Python would take a second)
+_MAX_FIELDS = 256
 # a header line's start: a query name, maybe with its unit in brackets, then a comma
 HEADER_START = r"^[ \t]*[a-z_][a-z_.0-9]*(?:[ \t]*\[[^\]\n]*\])?[ \t]*,"
 _TIMESTAMP = r"^[0-9]{4}/[0-9][0-9]/[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9](?:\.[0-9]+)?$"
@@ -200,8 +203,8 @@ def _sample_numbers(columns: dict[str, pl.Expr]) -> pl.Expr:
 
 
 def _header_fields(line: str) -> list[str] | None:
-    parts = line.split(",")
-    if len(parts) < 2:
+    parts = line.split(",", _MAX_FIELDS)
+    if not 2 <= len(parts) <= _MAX_FIELDS:
         return None
     names = []
     for part in parts:
@@ -213,8 +216,8 @@ def _header_fields(line: str) -> list[str] | None:
 
 
 def _unit_fields(line: str) -> bool:
-    parts = [p.strip() for p in line.split(",")]
-    return len(parts) >= 2 and sum(_WITH_UNIT.match(p) is not None for p in parts) >= 2
+    parts = [p.strip() for p in line.split(",", _MAX_FIELDS)]
+    return 2 <= len(parts) <= _MAX_FIELDS and sum(_WITH_UNIT.match(p) is not None for p in parts) >= 2
 
 
 def _header(lines: list[str]) -> tuple[int, list[str]] | None:

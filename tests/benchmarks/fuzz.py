@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import gzip
 import multiprocessing
-import queue
 import random
 import re
 import shutil
@@ -32,6 +31,8 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -250,7 +251,9 @@ def parser_task(i: int, name: str, data: bytes, work: Path) -> tuple[str, str | 
     path.write_bytes(data)
     try:
         return parse_every_way(path, random.Random(i)), None
-    except Exception:  # a foreign exception: what the campaign is looking for
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # a foreign exception (polars' PanicException is a BaseException): what we look for
         return "foreign", traceback.format_exc()
     finally:
         path.unlink()
@@ -279,75 +282,84 @@ def archive_task(i: int, runs: int, seed: int, work: Path) -> tuple[str, str | N
         rows = {str(r.row["run"]) for r in summary.results}
         missing = [n for n in names if n not in rows]
         return ("missing", f"{len(missing)} runs without a row: {missing}") if missing else ("ok", None)
-    except Exception:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:
         return "foreign", traceback.format_exc()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 # ---- workers with a per-input deadline ---------------------------------------------------------------------
+# One pipe per worker, no shared queue: a worker killed for a hang cannot leave a lock held.
+
+Job = tuple[str, int, tuple]
+Outcome = tuple[str, "str | None"]
 
 
-def worker(tasks: multiprocessing.Queue, results: multiprocessing.Queue) -> None:
-    for kind, i, args in iter(tasks.get, None):
-        results.put(("start", i, time.monotonic()))
-        task = parser_task if kind == "parse" else archive_task
-        results.put(("done", i, task(i, *args)))
+def worker(conn: Connection) -> None:
+    while (job := conn.recv()) is not None:
+        kind, i, args = job
+        conn.send((parser_task if kind == "parse" else archive_task)(i, *args))
 
 
-def campaign(jobs: list[tuple[str, int, tuple]], workers: int, hang_s: float) -> dict[int, tuple[str, str | None]]:
-    """Run the jobs on `workers` processes; a job past `hang_s` is recorded as a hang and its worker replaced."""
+class Slot:
+    def __init__(self, context: BaseContext) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=worker, args=(child,), daemon=True)
+        self.process.start()
+        self.job: Job | None = None
+        self.started = 0.0
+
+    def give(self, job: Job) -> None:
+        self.job, self.started = job, time.monotonic()
+        self.conn.send(job)
+
+
+def campaign(jobs: Iterator[Job], workers: int, hang_s: float, done: Callable[[Job, Outcome], None]) -> None:
+    """Run the jobs on `workers` processes; a job past `hang_s` is a hang, and its worker is replaced."""
     context = multiprocessing.get_context("spawn")
-    tasks, results = context.Queue(), context.Queue()
-    for job in jobs:
-        tasks.put(job)
-    procs = [context.Process(target=worker, args=(tasks, results), daemon=True) for _ in range(workers)]
-    for p in procs:
-        p.start()
-    outcome: dict[int, tuple[str, str | None]] = {}
-    running: dict[int, float] = {}
-    while len(outcome) < len(jobs):
-        try:
-            event, i, payload = results.get(timeout=0.5)
-            if event == "start":
-                running[i] = payload
-            else:
-                outcome[i] = payload
-                running.pop(i, None)
-        except queue.Empty:
-            pass
-        for i, started in list(running.items()):
-            if time.monotonic() - started > hang_s and i not in outcome:
-                outcome[i] = ("hang", f"over {hang_s:.0f} s")
-                running.pop(i)
-                # the worker running it cannot be told apart: replace them all but keep the queue
-                for p in procs:
-                    p.kill()
-                procs = [context.Process(target=worker, args=(tasks, results), daemon=True) for _ in range(workers)]
-                for p in procs:
-                    p.start()
-                for j in list(running):  # the others' jobs were killed too: run them again
-                    tasks.put(next(job for job in jobs if job[1] == j))
-                running.clear()
-        if len(outcome) % 1000 == 0 and outcome:
-            print(f"  {len(outcome)}/{len(jobs)}", file=sys.stderr, end="\r")
-    for _ in procs:
-        tasks.put(None)
-    return outcome
+    slots = [Slot(context) for _ in range(workers)]
+    pending = iter(jobs)
+    for slot in slots:
+        if (job := next(pending, None)) is not None:
+            slot.give(job)
+    while any(slot.job is not None for slot in slots):
+        wait([s.conn for s in slots if s.job is not None], timeout=0.5)
+        for k, slot in enumerate(slots):
+            if slot.job is None:
+                continue
+            outcome: Outcome | None = None
+            if slot.conn.poll():
+                try:
+                    outcome = slot.conn.recv()
+                except EOFError:  # the worker died: a crash of the interpreter or of polars
+                    outcome = ("crash", f"worker died with exit code {slot.process.exitcode}")
+            elif time.monotonic() - slot.started > hang_s:
+                outcome = ("hang", f"over {hang_s:.0f} s")
+            if outcome is None:
+                continue
+            done(slot.job, outcome)
+            if outcome[0] in ("hang", "crash"):
+                slot.process.kill()
+                slot.process.join()
+                slot = slots[k] = Slot(context)
+            slot.job = None
+            if (job := next(pending, None)) is not None:
+                slot.give(job)
+    for slot in slots:
+        slot.conn.send(None)
+        slot.process.join(timeout=5)
 
 
-def save(outcome: dict[int, tuple[str, str | None]], stash: dict[int, tuple[str, bytes, list[str]]]) -> list[str]:
-    shown = []
-    for i, (result, detail) in sorted(outcome.items()):
-        if result in ("foreign", "hang", "missing") and len(shown) < KEEP_REPRODUCERS:
-            name, data, mutations = stash.get(i, ("archive", b"", []))
-            case = OUT / f"{result}-{i}"
-            case.mkdir(parents=True, exist_ok=True)
-            if data:
-                (case / name).write_bytes(data)
-            (case / "README.txt").write_text(f"seed file {name}, mutations {mutations}\n\n{detail}\n")
-            shown.append(f"--- {result} #{i} ({name}, {mutations}) saved in {case}\n{detail}")
-    return shown
+def save(name: str, result: str, i: int, data: bytes, detail: str | None) -> str:
+    """A reproducer under OUT: the input (when a file) and what went wrong."""
+    case = OUT / f"{result}-{i}"
+    case.mkdir(parents=True, exist_ok=True)
+    if data:
+        (case / name).write_bytes(data)
+    (case / "README.txt").write_text(f"{name}\n\n{detail}\n")
+    return f"--- {result} #{i} ({name}) saved in {case}\n{detail}"
 
 
 def main() -> None:
@@ -361,33 +373,57 @@ def main() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
     work = Path(tempfile.mkdtemp(prefix="bertlogs-fuzz-"))
+    shown: list[str] = []
+    counts: Counter[str] = Counter()
     started = time.monotonic()
 
-    stash: dict[int, tuple[str, bytes, list[str]]] = {}
-    jobs: list[tuple[str, int, tuple]] = []
-    for i, path, data, names in inputs(args.inputs, args.seed):
-        stash[i] = (path.name, data, names)
-        jobs.append(("parse", i, (path.name, data, work)))
-    parsed = campaign(jobs, args.workers, HANG_S)
-    counts = Counter(result for result, _ in parsed.values())
-    shown = save({i: o for i, o in parsed.items() if o[0] in ("foreign", "hang")}, stash)
-    print(f"parsers: {len(parsed)} inputs in {time.monotonic() - started:.0f} s (seed {args.seed})")
+    def parsed(job: Job, outcome: Outcome) -> None:
+        counts[outcome[0]] += 1
+        if outcome[0] in ("foreign", "hang", "crash") and len(shown) < KEEP_REPRODUCERS:
+            name, data, _ = job[2]
+            shown.append(save(f"{name}", outcome[0], job[1], data, f"mutations: {mutations[job[1]]}\n{outcome[1]}"))
+        if sum(counts.values()) % 1000 == 0:
+            print(f"  {sum(counts.values())}/{args.inputs}", file=sys.stderr)
+
+    mutations: dict[int, list[str]] = {}
+
+    def parse_jobs() -> Iterator[Job]:
+        for i, path, data, names in inputs(args.inputs, args.seed):
+            mutations[i] = names
+            yield ("parse", i, (path.name, data, work))
+
+    campaign(parse_jobs(), args.workers, HANG_S, parsed)
+    print(f"parsers: {sum(counts.values())} inputs in {time.monotonic() - started:.0f} s (seed {args.seed})")
     print(f"  outcomes: {dict(sorted(counts.items()))}")
-    print(f"  foreign exceptions: {counts['foreign']}   hangs over {HANG_S:.0f} s: {counts['hang']}")
+    print(f"  foreign exceptions: {counts['foreign']}   hangs over {HANG_S:.0f} s: {counts['hang']}   "
+          f"worker crashes: {counts['crash']}")  # fmt: skip
 
     if args.runs:
         started = time.monotonic()
         archives = max(1, args.runs // args.runs_per_archive)
-        jobs = [("archive", i, (args.runs_per_archive, args.seed, work)) for i in range(archives)]
-        ends = campaign(jobs, args.workers, HANG_S * args.runs_per_archive)
-        e2e = Counter(result for result, _ in ends.values())
-        shown += save({100_000_000 + i: o for i, o in ends.items() if o[0] != "ok"}, {})
+        e2e: Counter[str] = Counter()
+        causes: Counter[str] = Counter()  # the last line of each failure: most come from one cause
+        rowless = [0]
+
+        def summarized(job: Job, outcome: Outcome) -> None:
+            e2e[outcome[0]] += 1
+            if outcome[0] == "missing" and outcome[1]:
+                rowless[0] += int(outcome[1].split()[0])
+            elif outcome[0] != "ok":  # such an archive has no summary at all
+                rowless[0] += args.runs_per_archive
+            if outcome[0] != "ok":
+                causes[(outcome[1] or "").strip().splitlines()[-1]] += 1
+                if sum(causes.values()) <= 2:
+                    shown.append(save("archive", outcome[0], job[1], b"", outcome[1]))
+
+        jobs = (("archive", i, (args.runs_per_archive, args.seed, work)) for i in range(archives))
+        campaign(jobs, args.workers, HANG_S * args.runs_per_archive, summarized)
         print(f"end to end: {archives * args.runs_per_archive} run dirs in {archives} archives, "
               f"{time.monotonic() - started:.0f} s")  # fmt: skip
-        rowless = sum(int(d.split()[0]) for r, d in ends.values() if r == "missing" and d)
-        rowless += args.runs_per_archive * (e2e["foreign"] + e2e["hang"])  # such an archive has no summary
         print(f"  archives with a foreign exception: {e2e['foreign']}   hangs: {e2e['hang']}   "
-              f"runs without a row: {rowless}")  # fmt: skip
+              f"crashes: {e2e['crash']}   runs without a row: {rowless[0]}")  # fmt: skip
+        for cause, n in causes.most_common():
+            print(f"  {n} x {cause}")
     for text in shown:
         print(text)
     shutil.rmtree(work, ignore_errors=True)
