@@ -54,7 +54,7 @@ _SMI_GROUP = re.compile(
     r"|utilization|encoder|pci|pcie|ecc|retired_pages|remapped_rows|inforom|accounting|driver_model|gom|mig"
     r"|reset_status|compute_mode|persistence_mode|display_mode|display_active|addressing_mode)(?:\.|$)"
 )
-_READINGS = {target for target in COLUMNS.values()} - {"timestamp", "time", "sample", "gpu"}
+_READINGS = set(COLUMNS.values()) - {"timestamp", "time", "sample", "gpu"}
 _NAME = r"^\s*([a-z_][a-z_.0-9]*)(?:\s*\[[^\]]*\])?\s*$"
 _HEAD_LINES = 200
 # nvidia-smi has about 200 query fields: a line with more commas is no header or row of ours (and splitting a
