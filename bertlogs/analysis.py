@@ -66,6 +66,7 @@ class RunResult:
     gpus: list[int] = field(default_factory=list)
     unclocked: bool = False  # the capture had no clock (times were rebuilt, or figures skipped)
     period_s: float | None = None  # the capture's median sampling period, when it has a clock
+    traceback: str | None = None  # where analysing the run failed on a bug (shown with --debug)
 
 
 def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int] | None = None) -> RunResult:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from bertlogs.errors import BertlogsError, NotFoundError
+from bertlogs.errors import BertlogsError, NotDataError
 from bertlogs.parsers import (
     EVAL_RESULTS,
     SMI_TABLE,
@@ -29,8 +28,6 @@ from bertlogs.parsers import (
 )
 from bertlogs.parsers.text import Source
 
-# Names that are never data: reports, scripts, pictures, and collect's copied TensorBoard events.
-_NOT_DATA = re.compile(r"^(?:README.*|.*\.(?:md|py|sh|png|svg|html|parquet|pdf|jpg)|events)$", re.IGNORECASE)
 META = "meta.json"
 
 # (layers, hidden) -> the BERT miniatures' names (google-research/bert README)
@@ -61,48 +58,6 @@ class RunFiles:
     unreadable: list[str] = field(default_factory=list)  # files that could not be parsed (also in warnings)
 
 
-def discover(paths: list[Path]) -> list[tuple[str, list[Path]]]:
-    """(run name, files) for every run under `paths`, sorted by name.
-
-    Raises:
-        NotFoundError: a path does not exist.
-    """
-    runs: dict[str, list[Path]] = {}
-    for path in paths:
-        if not path.exists():
-            raise NotFoundError(f"{path}: no such file or directory")
-        if path.is_file():
-            runs[_unique(runs, path.stem)] = [path]
-            continue
-        for run_dir in _run_dirs(path):
-            name = run_dir.name if run_dir != path or len(paths) > 1 else run_dir.resolve().name
-            runs[_unique(runs, name)] = _data_files(run_dir)
-    return sorted(runs.items())
-
-
-def _unique(taken: dict[str, list[Path]], name: str) -> str:
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}-{n}", n + 1
-    return candidate
-
-
-def _data_files(directory: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in directory.iterdir()
-        if p.is_file() and not p.name.startswith(".") and (p.name == META or not _NOT_DATA.match(p.name))
-    )
-
-
-def _run_dirs(root: Path) -> Iterator[Path]:
-    if _data_files(root):
-        yield root
-        return
-    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        yield from _run_dirs(child)
-
-
 def load_many(
     runs: list[tuple[str, list[Path]]], *, year: int | None = None, utc_offset_s: float | None = None
 ) -> list[RunFiles]:
@@ -131,6 +86,8 @@ def load_many(
                     tables.append((len(loaded), source, offset))
                 else:
                     parsed.append(parse_capture(source, fmt, utc_offset_s=offset))
+            except NotDataError as exc:
+                run.warnings.append(f"{exc}: not read")
             except BertlogsError as exc:
                 run.warnings.append(str(exc))
                 run.unreadable.append(str(exc))

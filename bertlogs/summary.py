@@ -7,7 +7,7 @@ import multiprocessing
 import statistics
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,10 @@ from typing import Any
 import polars as pl
 
 from bertlogs.analysis import SUMMARY_COLUMNS, RunResult, analyze_run
+from bertlogs.discovery import discover
 from bertlogs.errors import BertlogsError
 from bertlogs.report.dataset import write_run
-from bertlogs.runs import discover, load_many
+from bertlogs.runs import load_many
 
 Progress = Callable[[int, int, str], None]  # runs done, runs in all, the run just done
 
@@ -34,6 +35,7 @@ class Summary:
     results: list[RunResult]
     unreadable: list[str]
     period_note: str | None = None
+    skipped: list[str] = field(default_factory=list)  # files and links outside any run, not read
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -78,6 +80,7 @@ _DTYPES: dict[str, pl.DataType] = (
 class _Job:
     name: str
     files: list[Path]
+    skipped: list[str]
     year: int | None
     utc_offset_s: float | None
     period_s: float | None
@@ -115,9 +118,10 @@ def summarize(
         BertlogsError: no run found at all.
     """
     found = discover(paths)
-    if not found:
-        raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found (empty directory?)")
-    jobs = [_Job(name, files, year, utc_offset_s, period_s, gpus, dataset_dir) for name, files in found]
+    if not found.runs:
+        notes = "".join(f"; {n}" for n in found.notes[:3])
+        raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found{notes or ' (empty directory?)'}")
+    jobs = [_Job(r.name, r.files, r.skipped, year, utc_offset_s, period_s, gpus, dataset_dir) for r in found.runs]
     outcomes = list(_run(jobs, workers, progress))
     note = None
     unclocked = [i for i, o in enumerate(outcomes) if o.result.unclocked]
@@ -130,7 +134,7 @@ def summarize(
         for i, outcome in zip(unclocked, _run(redo, workers, None), strict=True):
             outcomes[i] = outcome
     results = sorted((o.result for o in outcomes), key=_order)
-    return Summary(results, [u for o in outcomes for u in o.unreadable], note)
+    return Summary(results, [u for o in outcomes for u in o.unreadable], note, found.notes)
 
 
 def _run(jobs: list[_Job], workers: int, progress: Progress | None) -> Iterator[_Outcome]:
@@ -167,6 +171,7 @@ def _analyze(batch: list[_Job]) -> list[_Outcome]:
             if job.dataset_dir is not None
         ]
         for job, run in zip(batch, runs, strict=True):
+            run.warnings[:0] = job.skipped
             outcomes.append(_Outcome(analyze_run(run, period_s=job.period_s, gpus=job.gpus), run.unreadable))
         for done in written:
             done.result()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bertlogs.errors import ParseError
+from bertlogs.errors import NotDataError
 from bertlogs.parsers import eval_results, smi_csv, smi_table, tf1
 from bertlogs.parsers.text import Source
 
@@ -74,7 +74,7 @@ def open_file(path: Path) -> tuple[Source, str]:
     if fmt is None:
         first = next((s for s in source.head.splitlines() if s.strip()), None)
         reason = "empty file" if first is None else "not a TF1 log, eval_results.txt or nvidia-smi capture"
-        raise ParseError(str(path), reason, 1 if first is not None else None, first)
+        raise NotDataError(str(path), reason, 1 if first is not None else None, first)
     return source, fmt
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import stat
 import zlib
 from pathlib import Path
 
 import polars as pl
 from polars._typing import EngineType
 
-from bertlogs.errors import ParseError
+from bertlogs.errors import NotDataError, ParseError
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
@@ -36,6 +38,8 @@ class Source:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open below
+                raise NotDataError(str(path), "not a regular file (a FIFO, pipe, socket or device)")
             with path.open("rb") as f:
                 head = f.read(HEAD_BYTES)
                 self._data: Path | bytes = path
@@ -74,11 +78,11 @@ class Source:
 def decode(path: str, raw: bytes) -> str:
     """UTF-8 text of `raw`; binary content (NUL bytes, many invalid bytes) is refused."""
     if b"\x00" in raw:
-        raise ParseError(path, "binary file (NUL bytes), not a text log or capture")
+        raise NotDataError(path, "binary file (NUL bytes), not a text log or capture")
     text = raw.decode("utf-8", errors="replace")
     bad = text.count("\ufffd")
     if bad > 16 and bad > len(raw) // 50:
-        raise ParseError(path, "binary file (mostly invalid UTF-8), not a text log or capture")
+        raise NotDataError(path, "binary file (mostly invalid UTF-8), not a text log or capture")
     return text
 
 
