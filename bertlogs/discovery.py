@@ -60,7 +60,7 @@ def discover(paths: list[Path]) -> Found:
 class _Walk:
     def __init__(self, roots: list[Path]) -> None:
         self.roots = roots
-        self.seen: dict[Path, Path] = {}  # resolved directory -> the path it was searched as
+        self.seen: dict[tuple[int, int], Path] = {}  # (device, inode) of a directory -> the path searched as
         self.runs: list[FoundRun] = []
         self.notes: list[str] = []
         self._names: set[str] = set()
@@ -76,11 +76,12 @@ class _Walk:
 
     def directory(self, path: Path, name: str) -> bool:
         """Search `path`; True when it is a run or holds one. Runs are the deepest directories with data."""
-        resolved = path.resolve()
-        if resolved in self.seen:
-            self.notes.append(f"{path}: already searched as {self.seen[resolved]}: not searched again")
+        st = os.stat(path)
+        key = (st.st_dev, st.st_ino)
+        if key in self.seen:
+            self.notes.append(f"{path}: already searched as {self.seen[key]}: not searched again")
             return False
-        self.seen[resolved] = path
+        self.seen[key] = path
         files, subdirs, skipped = self._entries(path)
         holds_runs = [self.directory(sub, sub.name) for sub in subdirs]
         if not any(holds_runs) and any(not _NOT_DATA.match(f.name) and not f.name.startswith(".") for f in files):
