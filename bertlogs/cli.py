@@ -266,7 +266,7 @@ def _reported() -> Iterator[None]:
             raise
         err.print(
             f"bertlogs: internal error (a bug, please report it with the output of --debug): "
-            f"{type(exc).__name__}: {terminal_safe(str(exc))}",
+            f"{type(exc).__name__}: {terminal_safe(str(exc).strip().partition(chr(10))[0])}",
             style="red",
             markup=False,
             soft_wrap=True,
