@@ -33,14 +33,14 @@ class LineReader:
 
     def __iter__(self) -> Iterator[str]:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character cut in two stays whole
-        continued = False
+        pieces = 0  # of the current line, so far
         for raw in iter(lambda: self._stream.readline(self._limit), b""):
-            if continued and raw == b"\n":  # the end of a line that was cut exactly at the limit
-                continued = False
+            if pieces and raw == b"\n":  # the end of a line that was cut exactly at the limit
+                pieces = 0
                 continue
+            self.split_lines += pieces == 1
             split = len(raw) >= self._limit and not raw.endswith(b"\n")
-            self.split_lines += split and not continued
-            continued = split
+            pieces = pieces + 1 if split else 0
             text = decoder.decode(raw, final=not split)
             if text.endswith("\n"):
                 text = text[:-2] if text.endswith("\r\n") else text[:-1]

@@ -42,20 +42,33 @@ class SmiSource:
         self._command = [executable, "--format=csv,noheader,nounits"]
         if gpus is not None:
             self._command.append(f"--id={','.join(map(str, gpus))}")
-        self._info = self._query_facts()
-        self.indices = sorted(self._info)
         self._latest: dict[int, dict[str, Any]] = {}
+        self._info: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._all_answered = threading.Event()
         self.warnings: list[str] = []
-        if gpus is not None and set(gpus) - set(self._info):
-            self.warnings.append(f"GPU(s) {sorted(set(gpus) - set(self._info))} not present")
         loop = [*self._command, f"--query-gpu={','.join(READINGS)}", "-lms", str(max(int(interval_s * 1000), 1))]
+        # the loop starts while the facts are queried: sampling begins as early as it can
         self._process = subprocess.Popen(loop, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         threading.Thread(target=self._pump, daemon=True).start()
+        try:
+            info = self._query_facts()
+        except OSError:
+            self.close()
+            raise
+        with self._lock:
+            self._info = info
+            self._check_all_answered()
+        self.indices = sorted(info)
+        if gpus is not None and set(gpus) - set(info):
+            self.warnings.append(f"GPU(s) {sorted(set(gpus) - set(info))} not present")
         if not self._all_answered.wait(FIRST_ANSWER_S):
             self.close()
             raise OSError(f"nvidia-smi did not report every GPU ({self.indices}) within {FIRST_ANSWER_S:g} s")
+
+    def _check_all_answered(self) -> None:
+        if self._info and self._latest.keys() >= self._info.keys():
+            self._all_answered.set()
 
     def _query_facts(self) -> dict[int, dict[str, Any]]:
         query = [*self._command, f"--query-gpu={','.join(FACTS)}"]
@@ -86,8 +99,7 @@ class SmiSource:
             row["gpu"], row["pstate"] = int(cells["index"]), _number(cells["pstate"].lstrip("P"))
             with self._lock:
                 self._latest[row["gpu"]] = row
-                if self._latest.keys() >= self._info.keys():
-                    self._all_answered.set()
+                self._check_all_answered()
 
     def describe(self) -> list[dict[str, Any]]:
         return [self._info[g] for g in self.indices]
