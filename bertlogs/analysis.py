@@ -329,22 +329,21 @@ def _plausible(samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     same GPU (the clock went backwards) left out; and what was left out (sample, gpu, time, reading, value),
     in capture order."""
     t = pl.col("time")
-    flags = samples.lazy().with_columns(
-        *[(bad | ~pl.col(c).is_finite()).fill_null(False).alias(f"bad {c}") for c, bad in _IMPOSSIBLE.items()],
-        (~t.is_finite() | (t < t.cum_max().shift(1).over("gpu"))).fill_null(False).alias("bad time"),
-    )
-    where = ("sample", "gpu", "time")
+    earlier = t.cum_max().shift(1)
+    went_back = ~t.is_finite() | (t < (earlier.over("gpu") if samples["gpu"].n_unique() > 1 else earlier))
+    bad = {c: (wrong | ~pl.col(c).is_finite()).fill_null(False) for c, wrong in _IMPOSSIBLE.items()}
+    bad["time"] = went_back.fill_null(False)
     excluded = pl.concat(
         [
-            flags.filter(pl.col(f"bad {c}")).select(*where, reading=pl.lit(c), value=pl.col(c).cast(pl.Float64))
-            for c in (*_IMPOSSIBLE, "time")
+            samples.lazy().filter(wrong).select("sample", "gpu", "time", reading=pl.lit(c), value=pl.col(c).cast(float))
+            for c, wrong in bad.items()
         ]
     ).sort("sample", "gpu", maintain_order=True)
-    kept = flags.filter(~pl.col("bad time")).with_columns(
-        pl.when(~pl.col(f"bad {c}")).then(pl.col(c)).alias(c) for c in _IMPOSSIBLE
-    )
-    clean, found = pl.collect_all([kept.select(samples.columns), excluded])
-    return clean, found
+    found = excluded.collect()
+    if found.is_empty():  # the usual case: no copy of a capture that may be large
+        return samples, found
+    kept = samples.lazy().filter(~bad["time"])
+    return kept.with_columns(pl.when(~bad[c]).then(pl.col(c)).alias(c) for c in _IMPOSSIBLE).collect(), found
 
 
 def _excluded_note(count: int, what: str, first_at: str, reading: str) -> str:
