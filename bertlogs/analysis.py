@@ -50,10 +50,11 @@ COLUMN_HELP: dict[str, str] = {
     "util_pct": "GPU utilisation, time-weighted over the window, mean over the run's GPUs",
     "status": "ok / partial (figures missing) / failed (training failed) / error (not analysable)",
     "warnings": "what was odd or assumed, '; '-separated",
+    "path": "the run directory, as reached from the path given (a file given alone: its folder)",
 }
 SUMMARY_COLUMNS = list(COLUMN_HELP)
 _INTS = ["layers", "hidden", "batch_size", "num_examples", "num_steps", "rate_readings", "gpu_samples"]
-_STRINGS = ["run", "model", "epoch_s_method", "window_method", "gpus", "energy_method", "status", "warnings"]
+_STRINGS = ["run", "model", "epoch_s_method", "window_method", "gpus", "energy_method", "status", "warnings", "path"]
 SUMMARY_DTYPES: dict[str, pl.DataType] = {
     c: pl.Int64() if c in _INTS else pl.String() if c in _STRINGS else pl.Float64() for c in SUMMARY_COLUMNS
 }
@@ -85,7 +86,7 @@ def error_result(name: str, path: Path, exc: Exception, doing: str) -> RunResult
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         reason = f"{path}: internal error while {doing} ({type(exc).__name__}: {first})"
     row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
-    row.update(run=name, status="error", warnings=reason)
+    row.update(run=name, path=str(path), status="error", warnings=reason)
     return RunResult(row=row, traceback="".join(tb.format_exception(exc)))
 
 
@@ -93,7 +94,7 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     """Figures of one run. Problems become warnings and a status, never exceptions."""
     warnings = list(run.warnings)
     row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
-    row["run"] = run.name
+    row["run"], row["path"] = run.name, str(run.path)
     facts = _facts(run, warnings)
     last = _last_values(facts)
     row.update(labels(run, last))

@@ -159,6 +159,7 @@ def test_bad_runs_get_their_own_rows_and_the_good_ones_stay_ok(
     assert len(summary.results) == 3 * copies + 3 and (copies == 1 or len(summary.results) > PARALLEL_FROM_RUNS)
     frame = summary.frame
     assert frame.height == len(summary.results)
+    assert sorted(frame["path"]) == sorted(str(p) for p in (tmp_path / "in").iterdir())
     status = dict(zip(frame["run"], frame["status"], strict=True))
     assert all(status[name] == "ok" for name in status if name.split("-copy")[0] in GOOD), status
     assert status["bad-meta"] == "ok" and status["impossible"] == "partial" and status["boom"] == "error"
@@ -206,3 +207,10 @@ def test_a_worker_that_dies_costs_only_its_run(tmp_path: Path, monkeypatch: pyte
     assert set(status.values()) == {"ok"}, status
     boom = next(r.row["warnings"] for r in results if r.row["run"] == "boom")
     assert boom == f"{tmp_path / 'boom'}: the worker process died (killed, or out of memory?) while analysing this run"
+
+
+def test_runs_of_the_same_name_under_two_roots_say_where_they_came_from(tmp_path: Path) -> None:
+    for root in ("a", "b"):
+        shutil.copytree(DEMO / "tiny-bs64", tmp_path / root / "x")
+    frame = summarize([tmp_path / "a", tmp_path / "b"]).frame
+    assert sorted(frame["path"]) == [str(tmp_path / "a" / "x"), str(tmp_path / "b" / "x")]
