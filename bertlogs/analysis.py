@@ -159,7 +159,7 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     elif window is not None:
         row["sample_period_s"], row["sample_jitter_s"] = period, jitter
         used = _gpu_figures(samples, period or 0.0, window, row, gpus or _meta_gpus(run), warnings, status_reasons)
-        if excluded is not None and (n := _in_window(excluded, window, period or 0.0, used)):
+        if excluded is not None and not excluded.is_empty() and (n := _in_window(excluded, window, period or 0, used)):
             status_reasons.append(f"partial: {n} reading(s) in the training window were impossible and left out")
     if (unfinished := _unfinished(run, facts, None if unclocked else samples)) is not None:
         status_reasons.append(unfinished)
@@ -251,18 +251,18 @@ def _rates(
     A rate that is not a positive finite number is left out (with a warning; the run is then partial)."""
     bs = float(batch_size) if isinstance(batch_size, (int, float)) else None
     value = pl.col("value")
-    rates = facts.filter(pl.col("kind") == "rate")
-    impossible = rates.filter(~(value.is_finite() & (value > 0)))
+    rate, sane = pl.col("kind") == "rate", value.is_finite() & (value > 0)
+    impossible = facts.filter(rate & ~sane)
     if not impossible.is_empty():
         line, key, bad = impossible.select("line", "key", "value").row(0)
         where = f"{run.log.path if run.log is not None else run.path}:{line}"
         warnings.append(_excluded_note(impossible.height, "rate", where, f"{key} {bad:g}"))
         reasons.append(f"partial: {impossible.height} impossible rate reading(s) left out")
-        rates = rates.filter(value.is_finite() & (value > 0))
     gs = value.filter(pl.col("key") == "global_step/sec").first()
     ex = value.filter(pl.col("key") == "examples/sec").first()
     readings = (
-        rates.lazy()
+        facts.lazy()
+        .filter(rate, sane)
         .group_by("step")
         .agg(pl.col("time").max(), gs.alias("gs"), ex.alias("ex"))
         .select(
@@ -334,6 +334,8 @@ def _plausible(samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     went_back = ~t.is_finite() | (t < (earlier.over("gpu") if samples["gpu"].n_unique() > 1 else earlier))
     bad = {c: (wrong | ~pl.col(c).is_finite()).fill_null(False) for c, wrong in _IMPOSSIBLE.items()}
     bad["time"] = went_back.fill_null(False)
+    if not samples.select(pl.any_horizontal(*bad.values()).any()).item():  # the usual case: one cheap pass, no copy
+        return samples, samples.clear().select("sample", "gpu", "time")
     excluded = pl.concat(
         [
             samples.lazy().filter(wrong).select("sample", "gpu", "time", reading=pl.lit(c), value=pl.col(c).cast(float))
@@ -341,8 +343,6 @@ def _plausible(samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         ]
     ).sort("sample", "gpu", maintain_order=True)
     found = excluded.collect()
-    if found.is_empty():  # the usual case: no copy of a capture that may be large
-        return samples, found
     kept = samples.lazy().filter(~bad["time"])
     return kept.with_columns(pl.when(~bad[c]).then(pl.col(c)).alias(c) for c in _IMPOSSIBLE).collect(), found
 
