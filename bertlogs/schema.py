@@ -1,4 +1,4 @@
-"""Tidy column names and dtypes. Units live in the names."""
+"""Tidy column names and dtypes (units live in the names), and the fields of collect's meta.json."""
 
 from __future__ import annotations
 
