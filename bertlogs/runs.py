@@ -64,11 +64,6 @@ class RunFiles:
     unreadable: list[str] = field(default_factory=list)  # files that could not be parsed (also in warnings)
 
 
-class LoadFault(Exception):
-    """A bug (an exception other than BertlogsError) met while reading one file: names the file; the
-    original exception is its `__cause__`."""
-
-
 def discover(paths: list[Path]) -> list[tuple[str, list[Path]]]:
     """(run name, files) for every run under `paths`, sorted by name.
 
@@ -149,6 +144,11 @@ def load_many(
     for (index, _, _), one in zip(logs + tables, found, strict=True):
         loaded[index][3].append(one)
     return [_assemble(run, files, offset, parsed, year) for run, files, offset, parsed in loaded]
+
+
+class LoadFault(Exception):
+    """A bug (an exception other than BertlogsError) met while reading one file: names the file; the
+    original exception is its `__cause__`."""
 
 
 @contextmanager
