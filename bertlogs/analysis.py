@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import traceback as tb
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from bertlogs import metrics
+from bertlogs.errors import BertlogsError
 from bertlogs.parsers.tf1 import RATE_WINDOW_STEPS
-from bertlogs.runs import RunFiles, labels
+from bertlogs.runs import LoadFault, RunFiles, labels, whole
 from bertlogs.schema import FACT_SCHEMA, conform
 
 # The summary's columns, in order, and how each is computed (the README's reference table says the same).
@@ -47,8 +50,14 @@ COLUMN_HELP: dict[str, str] = {
     "util_pct": "GPU utilisation, time-weighted over the window, mean over the run's GPUs",
     "status": "ok / partial (figures missing) / failed (training failed) / error (not analysable)",
     "warnings": "what was odd or assumed, '; '-separated",
+    "path": "the run directory, as reached from the path given (a file given alone: that file)",
 }
 SUMMARY_COLUMNS = list(COLUMN_HELP)
+_INTS = ["layers", "hidden", "batch_size", "num_examples", "num_steps", "rate_readings", "gpu_samples"]
+_STRINGS = ["run", "model", "epoch_s_method", "window_method", "gpus", "energy_method", "status", "warnings", "path"]
+SUMMARY_DTYPES: dict[str, pl.DataType] = {
+    c: pl.Int64() if c in _INTS else pl.String() if c in _STRINGS else pl.Float64() for c in SUMMARY_COLUMNS
+}
 # Points kept per run for plots and sparklines: bounded, however long the capture.
 TRACE_POINTS = 600
 # A GPU counts as the run's when its mean utilisation in the window is at least this share of the busiest's.
@@ -66,27 +75,40 @@ class RunResult:
     gpus: list[int] = field(default_factory=list)
     unclocked: bool = False  # the capture had no clock (times were rebuilt, or figures skipped)
     period_s: float | None = None  # the capture's median sampling period, when it has a clock
+    traceback: str | None = None  # status error from a bug: where it happened (for --debug; not in the summary)
+
+
+def error_result(name: str, path: Path, exc: Exception, doing: str) -> RunResult:
+    """The row of a run that could not be analysed because of `exc`: one line, `path[:line]: reason`."""
+    if isinstance(exc, (BertlogsError, LoadFault)):
+        reason = str(exc)
+    else:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        reason = f"{path}: internal error while {doing} ({type(exc).__name__}: {first})"
+    row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
+    row.update(run=name, path=str(path), status="error", warnings=reason)
+    return RunResult(row=row, traceback="".join(tb.format_exception(exc)))
 
 
 def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int] | None = None) -> RunResult:
     """Figures of one run. Problems become warnings and a status, never exceptions."""
     warnings = list(run.warnings)
     row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
-    row["run"] = run.name
+    row["run"], row["path"] = run.name, str(run.path)
     facts = _facts(run, warnings)
     last = _last_values(facts)
     row.update(labels(run, last))
     status_reasons: list[str] = []
 
     cfg = {k: last.get(("config", k)) for k in ("num_examples", "batch_size", "num_steps")}
-    row["num_examples"] = _int(cfg["num_examples"])
-    row["num_steps"] = _int(cfg["num_steps"])
+    row["num_examples"] = whole(cfg["num_examples"])
+    row["num_steps"] = whole(cfg["num_steps"])
     if row["batch_size"] is None:
-        row["batch_size"] = _int(cfg["batch_size"])
+        row["batch_size"] = whole(cfg["batch_size"])
     _eval_figures(run, facts, row)
     row["final_step_loss"] = last.get(("loss", "final_step_loss"))
 
-    rates = _rates(facts, row["batch_size"])
+    rates = _rates(facts, row["batch_size"], run, warnings, status_reasons)
     row["rate_readings"] = len(rates)
     window_len = None
     if len(rates):
@@ -104,7 +126,7 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
 
     log_window = _log_clock_window(facts, rates, row["num_steps"])
     unclocked = run.gpu is not None and run.gpu.frame["time"].is_null().all()
-    samples = _samples(run, unclocked, period_s, warnings)
+    samples, excluded = _samples(run, unclocked, period_s, warnings)
     period, jitter = _period(samples) if samples is not None else (None, None)
     window, method = None, None
     if log_window is not None:
@@ -137,9 +159,14 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     elif window is not None:
         row["sample_period_s"], row["sample_jitter_s"] = period, jitter
         used = _gpu_figures(samples, period or 0.0, window, row, gpus or _meta_gpus(run), warnings, status_reasons)
+        if excluded is not None and not excluded.is_empty() and (n := _in_window(excluded, window, period or 0, used)):
+            status_reasons.append(f"partial: {n} reading(s) in the training window were impossible and left out")
+    if (unfinished := _unfinished(run, facts, None if unclocked else samples)) is not None:
+        status_reasons.append(unfinished)
 
     _status(run, facts, row, status_reasons, warnings)
     row["warnings"] = "; ".join(warnings)
+    check_row(row)
     clocked_period = period if samples is not None and not unclocked else None
     return RunResult(
         row=row, trace=trace_of(samples, used), window=window, gpus=used, unclocked=unclocked, period_s=clocked_period
@@ -183,8 +210,19 @@ def _last_values(facts: pl.DataFrame) -> dict[tuple[str, str], float]:
     return {(kind, key): value for kind, key, value in facts.select("kind", "key", "value").iter_rows()}
 
 
-def _int(value: object) -> int | None:
-    return int(value) if isinstance(value, (int, float)) else None
+def check_row(row: dict[str, Any]) -> None:
+    """Raises TypeError if a value would not fit its summary column (a bug: the run becomes an error row,
+    the summary of the others is still made)."""
+    for column, dtype in SUMMARY_DTYPES.items():
+        value = row[column]
+        ok = (
+            value is None
+            or (dtype == pl.Int64 and isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63)
+            or (dtype == pl.Float64 and isinstance(value, (int, float)) and not isinstance(value, bool))
+            or (dtype == pl.String and isinstance(value, str))
+        )
+        if not ok:
+            raise TypeError(f"summary column {column} ({dtype}) cannot hold {value!r}")
 
 
 def _eval_figures(run: RunFiles, facts: pl.DataFrame, row: dict[str, Any]) -> None:
@@ -205,15 +243,26 @@ def _eval_figures(run: RunFiles, facts: pl.DataFrame, row: dict[str, Any]) -> No
         return
 
 
-def _rates(facts: pl.DataFrame, batch_size: object) -> pl.DataFrame:
-    """One row per reading: step, time, steps_per_s, examples_per_s (one derived from the other if missing)."""
+def _rates(
+    facts: pl.DataFrame, batch_size: object, run: RunFiles, warnings: list[str], reasons: list[str]
+) -> pl.DataFrame:
+    """One row per reading: step, time, steps_per_s, examples_per_s (one derived from the other if missing).
+
+    A rate that is not a positive finite number is left out (with a warning; the run is then partial)."""
     bs = float(batch_size) if isinstance(batch_size, (int, float)) else None
     value = pl.col("value")
+    rate, sane = pl.col("kind") == "rate", value.is_finite() & (value > 0)
+    impossible = facts.filter(rate & ~sane)
+    if not impossible.is_empty():
+        line, key, bad = impossible.select("line", "key", "value").row(0)
+        where = f"{run.log.path if run.log is not None else run.path}:{line}"
+        warnings.append(_excluded_note(impossible.height, "rate", where, f"{key} {bad:g}"))
+        reasons.append(f"partial: {impossible.height} impossible rate reading(s) left out")
     gs = value.filter(pl.col("key") == "global_step/sec").first()
     ex = value.filter(pl.col("key") == "examples/sec").first()
     readings = (
         facts.lazy()
-        .filter(pl.col("kind") == "rate")
+        .filter(rate, sane)
         .group_by("step")
         .agg(pl.col("time").max(), gs.alias("gs"), ex.alias("ex"))
         .select(
@@ -244,19 +293,88 @@ def _log_clock_window(facts: pl.DataFrame, rates: pl.DataFrame, num_steps: objec
     return (start, end) if end > start else None
 
 
-def _samples(run: RunFiles, unclocked: bool, period_s: float | None, warnings: list[str]) -> pl.DataFrame | None:
+def _samples(
+    run: RunFiles, unclocked: bool, period_s: float | None, warnings: list[str]
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """The capture's samples on one clock, sorted, impossible readings left out; and those readings."""
     if run.gpu is None or run.gpu.frame.is_empty():
-        return None
+        return None, None
     samples = run.gpu.frame
     if unclocked:
         if period_s is None:
             warnings.append(f"{run.gpu.path}: capture has no clock and no --period is known; figures skipped")
-            return None
+            return None, None
         warnings.append(f"{run.gpu.path}: capture has no clock; times rebuilt from a {period_s:.3f} s period")
         samples = samples.with_columns(time=pl.col("sample").cast(pl.Float64) * period_s)
     elif samples["time"].is_null().any():
         samples = samples.filter(pl.col("time").is_not_null())
-    return samples if samples["time"].is_sorted() else samples.sort("time", "gpu")
+    samples, excluded = _plausible(samples)
+    if not excluded.is_empty():
+        sample, gpu, reading, value = excluded.select("sample", "gpu", "reading", "value").row(0)
+        where = f"{run.gpu.path} sample {sample} (GPU {gpu})"
+        warnings.append(_excluded_note(excluded.height, "GPU", where, f"{reading} {value:g}"))
+    return (samples if samples["time"].is_sorted() else samples.sort("time", "gpu")), excluded
+
+
+# Readings outside their physical range (besides NaN and inf), per column the figures use.
+_IMPOSSIBLE: dict[str, pl.Expr] = {
+    "power_w": pl.col("power_w") < 0,
+    "energy_mj": pl.col("energy_mj") < 0,
+    "memory_used_mib": (pl.col("memory_used_mib") < 0) | (pl.col("memory_used_mib") > pl.col("memory_total_mib")),
+    "util_pct": (pl.col("util_pct") < 0) | (pl.col("util_pct") > 100),
+}
+
+
+def _plausible(samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The samples with impossible readings set to null and samples stamped before an earlier one of the
+    same GPU (the clock went backwards) left out; and what was left out (sample, gpu, time, reading, value),
+    in capture order."""
+    t = pl.col("time")
+    earlier = t.cum_max().shift(1)
+    went_back = ~t.is_finite() | (t < (earlier.over("gpu") if samples["gpu"].n_unique() > 1 else earlier))
+    bad = {c: (wrong | ~pl.col(c).is_finite()).fill_null(False) for c, wrong in _IMPOSSIBLE.items()}
+    bad["time"] = went_back.fill_null(False)
+    if not samples.select(pl.any_horizontal(*bad.values()).any()).item():  # the usual case: one cheap pass, no copy
+        return samples, samples.clear().select("sample", "gpu", "time")
+    excluded = pl.concat(
+        [
+            samples.lazy().filter(wrong).select("sample", "gpu", "time", reading=pl.lit(c), value=pl.col(c).cast(float))
+            for c, wrong in bad.items()
+        ]
+    ).sort("sample", "gpu", maintain_order=True)
+    found = excluded.collect()
+    kept = samples.lazy().filter(~bad["time"])
+    return kept.with_columns(pl.when(~bad[c]).then(pl.col(c)).alias(c) for c in _IMPOSSIBLE).collect(), found
+
+
+def _excluded_note(count: int, what: str, first_at: str, reading: str) -> str:
+    first = f"first at {first_at}: {reading}"
+    return f"{count} {what} reading(s) outside their physical range left out of the figures, {first}"
+
+
+def _in_window(excluded: pl.DataFrame, window: tuple[float, float], period: float, gpus: list[int]) -> int:
+    """How many of the left-out readings lie in the training window, on the run's GPUs."""
+    t = pl.col("time")
+    return excluded.filter(t.is_finite(), t > window[0], t <= window[1] + period, pl.col("gpu").is_in(gpus)).height
+
+
+def _unfinished(run: RunFiles, facts: pl.DataFrame, samples: pl.DataFrame | None) -> str | None:
+    """meta.json still says running and has no end: the collector died (SIGKILL, crash) or is still at work."""
+    if run.meta.status != "running" or run.meta.end_unix_s is not None:
+        return None
+
+    def reach(times: pl.Series | None) -> str:
+        stamped = times.drop_nulls() if times is not None else pl.Series([], dtype=pl.Float64)
+        if stamped.is_empty():
+            return "nothing stamped"
+        start = run.meta.start_unix_s if run.meta.start_unix_s is not None else stamped.min()
+        return f"{stamped.max() - start:.0f} s"  # type: ignore[operator]
+
+    capture = reach(samples["time"] if samples is not None else None)
+    return (
+        "partial: collection unfinished (collector killed, or still running): meta.json says running and has no "
+        f"end; after the start, the log reaches {reach(facts['time'])} and the GPU capture {capture}"
+    )
 
 
 def _overlaps(samples: pl.DataFrame, window: tuple[float, float]) -> bool:
@@ -293,10 +411,7 @@ def _activity_start(samples: pl.DataFrame, period: float) -> float:
 
 
 def _meta_gpus(run: RunFiles) -> list[int] | None:
-    found = run.meta.get("gpus")
-    if isinstance(found, list) and found:
-        return [int(g["index"]) if isinstance(g, dict) else int(g) for g in found]
-    return None
+    return list(run.meta.gpus) or None
 
 
 def _gpu_figures(
@@ -381,14 +496,14 @@ def _energy_mj(samples: pl.DataFrame, gpu: int, window: tuple[float, float]) -> 
 
 def _status(run: RunFiles, facts: pl.DataFrame, row: dict[str, Any], reasons: list[str], warnings: list[str]) -> None:
     errors = facts.filter(pl.col("kind") == "error")["key"].unique().to_list() if not facts.is_empty() else []
-    exit_code = run.meta.get("exit_code")
+    exit_code = run.meta.exit_code
     if run.errors:
         row["status"] = "error"
         warnings[:0] = run.errors
         return
     if any(r.startswith("error") for r in reasons):
         row["status"] = "error"
-    elif errors or (isinstance(exit_code, int) and exit_code != 0) or run.meta.get("status") == "failed":
+    elif errors or (exit_code is not None and exit_code != 0) or run.meta.status == "failed":
         row["status"] = "failed"
         what = ", ".join(errors) if errors else f"exit code {exit_code}"
         warnings.insert(0, f"training failed ({what})")
@@ -399,5 +514,5 @@ def _status(run: RunFiles, facts: pl.DataFrame, row: dict[str, Any], reasons: li
     if row["eval_accuracy"] is None and row["status"] != "error":
         warnings.append("no evaluation results")
     warnings[:0] = [r.split(": ", 1)[1] for r in reasons]
-    if run.meta.get("status") == "interrupted":
+    if run.meta.status == "interrupted":
         warnings.insert(0, "collection was interrupted")

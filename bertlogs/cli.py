@@ -5,24 +5,28 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
-from bertlogs.errors import BertlogsError, ExitCode
+from bertlogs.errors import BertlogsError, ExitCode, NotFoundError
+from bertlogs.report.escape import terminal_safe
+
+if TYPE_CHECKING:
+    from bertlogs.summary import Summary
 
 app = typer.Typer(
     pretty_exceptions_show_locals=False,
     no_args_is_help=True,
     help="Turn BERT fine-tuning logs and GPU telemetry into a trustworthy results table.",
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages are never wrapped: they are grepped
 _state = {"debug": False}
+_NOTES_SHOWN = 5  # notes on files outside runs printed; summary.json has them all
 T = TypeVar("T")
 
 
@@ -82,10 +86,14 @@ def parse(
 
     if format not in ("csv", "json"):
         raise typer.BadParameter("expected csv or json", param_hint="--format")
-    parsed = _run(lambda: parse_file(file, year=year, utc_offset_s=_utc_offset(utc_offset) or 0.0))
+    offset_s = _utc_offset(utc_offset) or 0.0
+    with _reported():
+        if not os.path.lexists(file):
+            raise NotFoundError(f"{file}: no such file or directory")
+        parsed = parse_file(file, year=year, utc_offset_s=offset_s)
     err.print(f"{file}: {parsed.format}, {parsed.frame.height} rows", style="dim", markup=False)
     for warning in parsed.warnings:
-        err.print(warning, style="yellow", markup=False)
+        err.print(terminal_safe(warning), style="yellow", markup=False)
     out = parsed.frame.write_csv() if format == "csv" else parsed.frame.write_json()
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
 
@@ -103,6 +111,13 @@ def analyze(
         typer.Option(help="GPU indices the runs used, e.g. 0,1 (default: meta.json, else the active ones)."),
     ] = None,
     plots: Annotated[bool, typer.Option(help="Write an SVG plot per run under OUT/plots.")] = True,
+    allow_existing: Annotated[
+        bool,
+        typer.Option(
+            help="Write into an existing directory that bertlogs did not make; none of its files is "
+            "overwritten or deleted."
+        ),
+    ] = False,
     jobs: Annotated[int, typer.Option(help="Worker processes (default: one per core).")] = 0,
     utc_offset: UtcOffset = None,
     year: Year = None,
@@ -111,42 +126,61 @@ def analyze(
 
     Example: bertlogs analyze fixtures/cola-sweep --out report
     """
-    from bertlogs.report.tables import print_table
     from bertlogs.summary import summarize
 
     if jobs < 0:
         raise typer.BadParameter("must be 0 (one per core) or more", param_hint="--jobs")
     if period is not None and period <= 0:
         raise typer.BadParameter("must be positive", param_hint="--period")
-    if out is not None:
-        _refuse_inside_inputs(out, paths)
-        shutil.rmtree(out / "data", ignore_errors=True)  # the dataset is rewritten whole: no stale runs
-    summary = _run(
-        lambda: _with_progress(
+    gpu_list, offset_s = _gpu_list(gpus), _utc_offset(utc_offset)
+
+    def work(dataset_dir: Path | None) -> Summary:
+        return _with_progress(
             lambda tick: summarize(
                 paths,
                 period_s=period,
-                gpus=_gpu_list(gpus),
+                gpus=gpu_list,
                 year=year,
-                utc_offset_s=_utc_offset(utc_offset),
+                utc_offset_s=offset_s,
                 progress=tick,
-                dataset_dir=out / "data" if out is not None else None,
+                dataset_dir=dataset_dir,
                 workers=jobs or os.cpu_count() or 1,
             )
         )
-    )
+
+    with _reported():
+        if out is None:
+            summary = work(None)
+        else:
+            from bertlogs.report.outdir import staged_report
+            from bertlogs.report.write import write_reports
+
+            with staged_report(out, inputs=paths, allow_existing=allow_existing) as staging:
+                summary = work(staging / "data")
+                write_reports(summary, staging, plots=plots)
+    _render(summary, out)
+    if summary.has_errors:
+        raise typer.Exit(ExitCode.RUN_ERRORS)
+
+
+def _render(summary: Summary, out: Path | None) -> None:
+    from bertlogs.report.tables import print_table
+
     print_table(summary, Console(width=max(Console().width, 160)))
     if summary.period_note:
         err.print(summary.period_note, style="dim", markup=False)
     if out is not None:
-        from bertlogs.report.write import write_reports
-
-        _run(lambda: write_reports(summary, out, plots=plots))
         err.print(f"wrote {out}/: summary.csv, summary.json, summary.md, index.html, data/, plots/", markup=False)
+    for note in summary.skipped[:_NOTES_SHOWN]:
+        err.print(terminal_safe(note), style="dim", markup=False)
+    if len(summary.skipped) > _NOTES_SHOWN:
+        err.print(f"... and {len(summary.skipped) - _NOTES_SHOWN} more not read (see summary.json)", style="dim")
     for problem in summary.unreadable:
-        err.print(problem, style="red", markup=False)
-    if summary.has_errors:
-        raise typer.Exit(ExitCode.RUN_ERRORS)
+        err.print(terminal_safe(problem), style="red", markup=False)
+    if _state["debug"]:
+        for result in summary.results:
+            if result.traceback:
+                err.print(f"{result.row['run']}:\n{result.traceback}", markup=False)
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -185,13 +219,15 @@ def collect(
     line = _status_line if err.is_terminal else None
     if docker is not None:
         err.print(f"waiting for container {docker!r} (up to {wait:g} s)", style="dim", markup=False)
-        result = _run(lambda: collect_docker(docker, options, line))
+        with _reported():
+            result = collect_docker(docker, options, line)
     else:
-        result = _run(lambda: collect_command(command or [], options, line))
+        with _reported():
+            result = collect_command(command or [], options, line)
     if err.is_terminal:
         err.file.write("\n")
     for warning in result.warnings:
-        err.print(warning, style="yellow", markup=False)
+        err.print(terminal_safe(warning), style="yellow", markup=False)
     err.print(f"{result.run_dir}: {result.status}, exit code {result.exit_code}", markup=False)
     raise typer.Exit(result.exit_code)
 
@@ -199,16 +235,6 @@ def collect(
 def _status_line(text: str) -> None:
     err.file.write(f"\r\x1b[2K{text}")
     err.file.flush()
-
-
-def _refuse_inside_inputs(out: Path, paths: list[Path]) -> None:
-    target = out.resolve()
-    for path in paths:
-        root = path.resolve()
-        if root.is_dir() and (target == root or root in target.parents):
-            raise typer.BadParameter(
-                f"{out} is inside the input {path}: analyze never writes there", param_hint="--out"
-            )
 
 
 def _with_progress(work: Callable[[Callable[[int, int, str], None] | None], T]) -> T:
@@ -222,15 +248,30 @@ def _with_progress(work: Callable[[Callable[[int, int, str], None] | None], T]) 
         return work(lambda done, total, name: bar.update(task, completed=done, total=total, description=name))
 
 
-def _run(call: Callable[[], T]) -> T:
-    """Call the library; its errors become one line on stderr and the error's exit code."""
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    """The library's errors become one line on stderr and their exit code; anything else is a bug: one line
+    and exit code INTERNAL (the traceback with --debug)."""
     try:
-        return call()
+        yield
     except BertlogsError as exc:
         if _state["debug"]:
             raise
-        err.print(f"bertlogs: error: {exc}", style="red", markup=False, soft_wrap=True)
+        err.print(f"bertlogs: error: {terminal_safe(str(exc))}", style="red", markup=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
+    except (typer.Exit, typer.Abort, typer.BadParameter):
+        raise
+    except Exception as exc:
+        if _state["debug"]:
+            raise
+        err.print(
+            f"bertlogs: internal error (a bug, please report it with the output of --debug): "
+            f"{type(exc).__name__}: {terminal_safe(str(exc).strip().partition(chr(10))[0])}",
+            style="red",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(ExitCode.INTERNAL) from None
 
 
 def main() -> None:

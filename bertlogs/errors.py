@@ -11,6 +11,8 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad options or arguments (typer's own code for usage errors)
     BAD_INPUT = 3  # nothing usable in the input
     NOT_FOUND = 4  # container never appeared, path missing
+    WRITE_FAILED = 5  # the reports could not be written (disk full, ...): the previous report is intact
+    INTERNAL = 70  # a bug in bertlogs (sysexits' EX_SOFTWARE); --debug shows the traceback
     INTERRUPTED = 130
 
 
@@ -30,9 +32,25 @@ class ParseError(BertlogsError):
         super().__init__(f"{where}: {reason}{shown}")
 
 
+class NotDataError(ParseError):
+    """A file that is none of the formats bertlogs reads (unknown, binary, empty): skipped, not damaged."""
+
+
 class NotFoundError(BertlogsError):
     exit_code = ExitCode.NOT_FOUND
 
 
 class CollectError(BertlogsError):
     """collect could not start or keep going (Docker missing, run dir exists, ...)."""
+
+
+class OutputError(BertlogsError):
+    """An `--out` that cannot be used: a file, inside an input, a directory bertlogs did not make."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ReportWriteError(BertlogsError):
+    """Writing the reports failed midway; the previous report was left as it was."""
+
+    exit_code = ExitCode.WRITE_FAILED

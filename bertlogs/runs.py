@@ -1,21 +1,20 @@
-"""Finding runs under the input paths and loading each run's files.
-
-A run is a directory: the files directly inside it (a training log, a GPU capture, optionally
-`eval_results.txt` and collect's `meta.json`). A single file given on the command line is a run of one file.
-"""
+"""Loading each run's files (found by `discovery`): a training log, a GPU capture, optionally
+`eval_results.txt` and collect's `meta.json`; and the run's labels."""
 
 from __future__ import annotations
 
-import json
+import datetime as dt
+import math
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from bertlogs.errors import BertlogsError, NotFoundError
+from bertlogs.errors import BertlogsError, NotDataError
 from bertlogs.parsers import (
     EVAL_RESULTS,
     SMI_TABLE,
@@ -28,9 +27,8 @@ from bertlogs.parsers import (
     parse_tables,
 )
 from bertlogs.parsers.text import Source
+from bertlogs.schema import Meta, read_meta
 
-# Names that are never data: reports, scripts, pictures, and collect's copied TensorBoard events.
-_NOT_DATA = re.compile(r"^(?:README.*|.*\.(?:md|py|sh|png|svg|html|parquet|pdf|jpg)|events)$", re.IGNORECASE)
 META = "meta.json"
 
 # (layers, hidden) -> the BERT miniatures' names (google-research/bert README)
@@ -55,91 +53,73 @@ class RunFiles:
     log: Parsed | None = None
     gpu: Parsed | None = None
     eval_file: Parsed | None = None
-    meta: dict = field(default_factory=dict)
+    meta: Meta = field(default_factory=Meta)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # files that could not be parsed (also in warnings)
 
 
-def discover(paths: list[Path]) -> list[tuple[str, list[Path]]]:
-    """(run name, files) for every run under `paths`, sorted by name.
-
-    Raises:
-        NotFoundError: a path does not exist.
-    """
-    runs: dict[str, list[Path]] = {}
-    for path in paths:
-        if not path.exists():
-            raise NotFoundError(f"{path}: no such file or directory")
-        if path.is_file():
-            runs[_unique(runs, path.stem)] = [path]
-            continue
-        for run_dir in _run_dirs(path):
-            name = run_dir.name if run_dir != path or len(paths) > 1 else run_dir.resolve().name
-            runs[_unique(runs, name)] = _data_files(run_dir)
-    return sorted(runs.items())
-
-
-def _unique(taken: dict[str, list[Path]], name: str) -> str:
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}-{n}", n + 1
-    return candidate
-
-
-def _data_files(directory: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in directory.iterdir()
-        if p.is_file() and not p.name.startswith(".") and (p.name == META or not _NOT_DATA.match(p.name))
-    )
-
-
-def _run_dirs(root: Path) -> Iterator[Path]:
-    if _data_files(root):
-        yield root
-        return
-    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        yield from _run_dirs(child)
-
-
 def load_many(
-    runs: list[tuple[str, list[Path]]], *, year: int | None = None, utc_offset_s: float | None = None
+    runs: list[tuple[str, Path, list[Path]]], *, year: int | None = None, utc_offset_s: float | None = None
 ) -> list[RunFiles]:
-    """Parse several runs' files, their training logs in one polars query (see `parsers.parse_logs`)."""
+    """Parse several runs' files (name, run directory, files), their training logs in one polars query (see
+    `parsers.parse_logs`)."""
     loaded: list[tuple[RunFiles, list[Path], float, list[Parsed]]] = []
     logs: list[tuple[int, Source, float]] = []
     tables: list[tuple[int, Source, float]] = []  # small table captures, parsed in one query too
-    for name, files in runs:
-        run = RunFiles(name=name, path=files[0].parent if files else Path(name))
+    for name, path, files in runs:
+        run = RunFiles(name=name, path=path)
         meta_path = next((f for f in files if f.name == META), None)
         if meta_path is not None:
-            try:
-                run.meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                run.warnings.append(f"{meta_path}: unreadable meta.json ({exc}); labels taken from the log")
-        offset = utc_offset_s if utc_offset_s is not None else float(run.meta.get("utc_offset_s", 0.0))
+            run.meta, problems = read_meta(meta_path)
+            run.warnings += problems
+        offset = utc_offset_s if utc_offset_s is not None else run.meta.utc_offset_s or 0.0
         parsed: list[Parsed] = []
         for path in files:
             if path.name == META:
                 continue
             try:
-                source, fmt = open_file(path)
-                if fmt == TF1_LOG:
-                    logs.append((len(loaded), source, offset))
-                elif fmt == SMI_TABLE and not source.large:
-                    tables.append((len(loaded), source, offset))
-                else:
-                    parsed.append(parse_capture(source, fmt, utc_offset_s=offset))
+                with _blame([path]):
+                    source, fmt = open_file(path)
+                    if fmt == TF1_LOG:
+                        logs.append((len(loaded), source, offset))
+                    elif fmt == SMI_TABLE and not source.large:
+                        tables.append((len(loaded), source, offset))
+                    else:
+                        parsed.append(parse_capture(source, fmt, utc_offset_s=offset))
+            except NotDataError as exc:
+                run.warnings.append(f"{exc}: not read")
             except BertlogsError as exc:
                 run.warnings.append(str(exc))
                 run.unreadable.append(str(exc))
         loaded.append((run, files, offset, parsed))
-    found = parse_logs([s for _, s, _ in logs], year=year, utc_offsets_s=[o for _, _, o in logs])
-    found += parse_tables([s for _, s, _ in tables], utc_offsets_s=[o for _, _, o in tables])
+    with _blame([s.path for _, s, _ in logs]):
+        found = parse_logs([s for _, s, _ in logs], year=year, utc_offsets_s=[o for _, _, o in logs])
+    with _blame([s.path for _, s, _ in tables]):
+        found += parse_tables([s for _, s, _ in tables], utc_offsets_s=[o for _, _, o in tables])
     for (index, _, _), one in zip(logs + tables, found, strict=True):
         loaded[index][3].append(one)
     return [_assemble(run, files, offset, parsed, year) for run, files, offset, parsed in loaded]
+
+
+class LoadFault(Exception):
+    """A bug (an exception other than BertlogsError) met while reading one file: names the file; the
+    original exception is its `__cause__`."""
+
+
+@contextmanager
+def _blame(paths: list[Path]) -> Iterator[None]:
+    """A bug met while reading a single file becomes a LoadFault that names it (with several, the caller
+    narrows down which run is at fault)."""
+    try:
+        yield
+    except (BertlogsError, LoadFault):
+        raise
+    except Exception as exc:
+        if len(paths) != 1:
+            raise
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise LoadFault(f"{paths[0]}: internal error while reading it ({type(exc).__name__}: {first})") from exc
 
 
 def _assemble(run: RunFiles, files: list[Path], offset: float, parsed: list[Parsed], year: int | None) -> RunFiles:
@@ -155,14 +135,13 @@ def _assemble(run: RunFiles, files: list[Path], offset: float, parsed: list[Pars
         stamped = run.gpu.frame["time"].drop_nulls() if run.gpu is not None else pl.Series([], dtype=pl.Float64)
         if len(stamped):
             # absl stamps have no year: take it from the capture's clock and parse again
-            import datetime as dt
-
             gpu_year = dt.datetime.fromtimestamp(stamped[0] + offset, dt.timezone.utc).year
-            run.log = parse_file(run.log.path, year=gpu_year, utc_offset_s=offset)
+            with _blame([run.log.path]):
+                run.log = parse_file(run.log.path, year=gpu_year, utc_offset_s=offset)
         else:
             run.warnings.append(f"{run.log.path}: absl stamps have no year and nothing else dates the run")
     if not files:
-        run.errors.append(f"{run.path}: empty run directory")
+        run.errors.append(f"{run.path}: nothing that could be read")
     elif run.log is None:
         run.errors.append(f"{run.path}: no TF1 training log found among {len(files)} file(s)")
     return run
@@ -180,21 +159,22 @@ def _largest(run: RunFiles, found: list[Parsed], what: str) -> Parsed | None:
 
 def labels(run: RunFiles, last: dict[tuple[str, str], float]) -> dict[str, Any]:
     """model, layers, hidden, batch_size and where each came from: meta.json, then the log, then the dir name."""
-    meta_labels = run.meta.get("labels", {}) if isinstance(run.meta.get("labels"), dict) else {}
-
-    layers, hidden = last.get(("model", "layers")), last.get(("model", "hidden"))
-    layers_i = int(layers) if layers is not None else None
-    hidden_i = int(hidden) if hidden is not None else None
+    meta_labels = run.meta.labels
+    layers_i, hidden_i = whole(last.get(("model", "layers"))), whole(last.get(("model", "hidden")))
     model = meta_labels.get("model") or MODEL_NAMES.get((layers_i or 0, hidden_i or 0))
     dir_text = f"{run.path.name} {run.name}"
     if model is None and (m := _NAME_IN_DIR.search(dir_text)):
         model = m.group(1).capitalize()
-    batch = meta_labels.get("batch_size") or last.get(("config", "batch_size"))
+    batch = whole(meta_labels.get("batch_size") or last.get(("config", "batch_size")))
     if batch is None and (m := _BATCH_IN_DIR.search(dir_text)):
-        batch = m.group(1)
-    return {
-        "model": model,
-        "layers": layers_i,
-        "hidden": hidden_i,
-        "batch_size": int(float(batch)) if batch is not None else None,
-    }
+        batch = whole(m.group(1))
+    return {"model": model, "layers": layers_i, "hidden": hidden_i, "batch_size": batch}
+
+
+def whole(value: object) -> int | None:
+    """A count read from a file as an int that fits the summary's Int64 columns, else None."""
+    if isinstance(value, str):
+        value = int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return int(value) if abs(value) < 2**63 else None
+    return None

@@ -6,18 +6,20 @@ import math
 import multiprocessing
 import statistics
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
-from bertlogs.analysis import SUMMARY_COLUMNS, RunResult, analyze_run
+from bertlogs.analysis import SUMMARY_COLUMNS, SUMMARY_DTYPES, RunResult, analyze_run, error_result
+from bertlogs.discovery import discover
 from bertlogs.errors import BertlogsError
 from bertlogs.report.dataset import write_run
-from bertlogs.runs import discover, load_many
+from bertlogs.runs import RunFiles, load_many
 
 Progress = Callable[[int, int, str], None]  # runs done, runs in all, the run just done
 
@@ -34,11 +36,12 @@ class Summary:
     results: list[RunResult]
     unreadable: list[str]
     period_note: str | None = None
+    skipped: list[str] = field(default_factory=list)  # files and links outside any run, not read
 
     @property
     def frame(self) -> pl.DataFrame:
         rows = [r.row for r in self.results]
-        return pl.DataFrame(rows, schema_overrides=_DTYPES, infer_schema_length=None).select(SUMMARY_COLUMNS)
+        return pl.DataFrame(rows, schema_overrides=SUMMARY_DTYPES, infer_schema_length=None).select(SUMMARY_COLUMNS)
 
     @property
     def has_errors(self) -> bool:
@@ -46,38 +49,12 @@ class Summary:
         return bool(self.unreadable) or any(r.row["status"] == "error" for r in self.results)
 
 
-_FLOATS = [
-    "epochs",
-    "eval_accuracy",
-    "eval_loss",
-    "eval_batch_loss",
-    "final_step_loss",
-    "examples_per_s_mean",
-    "examples_per_s",
-    "epoch_s_seed",
-    "epoch_s",
-    "train_s",
-    "sample_period_s",
-    "sample_jitter_s",
-    "power_w",
-    "power_w_max",
-    "energy_j_per_epoch",
-    "memory_mib",
-    "memory_mib_max",
-    "util_pct",
-]
-_INTS = ["layers", "hidden", "batch_size", "num_examples", "num_steps", "rate_readings", "gpu_samples"]
-_DTYPES: dict[str, pl.DataType] = (
-    {c: pl.Float64() for c in _FLOATS}
-    | {c: pl.Int64() for c in _INTS}
-    | {c: pl.String() for c in SUMMARY_COLUMNS if c not in _FLOATS + _INTS}
-)
-
-
 @dataclass(frozen=True)
 class _Job:
     name: str
+    path: Path  # the run directory, as reached from the path given (a file given alone: that file)
     files: list[Path]
+    skipped: list[str]  # "path: reason" for entries of the run not read (links out, FIFOs)
     year: int | None
     utc_offset_s: float | None
     period_s: float | None
@@ -115,9 +92,12 @@ def summarize(
         BertlogsError: no run found at all.
     """
     found = discover(paths)
-    if not found:
-        raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found (empty directory?)")
-    jobs = [_Job(name, files, year, utc_offset_s, period_s, gpus, dataset_dir) for name, files in found]
+    if not found.runs:
+        notes = "".join(f"; {n}" for n in found.notes[:3])
+        raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found{notes or ' (empty directory?)'}")
+    jobs = [
+        _Job(r.name, r.path, r.files, r.skipped, year, utc_offset_s, period_s, gpus, dataset_dir) for r in found.runs
+    ]
     outcomes = list(_run(jobs, workers, progress))
     note = None
     unclocked = [i for i, o in enumerate(outcomes) if o.result.unclocked]
@@ -130,7 +110,7 @@ def summarize(
         for i, outcome in zip(unclocked, _run(redo, workers, None), strict=True):
             outcomes[i] = outcome
     results = sorted((o.result for o in outcomes), key=_order)
-    return Summary(results, [u for o in outcomes for u in o.unreadable], note)
+    return Summary(results, [u for o in outcomes for u in o.unreadable], note, found.notes)
 
 
 def _run(jobs: list[_Job], workers: int, progress: Progress | None) -> Iterator[_Outcome]:
@@ -138,13 +118,63 @@ def _run(jobs: list[_Job], workers: int, progress: Progress | None) -> Iterator[
     # runs travel in batches: their logs are parsed in one polars query, whose fixed cost dominates small runs
     size = max(1, min(BATCH_RUNS, math.ceil(len(jobs) / (4 * max(count, 1)))))
     batches = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-    if count <= 1 or len(jobs) < PARALLEL_FROM_RUNS:
-        yield from _counted(chain.from_iterable(map(_analyze, batches)), len(jobs), progress)
-        return
-    # polars runs its own threads: fork would copy its locks mid-use, so workers are spawned
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(count, mp_context=context) as pool:
-        yield from _counted(chain.from_iterable(pool.map(_analyze, batches)), len(jobs), progress)
+    done = map(_analyze, batches) if count <= 1 or len(jobs) < PARALLEL_FROM_RUNS else _in_workers(batches, count)
+    yield from _counted(chain.from_iterable(done), len(jobs), progress)
+
+
+def _in_workers(batches: list[list[_Job]], count: int) -> Iterator[list[_Outcome]]:
+    """Each batch's outcomes, in order, from `count` worker processes. A worker that dies (killed, out of
+    memory) breaks the pool: the first unfinished batch is then run in a worker of its own (narrowed down to
+    the run that kills it, which gets an error row) and the rest in a new pool."""
+    with ProcessPoolExecutor(count, mp_context=_SPAWN) as pool:
+        futures = [pool.submit(_analyze, batch) for batch in batches]
+        for i, (batch, future) in enumerate(zip(batches, futures, strict=True)):
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                lost = batches[i:]
+                break
+            except Exception:  # an outcome that could not travel back: find the run that made it
+                yield _isolating(batch, _in_own_worker, _died)
+        else:
+            return
+    yield _isolating(lost[0], _in_own_worker, _died)
+    if len(lost) > 1:
+        yield from _in_workers(lost[1:], count)
+
+
+# polars runs its own threads: fork would copy its locks mid-use, so workers are spawned
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+def _in_own_worker(batch: list[_Job]) -> list[_Outcome]:
+    with ProcessPoolExecutor(1, mp_context=_SPAWN) as pool:
+        return pool.submit(_analyze, batch).result()
+
+
+def _died(job: _Job, exc: Exception) -> _Outcome:
+    if isinstance(exc, BrokenProcessPool):
+        result = error_result(job.name, job.path, exc, "in its worker process")
+        result.row["warnings"] = (
+            f"{job.path}: the worker process died (killed, or out of memory?) while analysing this run"
+        )
+        return _Outcome(result, [])
+    return _Outcome(error_result(job.name, job.path, exc, "sending its results back from its worker process"), [])
+
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+def _isolating(items: list[J], attempt: Callable[[list[J]], list[R]], fail: Callable[[J, Exception], R]) -> list[R]:
+    """`attempt(items)`; where it raises, the items again in halves, down to the one at fault: `fail(item, exc)`."""
+    try:
+        return attempt(items)
+    except Exception as exc:
+        if len(items) == 1:
+            return [fail(items[0], exc)]
+        half = len(items) // 2
+        return _isolating(items[:half], attempt, fail) + _isolating(items[half:], attempt, fail)
 
 
 def _counted(outcomes: Iterator[_Outcome], total: int, progress: Progress | None) -> Iterator[_Outcome]:
@@ -155,22 +185,40 @@ def _counted(outcomes: Iterator[_Outcome], total: int, progress: Progress | None
 
 
 def _analyze(batch: list[_Job]) -> list[_Outcome]:
-    """Load and analyse a batch of runs (in a worker); their full frames are written out and dropped here."""
-    first = batch[0]
-    runs = load_many([(job.name, job.files) for job in batch], year=first.year, utc_offset_s=first.utc_offset_s)
-    outcomes = []
+    """Load and analyse a batch of runs (in a worker); their full frames are written out and dropped here.
+    Whatever goes wrong with one run (a bug included) becomes that run's error row, never the batch's."""
+    runs = _isolating(batch, _load, lambda job, exc: exc)
+    outcomes: list[_Outcome] = []
     # the Parquet dataset is written while the figures are computed (polars releases the GIL while it writes)
     with ThreadPoolExecutor(1) as writer:
-        written = [
-            writer.submit(write_run, job.dataset_dir, job.name, run)
-            for job, run in zip(batch, runs, strict=True)
-            if job.dataset_dir is not None
-        ]
+        written: dict[int, Future[None]] = {
+            i: writer.submit(write_run, job.dataset_dir, job.name, run)
+            for i, (job, run) in enumerate(zip(batch, runs, strict=True))
+            if job.dataset_dir is not None and isinstance(run, RunFiles)
+        }
         for job, run in zip(batch, runs, strict=True):
-            outcomes.append(_Outcome(analyze_run(run, period_s=job.period_s, gpus=job.gpus), run.unreadable))
-        for done in written:
-            done.result()
+            outcomes.append(_analyze_one(job, run))
+        for i, done in written.items():
+            if (exc := done.exception()) is not None and isinstance(exc, Exception):
+                outcomes[i] = _Outcome(error_result(batch[i].name, batch[i].path, exc, "writing its data"), [])
     return outcomes
+
+
+def _load(batch: list[_Job]) -> list[RunFiles | Exception]:
+    first = batch[0]
+    runs = load_many([(j.name, j.path, j.files) for j in batch], year=first.year, utc_offset_s=first.utc_offset_s)
+    for job, run in zip(batch, runs, strict=True):
+        run.warnings[:0] = job.skipped
+    return list(runs)
+
+
+def _analyze_one(job: _Job, run: RunFiles | Exception) -> _Outcome:
+    if isinstance(run, Exception):
+        return _Outcome(error_result(job.name, job.path, run, "loading it"), [])
+    try:
+        return _Outcome(analyze_run(run, period_s=job.period_s, gpus=job.gpus), run.unreadable)
+    except Exception as exc:
+        return _Outcome(error_result(job.name, job.path, exc, "analysing it"), run.unreadable)
 
 
 def _order(result: RunResult) -> tuple[Any, ...]:

@@ -29,8 +29,42 @@ def digest(root: Path) -> dict[str, str]:
     }
 
 
-def test_exit_codes_are_distinct() -> None:
-    assert len({int(c) for c in ExitCode}) == len(ExitCode)
+def test_a_bug_is_one_line_with_its_own_exit_code_and_a_traceback_under_debug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bertlogs.summary
+
+    def bug(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(bertlogs.summary, "summarize", bug)
+    result = runner.invoke(app, ["analyze", str(DEMO)])
+    assert result.exit_code == ExitCode.INTERNAL and ExitCode.INTERNAL not in (ExitCode.RUN_ERRORS, ExitCode.USAGE)
+    assert result.output.strip().splitlines() == [
+        "bertlogs: internal error (a bug, please report it with the output of --debug): "
+        "ZeroDivisionError: float division by zero"
+    ]
+    debug = runner.invoke(app, ["--debug", "analyze", str(DEMO)])
+    assert isinstance(debug.exception, ZeroDivisionError)  # re-raised: typer prints the traceback
+
+
+def test_parse_and_analyze_agree_on_a_missing_path(tmp_path: Path) -> None:
+    for command in ("parse", "analyze"):
+        result = runner.invoke(app, [command, str(tmp_path / "nope.log")])
+        assert result.exit_code == ExitCode.NOT_FOUND, command
+        assert "no such file or directory" in result.output
+
+
+def test_names_reach_markdown_as_text_and_the_terminal_without_escapes(tmp_path: Path) -> None:
+    name = "run <b>bold *x* [l](u) \x1b]0;pwned\x07\x1b[31m"  # no "/": it is a directory name
+    shutil.copytree(DEMO / "tiny-bs64", tmp_path / "in" / name)
+    result = runner.invoke(app, ["analyze", str(tmp_path / "in"), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "run <b>bold *x* [l](u) ]0;pwned[31m" in result.output
+    md = (tmp_path / "r" / "summary.md").read_text()
+    assert "<b>" not in md and "*x*" not in md and "](u)" not in md and "\x1b" not in md
+    assert "| run \\<b\\>bold \\*x\\* \\[l\\]\\(u\\) \\]0;pwned\\[31m | Tiny |" in md
 
 
 def test_analyze_demo_writes_reports_and_leaves_inputs_identical(tmp_path: Path) -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -16,8 +22,11 @@ from conftest import ROOT
 from fake_pynvml import FakeGpu, module
 
 from bertlogs import summarize
+from bertlogs.collect import archive
+from bertlogs.collect import run as run_module
+from bertlogs.collect.lines import LINE_LIMIT_BYTES, LineReader
 from bertlogs.collect.run import Options, collect_command
-from bertlogs.errors import CollectError
+from bertlogs.errors import CollectError, ExitCode
 from bertlogs.parsers import SMI_CSV, parse_file
 
 FAKE_BIN = ROOT / "tests" / "fake_bin"
@@ -193,3 +202,130 @@ def test_tensorboard_event_files_are_copied_at_the_end(tmp_path, no_nvidia_smi) 
     assert copied == ["events.out.tfevents.1574690400.host", "events.out.tfevents.1574690500.host"]
     missing = collect_command(["true"], Options(out=tmp_path / "raw", run_id="r2", tfevents=tmp_path / "none"))
     assert any("no TensorBoard event files" in w for w in missing.warnings)
+
+
+def test_default_run_ids_never_collide(monkeypatch, tmp_path, no_nvidia_smi) -> None:  # type: ignore[no-untyped-def]
+    same_second = archive.default_run_id({"model": "Tiny"}, 1_764_000_000)
+    monkeypatch.setattr(run_module, "default_run_id", lambda labels, now_s: same_second)
+    options = Options(out=tmp_path, labels={"model": "Tiny"})
+    first = collect_command(["echo", "one"], options)
+    second = collect_command(["echo", "two"], options)
+    assert (first.run_dir.name, second.run_dir.name) == (same_second, f"{same_second}-2")
+    assert (second.run_dir / "train.log").read_text().endswith(" two\n")  # the second training ran
+    with ThreadPoolExecutor(8) as pool:  # created by mkdir: no window between looking and making
+        made = list(pool.map(lambda _: archive.create_run_dir(tmp_path, "x", suffixed=True), range(8)))
+    assert sorted(p.name for p in made) == sorted(["x", *(f"x-{n}" for n in range(2, 9))])
+
+
+def collect_cli(out: Path, *command: str, preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    argv = [sys.executable, "-m", "bertlogs", "collect", "--out", str(out), "--run-id", "r", "--", *command]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, preexec_fn=preexec)
+
+
+def limit_file_size() -> None:  # a per-file size limit: writes fail with EFBIG, as a full disk fails with ENOSPC
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+
+@contextmanager
+def mounted_tmpfs(path: Path, options: str) -> Iterator[Path]:
+    path.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+CHATTY = "yes 'INFO:tensorflow:examples/sec: 800' | head -c 3000000; sleep 30"
+
+
+@pytest.mark.parametrize("fault", ["tmpfs", "file size limit"])
+def test_a_full_disk_gives_one_line_and_a_failed_run_that_stays_readable(tmp_path: Path, fault: str) -> None:
+    if fault == "tmpfs":
+        with mounted_tmpfs(tmp_path / "disk", "size=256k") as disk:
+            result = collect_cli(disk, "sh", "-c", CHATTY)
+            meta = json.loads((disk / "r" / "meta.json").read_text())
+            facts = parse_file(disk / "r" / "train.log").frame
+        reason = "No space left on device"
+    else:
+        result = collect_cli(tmp_path, "sh", "-c", CHATTY, preexec=limit_file_size)
+        meta = json.loads((tmp_path / "r" / "meta.json").read_text())
+        facts = parse_file(tmp_path / "r" / "train.log").frame
+        reason = "File too large"
+    assert result.returncode == ExitCode.BAD_INPUT
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("bertlogs: error: "), result.stderr
+    assert f"cannot write: {reason}; what was written is kept in" in result.stderr
+    assert meta["status"] == "failed" and meta["end"] is not None  # the command was stopped, not waited for
+    assert any(reason in w for w in meta["warnings"])
+    assert facts.filter(pl.col("key") == "examples/sec").height > 1000
+
+
+def test_an_unwritable_out_gives_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    result = collect_cli(tmp_path / "file" / "raw", "true")
+    assert result.returncode == ExitCode.BAD_INPUT and result.stderr.count("\n") == 1, result.stderr
+    assert "raw: cannot create the run directory: Not a directory" in result.stderr
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=64k") as read_only:
+        result = collect_cli(read_only, "true")
+    assert result.returncode == ExitCode.BAD_INPUT and result.stderr.count("\n") == 1, result.stderr
+    assert "cannot create the run directory: Read-only file system" in result.stderr
+
+
+def test_a_command_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path, no_nvidia_smi) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "r" / "train.log"
+
+    def interrupt_once_started() -> None:
+        wait_for_lines(log, 1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=interrupt_once_started, daemon=True).start()
+    stubborn = "trap '' TERM; echo started; i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done"
+    started = time.monotonic()
+    result = collect_command(["sh", "-c", stubborn], Options(out=tmp_path, run_id="r", kill_grace_s=0.5))
+    assert time.monotonic() - started < 15  # not the 30 s the command would take
+    assert (result.status, result.exit_code) == ("interrupted", 128 + signal.SIGKILL)
+    assert any("still running 0.5 s after the signal: killed" in w for w in result.warnings)
+    assert Options().kill_grace_s == 10
+
+
+def test_long_lines_are_split_and_progress_redraws_kept(tmp_path, no_nvidia_smi) -> None:  # type: ignore[no-untyped-def]
+    tail = b"\nstep 1%\rstep 50%\rstep 100%\r\nend"
+    script = f"import sys; sys.stdout.buffer.write(b'x' * {2 * LINE_LIMIT_BYTES + 5} + {tail!r})"
+    result = collect_command([sys.executable, "-c", script], Options(out=tmp_path, run_id="r"))
+    lines = [line.split(b" ", 1)[1] for line in (result.run_dir / "train.log").read_bytes().split(b"\n")[:-1]]
+    assert [len(line) for line in lines[:3]] == [LINE_LIMIT_BYTES, LINE_LIMIT_BYTES, 5]
+    assert lines[3:] == [b"step 1%\rstep 50%\rstep 100%", b"end"]
+    meta = json.loads((result.run_dir / "meta.json").read_text())
+    assert "train.log: 1 line(s) longer than 1 MiB were split into stamped pieces of 1 MiB" in meta["warnings"]
+
+
+def test_line_reader_keeps_a_character_cut_at_the_limit_whole() -> None:
+    reader = LineReader(io.BytesIO("abécd\nxyz\n".encode()), limit_bytes=3)
+    assert list(reader) == ["ab", "écd", "xyz"] and reader.split_lines == 1
+
+
+def test_nvidia_smi_fallback_lists_every_gpu_even_when_rows_come_slowly(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    slow = tmp_path / "bin" / "nvidia-smi"  # the stand-in, printing one row every 0.3 s
+    slow.parent.mkdir()
+    slow.write_text(
+        f"#!{sys.executable}\n"
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        f"smi = subprocess.Popen([{str(FAKE_BIN / 'nvidia-smi')!r}, *sys.argv[1:]], stdout=subprocess.PIPE)\n"
+        "try:\n"
+        "    for line in smi.stdout:\n"
+        "        sys.stdout.buffer.write(line)\n"
+        "        sys.stdout.flush()\n"
+        "        time.sleep(0.3)\n"
+        "finally:\n"
+        "    smi.kill()\n"
+    )
+    slow.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{slow.parent}:/usr/bin:/bin")
+    _, meta, samples = run_with(monkeypatch, tmp_path, [], missing=True)
+    assert [g["uuid"] for g in meta["gpus"]] == ["GPU-fake-0", "GPU-fake-1"]
+    first = samples.filter(pl.col("sample") == samples["sample"].min())
+    assert first["gpu"].to_list() == [0, 1]  # the first sample already has every GPU

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -18,13 +18,16 @@ from typer.testing import CliRunner
 
 from bertlogs import summarize
 from bertlogs.cli import app
+from bertlogs.collect.lines import stamp_ns
 from bertlogs.errors import ExitCode
 
 pytestmark = pytest.mark.docker
 IMAGE = "bertlogs-test-busybox"
 FAKE_BIN = ROOT / "tests" / "fake_bin"
-# A TF1-style training log over ~3 s: config and checkpoints on stderr, readings on both streams.
+# A TF1-style training log over ~3 s: config and checkpoints on stderr, readings on both streams; before it,
+# a second of start-up (a real one takes longer) in which collect finds the container and starts sampling.
 SCRIPT = """
+sleep 1
 echo 'INFO:tensorflow:***** Running training *****' >&2
 echo 'INFO:tensorflow:  Num examples = 64' >&2
 echo 'INFO:tensorflow:  Batch size = 8' >&2
@@ -87,7 +90,7 @@ def start_collector(tmp_path: Path, name: str, *extra: str) -> subprocess.Popen[
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def run_container(image: str, name: str, exit_code: int = 0) -> None:
+def run_container(image: str, name: str, exit_code: int = 0, script: str = SCRIPT) -> None:
     subprocess.run(
         [
             "docker",
@@ -102,7 +105,7 @@ def run_container(image: str, name: str, exit_code: int = 0) -> None:
             image,
             "sh",
             "-c",
-            SCRIPT,
+            script,
         ],
         check=True,
         capture_output=True,
@@ -118,8 +121,10 @@ def name() -> str:
 
 def test_container_started_after_collect_is_waiting(image: str, name: str, tmp_path: Path) -> None:
     collector = start_collector(tmp_path, name)
-    time.sleep(1.5)  # collect is already waiting when the container appears
-    assert collector.poll() is None
+    assert collector.stderr is not None
+    ready, _, _ = select.select([collector.stderr], [], [], 30)
+    assert ready and collector.stderr.readline().startswith("waiting for container")
+    assert collector.poll() is None and not (tmp_path / "raw").exists()  # collect waits for the container
     run_container(image, name)
     _, stderr = collector.communicate(timeout=60)
     assert collector.returncode == 0, stderr
@@ -158,3 +163,24 @@ def test_container_that_never_appears(image: str, tmp_path: Path) -> None:
     assert result.exit_code == ExitCode.NOT_FOUND
     assert "container 'bertlogs-never-there' did not appear within 1 s" in result.output
     assert not (tmp_path / "raw").exists()
+
+
+def test_stdout_and_stderr_lines_are_written_in_stamp_order(image: str, name: str, tmp_path: Path) -> None:
+    burst = "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo out $i; echo err $i >&2; done"
+    collector = start_collector(tmp_path, name)
+    run_container(image, name, script=burst)
+    _, stderr = collector.communicate(timeout=60)
+    assert collector.returncode == 0, stderr
+    lines = (tmp_path / "raw" / "run" / "train.log").read_text().splitlines()
+    assert len(lines) == 600
+    stamps = [stamp_ns(line) for line in lines]
+    assert None not in stamps and stamps == sorted(stamps)  # type: ignore[type-var]
+    assert [line.split(" ", 1)[1] for line in lines if " out " in line] == [f"out {i}" for i in range(1, 301)]
+
+
+@pytest.mark.parametrize("option_like", ["-h", "--help", "--format={{.Id}}"])
+def test_container_names_that_look_like_options_are_refused(option_like: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["collect", f"--docker={option_like}", "--wait", "1", "--out", str(tmp_path)])
+    assert result.exit_code == ExitCode.BAD_INPUT, result.output
+    assert f"bertlogs: error: {option_like!r}: not a container name or id" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import polars as pl
 from conftest import DEMO
 
+from bertlogs.errors import ExitCode
 from bertlogs.summary import summarize
+
+
+def digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
 
 
 def test_brackets_in_a_run_directory_are_characters_not_a_glob(tmp_path: Path) -> None:
@@ -16,3 +28,56 @@ def test_brackets_in_a_run_directory_are_characters_not_a_glob(tmp_path: Path) -
     rows = {r["run"]: r for r in summarize([tmp_path]).frame.iter_rows(named=True)}
     assert rows["run[1]"]["batch_size"] == 2
     assert rows["run1"]["batch_size"] == 32
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real console entry point, bounded in time: a FIFO that is opened would block it forever."""
+    return subprocess.run([sys.executable, "-m", "bertlogs", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_a_link_back_to_the_root_adds_no_runs(tmp_path: Path) -> None:
+    shutil.copytree(DEMO / "tiny-bs32", tmp_path / "archive" / "run")
+    (tmp_path / "archive" / "run" / "sub").mkdir()
+    (tmp_path / "archive" / "run" / "sub" / "loop").symlink_to(tmp_path / "archive")
+    (tmp_path / "archive" / "again").symlink_to(tmp_path / "archive")
+    summary = summarize([tmp_path / "archive"])
+    assert summary.frame["run"].to_list() == ["run"]
+
+
+def test_links_out_of_the_inputs_fifos_and_notes_are_named_never_read(tmp_path: Path) -> None:
+    run = tmp_path / "archive" / "tiny-bs32"
+    shutil.copytree(DEMO / "tiny-bs32", run)
+    secret = tmp_path / "secret.log"
+    secret.write_text("INFO:tensorflow:  Num examples = 999\n")
+    (run / "linked.log").symlink_to(secret)
+    os.mkfifo(run / "pipe.log")
+    (run / "NOTES.md").write_text("# what I changed\n")
+    (tmp_path / "archive" / "README.md").write_text("# my sweep\n")
+    before = digest(tmp_path / "archive")
+    result = run_cli("analyze", str(tmp_path / "archive"), "--out", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    row = pl.read_csv(tmp_path / "r" / "summary.csv").row(0, named=True)
+    assert row["status"] == "ok" and row["num_examples"] == 8551
+    assert f"{run}/linked.log: symbolic link to {secret}, outside the inputs" in row["warnings"]
+    assert f"{run}/pipe.log: not a regular file but a FIFO or pipe" in row["warnings"]
+    assert f"{run}/NOTES.md:1: not a TF1 log" in row["warnings"]
+    assert "README.md" in result.stderr and "not a run directory, not read" in result.stderr
+    assert digest(tmp_path / "archive") == before
+
+
+def test_a_pipe_given_as_input_is_refused_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "capture.log"
+    os.mkfifo(fifo)
+    parsed = run_cli("parse", str(fifo))
+    assert parsed.returncode == ExitCode.BAD_INPUT and "not a regular file" in parsed.stderr
+    analysed = run_cli("analyze", str(fifo), str(DEMO / "tiny-bs2"))
+    assert analysed.returncode == ExitCode.RUN_ERRORS and "Traceback" not in analysed.stderr
+    assert "not a regular file but a FIFO or pipe" in analysed.stdout
+    assert "tiny-bs2" in analysed.stdout
+
+
+def test_runs_of_the_same_name_under_two_roots_stay_apart(tmp_path: Path) -> None:
+    shutil.copytree(DEMO / "tiny-bs2", tmp_path / "old" / "tiny")
+    shutil.copytree(DEMO / "tiny-bs64", tmp_path / "new" / "tiny")
+    frame = summarize([tmp_path / "old", tmp_path / "new"]).frame
+    assert sorted(zip(frame["run"], frame["batch_size"], strict=True)) == [("tiny", 2), ("tiny-2", 64)]

@@ -31,7 +31,8 @@ class Sampler(threading.Thread):
     """Calls `read` at start + k * interval on the monotonic clock and appends one row per GPU.
 
     A tick that comes late (the previous read overran) is skipped, never bunched: the next read waits for
-    the next slot of the schedule, so the period never drifts.
+    the next slot of the schedule, so the period never drifts. A write error (full disk) stops the sampler and
+    is kept in `error`.
     """
 
     def __init__(self, read: Callable[[], list[dict[str, Any]]], out: TextIO, interval_s: float) -> None:
@@ -40,12 +41,21 @@ class Sampler(threading.Thread):
         self._stop_event = threading.Event()
         self.samples = self.skipped = 0
         self.latest: list[dict[str, Any]] = []
+        self.error: str | None = None
 
     def stop(self) -> None:
         self._stop_event.set()
-        self.join()
+        if self.ident is not None:  # started
+            self.join()
 
     def run(self) -> None:
+        try:
+            self._loop()
+            self._out.flush()
+        except OSError as exc:
+            self.error = f"{getattr(self._out, 'name', 'gpu.csv')}: cannot write: {exc.strerror or exc}"
+
+    def _loop(self) -> None:
         interval_ns = int(self.interval_s * 1e9)
         start = time.monotonic_ns()
         last_flush = start
@@ -66,7 +76,6 @@ class Sampler(threading.Thread):
             next_k = max(k + 1, (after - start) // interval_ns + 1)
             self.skipped += next_k - k - 1
             k = next_k
-        self._out.flush()
 
     def _write(self, rows: list[dict[str, Any]], wall_ns: int, mono_ns: int, done_ns: int) -> None:
         latency_ms = (done_ns - mono_ns) / 1e6

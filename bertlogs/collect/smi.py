@@ -1,4 +1,8 @@
-"""Fallback without NVML: ONE long-lived `nvidia-smi --query-gpu ... -lms N` process, read line by line."""
+"""Fallback without NVML: ONE long-lived `nvidia-smi --query-gpu ... -lms N` process, read line by line.
+
+The GPUs' facts (name, UUID, driver, power limit) come from one query before sampling starts, so meta.json
+lists every GPU; the source is ready once every one of them has answered the loop.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ import subprocess
 import threading
 from typing import Any
 
-# nvidia-smi query field -> gpu.csv column; None: a fact about the GPU for meta.json, not a reading
-QUERY: dict[str, str | None] = {
+# nvidia-smi query field -> gpu.csv column
+READINGS: dict[str, str] = {
     "index": "gpu",
     "power.draw": "power_w",
     "memory.used": "memory_used_mib",
@@ -17,11 +21,16 @@ QUERY: dict[str, str | None] = {
     "temperature.gpu": "temp_c",
     "clocks.sm": "sm_clock_mhz",
     "pstate": "pstate",
-    "name": None,
-    "uuid": None,
-    "driver_version": None,
-    "power.limit": None,
 }
+# nvidia-smi query field -> meta.json's GPU key
+FACTS: dict[str, str] = {
+    "index": "index",
+    "name": "name",
+    "uuid": "uuid",
+    "driver_version": "driver",
+    "power.limit": "power_limit_w",
+}
+FIRST_ANSWER_S = 10.0
 
 
 class SmiSource:
@@ -30,50 +39,70 @@ class SmiSource:
     name = "nvidia-smi"
 
     def __init__(self, gpus: list[int] | None, interval_s: float, executable: str = "nvidia-smi") -> None:
-        command = [
-            executable,
-            f"--query-gpu={','.join(QUERY)}",
-            "--format=csv,noheader,nounits",
-            "-lms",
-            str(max(int(interval_s * 1000), 1)),
-        ]
+        self._command = [executable, "--format=csv,noheader,nounits"]
         if gpus is not None:
-            command.append(f"--id={','.join(map(str, gpus))}")
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            self._command.append(f"--id={','.join(map(str, gpus))}")
         self._latest: dict[int, dict[str, Any]] = {}
         self._info: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
-        self._first = threading.Event()
+        self._all_answered = threading.Event()
         self.warnings: list[str] = []
+        loop = [*self._command, f"--query-gpu={','.join(READINGS)}", "-lms", str(max(int(interval_s * 1000), 1))]
+        # the loop starts while the facts are queried: sampling begins as early as it can
+        self._process = subprocess.Popen(loop, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         threading.Thread(target=self._pump, daemon=True).start()
-        if not self._first.wait(10):
+        try:
+            info = self._query_facts()
+        except OSError:
             self.close()
-            raise OSError("nvidia-smi printed nothing within 10 s")
-        self.indices = sorted(self._latest)
+            raise
+        with self._lock:
+            self._info = info
+            self._check_all_answered()
+        self.indices = sorted(info)
+        if gpus is not None and set(gpus) - set(info):
+            self.warnings.append(f"GPU(s) {sorted(set(gpus) - set(info))} not present")
+        if not self._all_answered.wait(FIRST_ANSWER_S):
+            self.close()
+            raise OSError(f"nvidia-smi did not report every GPU ({self.indices}) within {FIRST_ANSWER_S:g} s")
+
+    def _check_all_answered(self) -> None:
+        if self._info and self._latest.keys() >= self._info.keys():
+            self._all_answered.set()
+
+    def _query_facts(self) -> dict[int, dict[str, Any]]:
+        query = [*self._command, f"--query-gpu={','.join(FACTS)}"]
+        try:
+            done = subprocess.run(query, capture_output=True, text=True, timeout=FIRST_ANSWER_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise OSError(f"nvidia-smi did not answer within {FIRST_ANSWER_S:g} s") from None
+        info = {}
+        for line in done.stdout.splitlines():
+            cells = dict(zip(FACTS.values(), (c.strip() for c in line.split(",")), strict=False))
+            if len(cells) == len(FACTS) and cells["index"].isdigit():
+                info[int(cells["index"])] = {
+                    **cells,
+                    "index": int(cells["index"]),
+                    "power_limit_w": _number(cells["power_limit_w"]),
+                }
+        if not info:
+            raise OSError(f"nvidia-smi lists no GPU (exit code {done.returncode})")
+        return info
 
     def _pump(self) -> None:
         assert self._process.stdout is not None
         for line in self._process.stdout:
-            cells = dict(zip(QUERY, (c.strip() for c in line.split(",")), strict=False))
-            if len(cells) != len(QUERY) or not cells["index"].isdigit():
+            cells = dict(zip(READINGS, (c.strip() for c in line.split(",")), strict=False))
+            if len(cells) != len(READINGS) or not cells["index"].isdigit():
                 continue
-            row: dict[str, Any] = {column: _number(cells[field]) for field, column in QUERY.items() if column}
+            row: dict[str, Any] = {column: _number(cells[field]) for field, column in READINGS.items()}
             row["gpu"], row["pstate"] = int(cells["index"]), _number(cells["pstate"].lstrip("P"))
-            info = {
-                "index": row["gpu"],
-                "name": cells["name"],
-                "uuid": cells["uuid"],
-                "driver": cells["driver_version"],
-                "power_limit_w": _number(cells["power.limit"]),
-            }
             with self._lock:
                 self._latest[row["gpu"]] = row
-                self._info[row["gpu"]] = info
-            self._first.set()
+                self._check_all_answered()
 
     def describe(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [self._info[g] for g in sorted(self._info)]
+        return [self._info[g] for g in self.indices]
 
     def read(self) -> list[dict[str, Any]]:
         with self._lock:

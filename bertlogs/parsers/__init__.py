@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bertlogs.errors import ParseError
+from bertlogs.errors import NotDataError, ParseError
 from bertlogs.parsers import eval_results, smi_csv, smi_table, tf1
 from bertlogs.parsers.text import Source
 from bertlogs.schema import FACT_SCHEMA, SAMPLE_SCHEMA
@@ -84,7 +84,7 @@ def open_file(path: Path) -> tuple[Source, str]:
     if fmt is None:
         first = next((s for s in source.head.split("\n") if s.strip()), None)
         reason = "empty file" if first is None else smi_csv.refused_header(source.head) or NOT_OURS
-        raise ParseError(str(path), reason, 1 if first is not None else None, first)
+        raise NotDataError(str(path), reason, 1 if first is not None else None, first)
     return source, fmt
 
 

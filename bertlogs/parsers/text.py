@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 from polars._typing import EngineType
 
-from bertlogs.errors import ParseError
+from bertlogs.errors import NotDataError, ParseError
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
@@ -48,8 +48,8 @@ class Source:
         self.path = path
         where = str(path)
         try:
-            if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the read, a device never end
-                raise ParseError(where, "not a regular file (a FIFO, device or socket): not read")
+            if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the open below, a device never end
+                raise NotDataError(where, "not a regular file (a FIFO, pipe, socket or device)")
             with path.open("rb") as f:
                 head = f.read(HEAD_BYTES)
                 self._data: Path | bytes = path
@@ -97,7 +97,7 @@ def _scan_rest(path: str, f: io.BufferedReader, head: bytes) -> tuple[int, bytes
     while n := f.readinto(buffer):
         at = buffer.find(b"\x00", 0, n)
         if at >= 0:
-            raise ParseError(path, f"binary content (NUL bytes) from byte {size + at}, not a text log or capture")
+            raise NotDataError(path, f"binary content (NUL bytes) from byte {size + at}, not a text log or capture")
         size, last = size + n, bytes(buffer[n - 1 : n])
     return size, last
 
@@ -109,7 +109,7 @@ def _gunzip(path: str, f: io.BufferedReader) -> bytes:
     with gzip.GzipFile(fileobj=f) as inflated:
         while chunk := inflated.read(_CHUNK_BYTES):
             if b"\x00" in chunk:
-                raise ParseError(path, f"binary content (NUL bytes) inside the gzip from byte {len(out)}")
+                raise NotDataError(path, f"binary content (NUL bytes) inside the gzip from byte {len(out)}")
             if len(out) + len(chunk) > GUNZIPPED_MAX_BYTES:
                 raise ParseError(path, f"gzip inflates past {GUNZIPPED_MAX_BYTES >> 30} GiB: gunzip it first")
             out += chunk
@@ -128,11 +128,11 @@ def _cr_to_lf(path: str, data: Path | bytes) -> bytes:
 def decode(path: str, raw: bytes) -> str:
     """UTF-8 text of `raw`; binary content (NUL bytes, many invalid bytes) is refused."""
     if b"\x00" in raw:
-        raise ParseError(path, "binary file (NUL bytes), not a text log or capture")
+        raise NotDataError(path, "binary file (NUL bytes), not a text log or capture")
     text = raw.decode("utf-8", errors="replace")
     bad = text.count("\ufffd")
     if bad > 16 and bad > len(raw) // 50:
-        raise ParseError(path, "binary file (mostly invalid UTF-8), not a text log or capture")
+        raise NotDataError(path, "binary file (mostly invalid UTF-8), not a text log or capture")
     return text
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import polars as pl
 
 from bertlogs.runs import RunFiles
 
 
-def safe_name(name: str) -> str:
-    """A run name usable as a file or directory name."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+def file_stem(name: str) -> str:
+    """A run name as a file name: percent-encoded, so that distinct runs (`a b`, `a_b`) never share a file;
+    hive readers (polars, pyarrow, DuckDB, Spark) decode `run=a%20b` back to `a b`."""
+    return quote(name, safe="")
 
 
 def write_run(dataset_dir: Path, name: str, run: RunFiles) -> None:
@@ -19,7 +21,7 @@ def write_run(dataset_dir: Path, name: str, run: RunFiles) -> None:
     for kind, parsed in (("samples", run.gpu), ("facts", run.log)):
         if parsed is None or parsed.frame.is_empty():
             continue
-        directory = dataset_dir / kind / f"run={safe_name(name)}"
+        directory = dataset_dir / kind / f"run={file_stem(name)}"
         directory.mkdir(parents=True, exist_ok=True)
         frame = parsed.frame.with_columns(source=pl.lit(parsed.path.name))
         frame.write_parquet(directory / "part-0.parquet", compression="snappy")

@@ -6,6 +6,7 @@ import html
 import math
 from itertools import chain
 from pathlib import Path
+from urllib.parse import quote
 
 import polars as pl
 
@@ -111,7 +112,7 @@ def write_html(summary: Summary, path: Path, plots: dict[str, str]) -> None:
     for result in summary.results:
         row = result.row
         name = html.escape(str(row["run"]))
-        link = f'<a href="{html.escape(plots[row["run"]])}">{name}</a>' if row["run"] in plots else name
+        link = f'<a href="{html.escape(quote(plots[row["run"]]))}">{name}</a>' if row["run"] in plots else name
         cells = "".join(f"<td>{html.escape(cell(row[c], f))}</td>" for c, _, f in SHORT)
         warn = f'<div class="warn">{html.escape(str(row["warnings"]))}</div>' if row["warnings"] else ""
         rows.append(

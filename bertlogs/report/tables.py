@@ -11,6 +11,7 @@ from rich.text import Text
 
 from bertlogs import __version__
 from bertlogs.analysis import COLUMN_HELP
+from bertlogs.report.escape import markdown_cell, terminal_safe
 from bertlogs.summary import Summary
 
 # (column, header, format) for the short tables (terminal and Markdown)
@@ -55,7 +56,7 @@ def write_json(summary: Summary, path: Path) -> None:
     document = {
         "bertlogs_version": __version__,
         "columns": COLUMN_HELP,
-        "notes": [n for n in (summary.period_note,) if n],
+        "notes": [n for n in (summary.period_note,) if n] + summary.skipped,
         "runs": summary.frame.to_dicts(),
     }
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -65,14 +66,12 @@ def markdown(summary: Summary) -> str:
     header = "| Run | " + " | ".join(h for _, h, _ in SHORT) + " |"
     rule = "|" + "---|" * (len(SHORT) + 1)
     rows = [
-        "| " + " | ".join([_md(str(row["run"]))] + [_md(cell(row[c], f)) for c, _, f in SHORT]) + " |"
+        "| "
+        + " | ".join([markdown_cell(str(row["run"]))] + [markdown_cell(cell(row[c], f)) for c, _, f in SHORT])
+        + " |"
         for row in summary.frame.iter_rows(named=True)
     ]
     return "\n".join([header, rule, *rows, "", METHOD_NOTE, ""])
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 _STATUS_STYLE = {"partial": "yellow", "failed": "red", "error": "bold red"}
@@ -84,7 +83,7 @@ def print_table(summary: Summary, console: Console) -> None:
     frame: pl.DataFrame = summary.frame
     header = ["Run", *(h for _, h, _ in SHORT)]
     rows = [
-        (row["status"], [str(row["run"]), *(cell(row[c], f) for c, _, f in SHORT)])
+        (row["status"], [terminal_safe(str(row["run"])), *(cell(row[c], f) for c, _, f in SHORT)])
         for row in frame.iter_rows(named=True)
     ]
     widths = [max(len(cells[i]) for cells in [header, *(r for _, r in rows)]) for i in range(len(header))]
@@ -101,4 +100,5 @@ def print_table(summary: Summary, console: Console) -> None:
     console.print(table, end="", soft_wrap=True)
     console.print(METHOD_NOTE, style="dim", markup=False)
     for row in frame.filter(pl.col("warnings") != "").iter_rows(named=True):
-        console.print(f"{row['run']}: {row['warnings']}", style="yellow", markup=False, soft_wrap=True)
+        text = terminal_safe(f"{row['run']}: {row['warnings']}")
+        console.print(text, style="yellow", markup=False, soft_wrap=True)
