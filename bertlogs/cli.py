@@ -148,29 +148,33 @@ def analyze(
             )
         )
 
+    wrote = None
     with _reported():
         if out is None:
             summary = work(None)
         else:
+            from bertlogs.discovery import require_existing
             from bertlogs.report.outdir import staged_report
             from bertlogs.report.write import write_reports
 
+            require_existing(paths)  # a missing input is "not found", whatever --out says
             with staged_report(out, inputs=paths, allow_existing=allow_existing) as staging:
                 summary = work(staging / "data")
                 write_reports(summary, staging, plots=plots)
-    _render(summary, out)
+            wrote = f"wrote {out}/: summary.csv, summary.json, summary.md, index.html, data/{', plots/' * plots}"
+    _render(summary, wrote)
     if summary.has_errors:
         raise typer.Exit(ExitCode.RUN_ERRORS)
 
 
-def _render(summary: Summary, out: Path | None) -> None:
+def _render(summary: Summary, wrote: str | None) -> None:
     from bertlogs.report.tables import print_table
 
     print_table(summary, Console(width=max(Console().width, 160)))
     if summary.period_note:
         err.print(summary.period_note, style="dim", markup=False)
-    if out is not None:
-        err.print(f"wrote {out}/: summary.csv, summary.json, summary.md, index.html, data/, plots/", markup=False)
+    if wrote is not None:
+        err.print(terminal_safe(wrote), markup=False)
     for note in summary.skipped[:_NOTES_SHOWN]:
         err.print(terminal_safe(note), style="dim", markup=False)
     if len(summary.skipped) > _NOTES_SHOWN:
@@ -180,7 +184,7 @@ def _render(summary: Summary, out: Path | None) -> None:
     if _state["debug"]:
         for result in summary.results:
             if result.traceback:
-                err.print(f"{result.row['run']}:\n{result.traceback}", markup=False)
+                err.print(terminal_safe(f"{result.row['run']}:\n{result.traceback}"), markup=False)
 
 
 @app.command(context_settings={"allow_interspersed_args": False})

@@ -1,14 +1,16 @@
 """Finding the runs under the input paths, literally and within bounds.
 
 A run is a directory: the regular files directly inside it, every one of which is read and judged by its
-content (a file that is none of bertlogs' formats is named in the run's warnings). Runs are the deepest
-directories that hold a file that could be data, i.e. anything but READMEs, notes, scripts, pictures, reports and
-TensorBoard event files; files beside run directories are named in the notes, not read. Directories named `.*`
-are not searched. A file given on the command line is a run of one file.
+content (a file that is none of bertlogs' formats is named in the run's warnings). A directory is a run when it
+holds a file that could be data (anything but READMEs, notes, scripts, pictures, reports and TensorBoard event
+files) and either has no subdirectories, or its own files hold a training log, a GPU capture or `meta.json` (a
+run with an output folder), or none of its subdirectories holds a run. Otherwise it is a folder of runs, and
+its own files are named in the notes, not read. Directories named `.*`, and levels deeper than MAX_DEPTH, are
+named in the notes, not searched. A file given on the command line is a run of one file.
 
 Paths are never globs. A symbolic link is followed only when it leads to a place inside the inputs and not to
 a directory already searched (so a link back to the archive root, or a loop, adds nothing); FIFOs, sockets and
-devices are never opened.
+devices are never opened; a directory that cannot be read is named in the notes.
 """
 
 from __future__ import annotations
@@ -16,15 +18,22 @@ from __future__ import annotations
 import os
 import re
 import stat
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bertlogs.errors import NotFoundError
+from bertlogs.parsers import GPU_FORMATS, TF1_LOG, sniff
 
 # Names that make no directory a run by themselves (they are still read, and named, inside a run).
 _NOT_DATA = re.compile(
     r"^(?:README.*|events\.out\.tfevents\..*|.*\.(?:md|rst|py|sh|ipynb|png|svg|jpg|pdf|html|parquet))$", re.IGNORECASE
 )
+
+
+MAX_DEPTH = 32  # directory levels searched below an input (real archives have a handful)
+_SNIFFED_FILES = 8  # files whose head is read to tell a run with subfolders from a folder of runs
+_HEAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,14 +56,20 @@ def discover(paths: list[Path]) -> Found:
     Raises:
         NotFoundError: a path does not exist.
     """
-    for path in paths:
-        if not os.path.lexists(path):
-            raise NotFoundError(f"{path}: no such file or directory")
+    require_existing(paths)
     walk = _Walk([p.resolve() for p in paths])
     for path in paths:
         walk.root(path, named_by_resolution=len(paths) == 1)
     runs = sorted(walk.runs, key=lambda r: r.name)
     return Found(runs, walk.notes)
+
+
+def require_existing(paths: list[Path]) -> None:
+    """Raises:
+    NotFoundError: a path does not exist."""
+    for path in paths:
+        if not os.path.lexists(path):
+            raise NotFoundError(f"{path}: no such file or directory")
 
 
 class _Walk:
@@ -74,26 +89,40 @@ class _Walk:
         else:
             self._add(path.name, path, [], [f"{path}: {kind}: not read (save it to a file first)"])
 
-    def directory(self, path: Path, name: str) -> bool:
-        """Search `path`; True when it is a run or holds one. Runs are the deepest directories with data."""
-        st = os.stat(path)
-        key = (st.st_dev, st.st_ino)
-        if key in self.seen:
-            self.notes.append(f"{path}: already searched as {self.seen[key]}: not searched again")
+    def directory(self, path: Path, name: str, depth: int = 0) -> bool:
+        """Search `path`; True when it is a run or holds one."""
+        try:
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) in self.seen:
+                self.notes.append(f"{path}: already searched as {self.seen[st.st_dev, st.st_ino]}: not again")
+                return False
+            self.seen[st.st_dev, st.st_ino] = path
+            files, subdirs, skipped = self._entries(path)
+        except OSError as exc:
+            self.notes.append(f"{path}: cannot read the directory ({exc.strerror or exc}): not searched")
             return False
-        self.seen[key] = path
-        files, subdirs, skipped = self._entries(path)
-        holds_runs = [self.directory(sub, sub.name) for sub in subdirs]
-        if not any(holds_runs) and any(not _NOT_DATA.match(f.name) and not f.name.startswith(".") for f in files):
+        data = [f for f in files if not _NOT_DATA.match(f.name) and not f.name.startswith(".")]
+        # a run's own output folder (checkpoints, eval_results.txt) does not make it a mere container
+        if data and (not subdirs or _holds_run_data(data)):
+            self._add(name, path, files, skipped)
+            return True
+        if depth >= MAX_DEPTH and subdirs:
+            self.notes.append(f"{path}: more than {MAX_DEPTH} levels below an input: not searched deeper")
+            subdirs = []
+        holds_runs = [self.directory(sub, sub.name, depth + 1) for sub in subdirs]
+        if data and not any(holds_runs):
             self._add(name, path, files, skipped)
             return True
         if files:
-            self.notes.append(f"{path}: not a run directory, not read: {', '.join(f.name for f in files)}")
+            self.notes.append(f"{path}: not a run directory, not read: {listed([f.name for f in files])}")
         self.notes.extend(skipped)
         return any(holds_runs)
 
     def _entries(self, directory: Path) -> tuple[list[Path], list[Path], list[str]]:
-        files, subdirs, skipped = [], [], []
+        files: list[Path] = []
+        subdirs: list[Path] = []
+        hidden: list[Path] = []
+        skipped: list[str] = []
         with os.scandir(directory) as entries:
             for entry in sorted(entries, key=lambda e: e.name):
                 path = Path(directory, entry.name)
@@ -102,10 +131,11 @@ class _Walk:
                 if kind == "file":
                     files.append(path)
                 elif kind == "dir":
-                    if not entry.name.startswith("."):
-                        subdirs.append(path)
+                    (hidden if entry.name.startswith(".") else subdirs).append(path)
                 else:
                     skipped.append(f"{path}: {kind}: not read")
+        if hidden:
+            skipped.append(f"{directory}: directories named .* not searched: {listed([p.name for p in hidden])}")
         return files, subdirs, skipped
 
     def _outside(self, link: Path) -> str | None:
@@ -124,6 +154,29 @@ class _Walk:
             unique, n = f"{name}-{n}", n + 1
         self._names.add(unique)
         self.runs.append(FoundRun(unique, path, files, skipped))
+
+
+def _holds_run_data(files: list[Path]) -> bool:
+    """Whether any of `files` is, by its head, a training log, a GPU capture or collect's meta.json."""
+    for path in files[:_SNIFFED_FILES]:
+        if path.name == "meta.json":
+            return True
+        try:
+            with path.open("rb") as f:
+                head = f.read(_HEAD_BYTES)
+            if head.startswith(b"\x1f\x8b"):
+                head = zlib.decompressobj(wbits=31).decompress(head, _HEAD_BYTES)
+        except (OSError, zlib.error):
+            continue
+        if sniff(head.decode("utf-8", errors="replace")) in (TF1_LOG, *GPU_FORMATS):
+            return True
+    return False
+
+
+def listed(names: list[str], shown: int = 5) -> str:
+    """The first few `names`, and how many more: a message stays one readable line."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _kind(path: Path) -> str:

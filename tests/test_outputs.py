@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -136,3 +139,84 @@ def test_runs_whose_names_differ_only_in_punctuation_keep_their_own_files(tmp_pa
     assert len(list((tmp_path / "r" / "plots").iterdir())) == 2
     page = (tmp_path / "r" / "index.html").read_text()
     assert 'href="plots/a%2520b.svg"' in page  # the file is plots/a%20b.svg
+
+
+def test_a_link_inside_the_report_is_never_written_or_deleted_through(archive: Path, tmp_path: Path) -> None:
+    out, mine = tmp_path / "report", tmp_path / "mine"
+    assert analyze(str(archive), "--out", str(out)) == 0
+    shutil.rmtree(out / "plots")
+    mine.mkdir()
+    for name in ("tiny-bs2.svg", "tiny-bs8.svg"):
+        (mine / name).write_text("my figure\n")
+    (out / "plots").symlink_to(mine)
+    before = digest(mine), digest(out)
+    shutil.rmtree(archive / "tiny-bs8")
+    result = runner.invoke(app, ["analyze", str(archive), "--out", str(out)])
+    assert result.exit_code == ExitCode.USAGE and "in the way: plots/" in result.output
+    assert (digest(mine), digest(out)) == before
+
+
+@pytest.mark.parametrize(
+    "files", [["thesis.tex"], ["link/x"], ["../x"], "data", ["summary.csv\x00"], [1], ["plots/../../x.svg"]]
+)
+def test_a_manifest_naming_what_bertlogs_never_writes_is_refused(archive: Path, tmp_path: Path, files: object) -> None:
+    out, other = tmp_path / "report", tmp_path / "other"
+    other.mkdir()
+    (other / "x").write_text("keep\n")
+    out.mkdir()
+    (out / "thesis.tex").write_text("keep\n")
+    (out / "link").symlink_to(other)
+    (out / ".bertlogs-manifest.json").write_text(json.dumps({"files": files}))
+    before = digest(out), digest(other)
+    result = runner.invoke(app, ["analyze", str(archive), "--out", str(out)])
+    assert result.exit_code == ExitCode.USAGE and "manifest" in result.output
+    assert (digest(out), digest(other)) == before
+
+
+def test_no_file_of_the_users_is_written_through_a_planted_link(archive: Path, tmp_path: Path) -> None:
+    out, victim = tmp_path / "report", tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    assert analyze(str(archive), "--out", str(out)) == 0
+    (out / ".bertlogs-manifest.json.tmp").symlink_to(victim)
+    assert analyze(str(archive), "--out", str(out)) == 0
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_directory_of_the_users_at_a_reports_name_stops_the_commit_before_any_move(
+    archive: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    assert analyze(str(archive / "tiny-bs2"), "--out", str(out)) == 0
+    (out / "plots" / "tiny-bs4.svg").mkdir()
+    before = digest(out)
+    result = runner.invoke(app, ["analyze", str(archive), "--out", str(out)])
+    assert result.exit_code == ExitCode.USAGE and "plots/tiny-bs4.svg" in result.output
+    assert digest(out) == before and (out / "plots" / "tiny-bs4.svg").is_dir()
+
+
+def test_two_analyses_never_write_one_report_at_once(archive: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    assert analyze(str(archive), "--out", str(out)) == 0
+    before = digest(out)
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a running analyze holds it
+        result = runner.invoke(app, ["analyze", str(archive / "tiny-bs2"), "--out", str(out)])
+    finally:
+        os.close(fd)
+    assert result.exit_code == ExitCode.USAGE and "another bertlogs analyze" in result.output
+    assert digest(out) == before
+
+
+def test_a_long_run_name_keeps_its_figures_with_out(tmp_path: Path) -> None:
+    name = "ü" * 100  # 600 bytes percent-encoded, over any file system's 255
+    shutil.copytree(DEMO / "tiny-bs2", tmp_path / "in" / name)
+    assert analyze(str(tmp_path / "in"), "--out", str(tmp_path / "r")) == 0
+    samples = pl.read_parquet(tmp_path / "r" / "data" / "samples" / "*" / "*.parquet", hive_partitioning=True)
+    assert samples["run"].unique().to_list() == [name[:30] + "~" + hashlib.sha256(name.encode()).hexdigest()[:16]]
+    assert pl.read_csv(tmp_path / "r" / "summary.csv")["status"].to_list() == ["ok"]
+
+
+def test_a_missing_input_is_not_found_even_with_out(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["analyze", str(tmp_path / "nosuch"), "--out", str(tmp_path / "r")])
+    assert result.exit_code == ExitCode.NOT_FOUND and "no such file or directory" in result.output

@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 from conftest import DEMO
 
+from bertlogs import discovery
 from bertlogs.errors import ExitCode
 from bertlogs.summary import summarize
 
@@ -81,3 +83,42 @@ def test_runs_of_the_same_name_under_two_roots_stay_apart(tmp_path: Path) -> Non
     shutil.copytree(DEMO / "tiny-bs64", tmp_path / "new" / "tiny")
     frame = summarize([tmp_path / "old", tmp_path / "new"]).frame
     assert sorted(zip(frame["run"], frame["batch_size"], strict=True)) == [("tiny", 2), ("tiny-2", 64)]
+
+
+def test_a_run_with_an_output_folder_is_still_a_run(tmp_path: Path) -> None:
+    run = tmp_path / "archive" / "tiny-bs32"
+    shutil.copytree(DEMO / "tiny-bs32", run)
+    (run / "output").mkdir()  # run_classifier.py's output_dir: checkpoints and eval_results.txt
+    shutil.copy(DEMO / "tiny-bs32" / "eval_results.txt", run / "output" / "eval_results.txt")
+    (run / "output" / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-668"\n')
+    (tmp_path / "archive" / "sweep.tsv").write_text("model\tbatch_size\nTiny\t32\n")  # a folder of runs' own file
+    rows = summarize([tmp_path / "archive"]).frame
+    assert rows.select("run", "status").rows() == [("tiny-bs32", "ok")]
+
+
+def test_deep_hidden_and_unreadable_directories_are_named_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    shutil.copytree(DEMO / "tiny-bs2", tmp_path / "archive" / "good")
+    levels = [tmp_path / "archive" / "deep"]
+    for _ in range(1100):  # deeper than Python's recursion limit (os.makedirs and rmtree recurse themselves)
+        levels.append(levels[-1] / "d")
+    for level in levels:
+        level.mkdir(parents=level is levels[0])
+    request.addfinalizer(lambda: [level.rmdir() for level in reversed(levels)])
+    shutil.copytree(DEMO / "tiny-bs4", tmp_path / "archive" / ".hidden-run")
+    shutil.copytree(DEMO / "tiny-bs8", tmp_path / "archive" / "locked")
+    scandir = os.scandir
+
+    def refusing(path: Path) -> object:  # what a directory without read permission does (root reads all)
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(discovery.os, "scandir", refusing)
+    found = discovery.discover([tmp_path / "archive"])
+    assert [r.name for r in found.runs] == ["good"]
+    notes = "\n".join(found.notes)
+    assert "levels below an input: not searched deeper" in notes
+    assert "directories named .* not searched: .hidden-run" in notes
+    assert f"{tmp_path}/archive/locked: cannot read the directory (Permission denied): not searched" in notes

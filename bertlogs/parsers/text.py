@@ -48,7 +48,10 @@ class Source:
         self.path = path
         where = str(path)
         try:
-            if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the open below, a device never end
+            mode = path.stat().st_mode
+            if stat.S_ISDIR(mode):
+                raise NotDataError(where, "a directory, not a file (analyze reads directories)")
+            if not stat.S_ISREG(mode):  # a FIFO would block the open below, a device never end
                 raise NotDataError(where, "not a regular file (a FIFO, pipe, socket or device)")
             with path.open("rb") as f:
                 head = f.read(HEAD_BYTES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from urllib.parse import quote
 
@@ -9,11 +10,20 @@ import polars as pl
 
 from bertlogs.runs import RunFiles
 
+_STEM_CHARS = 200  # "run=" + stem, or stem + ".svg", stays under 255 bytes
+
 
 def file_stem(name: str) -> str:
     """A run name as a file name: percent-encoded, so that distinct runs (`a b`, `a_b`) never share a file;
     hive readers (polars, pyarrow, DuckDB, Spark) decode `run=a%20b` back to `a b`."""
-    return quote(name, safe="")
+    stem = quote(name, safe="")
+    if len(stem) <= _STEM_CHARS:
+        return stem
+    # file systems take 255 bytes a name: a long name keeps its start and gets a digest of the whole
+    head = name[: _STEM_CHARS - 17]
+    while len(quote(head, safe="")) > _STEM_CHARS - 17:  # cut whole characters, never half an escape
+        head = head[:-1]
+    return f"{quote(head, safe='')}~{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
 def write_run(dataset_dir: Path, name: str, run: RunFiles) -> None:
