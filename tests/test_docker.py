@@ -9,6 +9,7 @@ import select
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -24,10 +25,10 @@ from bertlogs.errors import ExitCode
 pytestmark = pytest.mark.docker
 IMAGE = "bertlogs-test-busybox"
 FAKE_BIN = ROOT / "tests" / "fake_bin"
-# A TF1-style training log over ~3 s: config and checkpoints on stderr, readings on both streams; before it,
-# a second of start-up (a real one takes longer) in which collect finds the container and starts sampling.
+# A TF1-style training log over ~3 s: config and checkpoints on stderr, readings on both streams. It starts
+# once the test has seen collect sampling (`release`): on a loaded machine collect may take seconds to start.
 SCRIPT = """
-sleep 1
+while [ ! -e /go ]; do sleep 0.05; done
 echo 'INFO:tensorflow:***** Running training *****' >&2
 echo 'INFO:tensorflow:  Num examples = 64' >&2
 echo 'INFO:tensorflow:  Batch size = 8' >&2
@@ -112,6 +113,16 @@ def run_container(image: str, name: str, exit_code: int = 0, script: str = SCRIP
     )
 
 
+def release(name: str, run_dir: Path) -> None:
+    """Start the container's training once collect is sampling (a condition, not a sleep)."""
+    gpu_csv = run_dir / "gpu.csv"
+    deadline = time.monotonic() + 60
+    while not (gpu_csv.exists() and gpu_csv.read_text().count("\n") >= 3):
+        assert time.monotonic() < deadline, f"{gpu_csv}: collect is not sampling after 60 s"
+        time.sleep(0.05)
+    subprocess.run(["docker", "exec", name, "sh", "-c", ": > /go"], check=True, capture_output=True)
+
+
 @pytest.fixture
 def name() -> str:
     container = f"bertlogs-test-{uuid.uuid4().hex[:8]}"
@@ -126,9 +137,10 @@ def test_container_started_after_collect_is_waiting(image: str, name: str, tmp_p
     assert ready and collector.stderr.readline().startswith("waiting for container")
     assert collector.poll() is None and not (tmp_path / "raw").exists()  # collect waits for the container
     run_container(image, name)
+    run_dir = tmp_path / "raw" / "run"
+    release(name, run_dir)
     _, stderr = collector.communicate(timeout=60)
     assert collector.returncode == 0, stderr
-    run_dir = tmp_path / "raw" / "run"
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "ok" and meta["exit_code"] == 0
     assert meta["source"]["kind"] == "docker" and meta["source"]["image"] == image
@@ -149,6 +161,7 @@ def test_container_started_after_collect_is_waiting(image: str, name: str, tmp_p
 def test_failed_container_keeps_its_exit_code(image: str, name: str, tmp_path: Path) -> None:
     collector = start_collector(tmp_path, name)
     run_container(image, name, exit_code=3)
+    release(name, tmp_path / "raw" / "run")
     collector.communicate(timeout=60)
     assert collector.returncode == 3
     meta = json.loads((tmp_path / "raw" / "run" / "meta.json").read_text())

@@ -51,6 +51,7 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         try:
             self._loop()
+            self._sample()  # one last reading as the run ends: the capture covers the end of the run
             self._out.flush()
         except OSError as exc:
             self.error = f"{getattr(self._out, 'name', 'gpu.csv')}: cannot write: {exc.strerror or exc}"
@@ -65,10 +66,7 @@ class Sampler(threading.Thread):
             delay = (due - time.monotonic_ns()) / 1e9
             if delay > 0 and self._stop_event.wait(delay):
                 break
-            before_wall, before = time.time_ns(), time.monotonic_ns()
-            rows = self._read()
-            after = time.monotonic_ns()
-            self._write(rows, before_wall, before, after)
+            after = self._sample()
             if after - last_flush >= 1_000_000_000:
                 self._out.flush()
                 last_flush = after
@@ -76,6 +74,14 @@ class Sampler(threading.Thread):
             next_k = max(k + 1, (after - start) // interval_ns + 1)
             self.skipped += next_k - k - 1
             k = next_k
+
+    def _sample(self) -> int:
+        """One reading of every GPU, written; returns when it finished (monotonic ns)."""
+        before_wall, before = time.time_ns(), time.monotonic_ns()
+        rows = self._read()
+        after = time.monotonic_ns()
+        self._write(rows, before_wall, before, after)
+        return after
 
     def _write(self, rows: list[dict[str, Any]], wall_ns: int, mono_ns: int, done_ns: int) -> None:
         latency_ms = (done_ns - mono_ns) / 1e6
