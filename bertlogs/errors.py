@@ -11,7 +11,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad options or arguments (typer's own code for usage errors)
     BAD_INPUT = 3  # nothing usable in the input
     NOT_FOUND = 4  # container never appeared, path missing
-    WRITE_FAILED = 5  # the reports could not be written (disk full, ...): the previous report is intact
+    WRITE_FAILED = 5  # reports or the raw archive could not be written (disk full, ...): what was there is kept
     INTERNAL = 70  # a bug in bertlogs (sysexits' EX_SOFTWARE); --debug shows the traceback
     INTERRUPTED = 130
 
@@ -42,6 +42,12 @@ class NotFoundError(BertlogsError):
 
 class CollectError(BertlogsError):
     """collect could not start or keep going (Docker missing, run dir exists, ...)."""
+
+
+class CollectWriteError(CollectError):
+    """collect could not write its archive (full disk, read-only): what was written is kept."""
+
+    exit_code = ExitCode.WRITE_FAILED
 
 
 class OutputError(BertlogsError):

@@ -204,6 +204,13 @@ def test_tensorboard_event_files_are_copied_at_the_end(tmp_path, no_nvidia_smi) 
     assert any("no TensorBoard event files" in w for w in missing.warnings)
 
 
+def test_run_ids_never_start_with_a_dot_which_would_hide_them_from_analyze(tmp_path: Path) -> None:
+    assert archive.default_run_id({"model": ".5x", "lr": ".001"}, 1_764_000_000) == "5x-001-20251124T160000Z"
+    with pytest.raises(CollectError, match=r"starts with no \."):
+        archive.create_run_dir(tmp_path, ".x")
+    assert not list(tmp_path.iterdir())
+
+
 def test_default_run_ids_never_collide(monkeypatch, tmp_path, no_nvidia_smi) -> None:  # type: ignore[no-untyped-def]
     same_second = archive.default_run_id({"model": "Tiny"}, 1_764_000_000)
     monkeypatch.setattr(run_module, "default_run_id", lambda labels, now_s: same_second)
@@ -255,7 +262,7 @@ def test_a_full_disk_gives_one_line_and_a_failed_run_that_stays_readable(tmp_pat
         meta = json.loads((tmp_path / "r" / "meta.json").read_text())
         facts = parse_file(tmp_path / "r" / "train.log").frame
         reason = "File too large"
-    assert result.returncode == ExitCode.BAD_INPUT
+    assert result.returncode == ExitCode.WRITE_FAILED
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("bertlogs: error: "), result.stderr
     assert f"cannot write: {reason}; what was written is kept in" in result.stderr
     assert meta["status"] == "failed" and meta["end"] is not None  # the command was stopped, not waited for
@@ -266,11 +273,11 @@ def test_a_full_disk_gives_one_line_and_a_failed_run_that_stays_readable(tmp_pat
 def test_an_unwritable_out_gives_one_line(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     result = collect_cli(tmp_path / "file" / "raw", "true")
-    assert result.returncode == ExitCode.BAD_INPUT and result.stderr.count("\n") == 1, result.stderr
+    assert result.returncode == ExitCode.WRITE_FAILED and result.stderr.count("\n") == 1, result.stderr
     assert "raw: cannot create the run directory: Not a directory" in result.stderr
     with mounted_tmpfs(tmp_path / "ro", "ro,size=64k") as read_only:
         result = collect_cli(read_only, "true")
-    assert result.returncode == ExitCode.BAD_INPUT and result.stderr.count("\n") == 1, result.stderr
+    assert result.returncode == ExitCode.WRITE_FAILED and result.stderr.count("\n") == 1, result.stderr
     assert "cannot create the run directory: Read-only file system" in result.stderr
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bertlogs.errors import CollectError
+from bertlogs.errors import CollectError, CollectWriteError
 
 FORMAT_VERSION = 1
 # the next meta.json is written into these preallocated bytes: the final one, with its reason, fits on a full disk
@@ -27,7 +27,7 @@ MAX_RUN_ID_SUFFIX = 1000
 
 def default_run_id(labels: dict[str, str], now_s: float) -> str:
     stamp = dt.datetime.fromtimestamp(now_s, dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    words = [re.sub(r"[^A-Za-z0-9.]+", "-", v).strip("-") for v in labels.values()]
+    words = [re.sub(r"[^A-Za-z0-9.]+", "-", v).strip("-.") for v in labels.values()]  # `.5x`: not hidden
     return "-".join([w for w in words if w] + [stamp])
 
 
@@ -39,8 +39,8 @@ def create_run_dir(raw: Path, run_id: str, *, suffixed: bool = False) -> Path:
     Raises:
         CollectError: a bad id, an explicit id that exists, or `raw` cannot be created or written.
     """
-    if not re.fullmatch(r"[A-Za-z0-9._=-]+", run_id) or run_id in (".", ".."):
-        raise CollectError(f"{run_id!r}: a run id may hold letters, digits and . _ = - only")
+    if not re.fullmatch(r"[A-Za-z0-9_=-][A-Za-z0-9._=-]*", run_id):  # a leading . would hide it from analyze
+        raise CollectError(f"{run_id!r}: a run id holds letters, digits and . _ = - only, and starts with no .")
     try:
         raw.mkdir(parents=True, exist_ok=True)
         for n in range(1, MAX_RUN_ID_SUFFIX + 1 if suffixed else 2):
@@ -51,7 +51,7 @@ def create_run_dir(raw: Path, run_id: str, *, suffixed: bool = False) -> Path:
             except FileExistsError:
                 continue
     except OSError as exc:
-        raise CollectError(f"{raw}: cannot create the run directory: {exc.strerror or exc}") from None
+        raise CollectWriteError(f"{raw}: cannot create the run directory: {exc.strerror or exc}") from None
     raise CollectError(f"{raw / run_id}: run directory exists; collect never overwrites a run")
 
 

@@ -22,7 +22,7 @@ from bertlogs import __version__
 from bertlogs.collect.archive import LogWriter, create_run_dir, default_run_id, rfc3339_now, write_meta
 from bertlogs.collect.lines import LineReader, StampMerger, split_warning
 from bertlogs.collect.sampler import GPU_CSV_COLUMNS, Sampler
-from bertlogs.errors import CollectError, NotFoundError
+from bertlogs.errors import CollectError, CollectWriteError, NotFoundError
 
 Status = Callable[[str], None]
 # Docker's rule for names, and hex ids: never an option (`-x`), never a path
@@ -177,7 +177,7 @@ class _Session:
             reason = f"meta.json could not be updated ({exc.strerror or exc})"
             self.error = f"{self.error}; {reason}" if self.error else f"{self.run_dir}: {reason}"
         if self.error:
-            raise CollectError(f"{self.error}; what was written is kept in {self.run_dir}")
+            raise CollectWriteError(f"{self.error}; what was written is kept in {self.run_dir}")
 
     def _close_writers(self) -> None:
         if self.sampler:
