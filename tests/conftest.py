@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,15 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 REAL = FIXTURES / "real"
 DEMO = FIXTURES / "cola-sweep"
+
+
+def digest(root: Path) -> dict[str, str]:
+    """SHA-256 of every regular file under `root` (links not followed): inputs must come out byte-identical."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
 
 
 @pytest.fixture

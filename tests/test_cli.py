@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -12,21 +11,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import DEMO, REAL
+from conftest import DEMO, REAL, digest
 from typer.testing import CliRunner
 
 from bertlogs.cli import app
 from bertlogs.errors import ExitCode
 
 runner = CliRunner()
-
-
-def digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_a_bug_is_one_line_with_its_own_exit_code_and_a_traceback_under_debug(

@@ -3,7 +3,6 @@ gets its own row and never costs the others theirs."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import DEMO
+from conftest import DEMO, digest
 from test_analysis import T0, csv_capture, docker_log, iso, write_run
 
 from bertlogs import summarize
@@ -120,10 +119,6 @@ def test_a_collector_that_died_leaves_a_partial_run_that_says_how_far_it_got(tmp
     assert "the log reaches 55 s and the GPU capture 70 s" in row["warnings"], row["warnings"]
 
 
-def fingerprint(root: Path) -> dict[str, str]:
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def mixed_archive(root: Path, copies: int = 1) -> list[str]:
     """Good demo runs (`copies` of each) and bad runs; returns the bad runs' names."""
     for copy in range(copies):
@@ -152,7 +147,7 @@ def test_bad_runs_get_their_own_rows_and_the_good_ones_stay_ok(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, copies: int
 ) -> None:
     mixed_archive(tmp_path / "in", copies)
-    before = fingerprint(tmp_path / "in")
+    before = digest(tmp_path / "in")
     monkeypatch.setattr(summary_module, "_analyze", analyze_with_a_bug)
     monkeypatch.setattr(summary_module, "analyze_run", raising_analyze_run)
     summary = summarize([tmp_path / "in"], workers=workers, dataset_dir=tmp_path / "data")
@@ -169,7 +164,7 @@ def test_bad_runs_get_their_own_rows_and_the_good_ones_stay_ok(
     assert boom.traceback is not None and "raising_analyze_run" in boom.traceback
     assert all(r.traceback is None for r in summary.results if r is not boom)
     assert summary.has_errors
-    assert fingerprint(tmp_path / "in") == before
+    assert digest(tmp_path / "in") == before
 
 
 def test_a_bug_in_a_batched_query_fails_only_its_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

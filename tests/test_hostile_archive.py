@@ -6,7 +6,6 @@ Each bad run is a copy of a real demo run with one thing broken, as the fuzzing 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import re
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
-from conftest import DEMO, REAL
+from conftest import DEMO, REAL, digest
 
 from bertlogs.errors import ExitCode
 
@@ -81,14 +80,6 @@ BAD: dict[str, Callable[[Path], None]] = {
     "a b": lambda run: None,
     "a_b": lambda run: None,
 }
-
-
-def digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and not p.is_symlink()
-    }
 
 
 def test_one_row_per_run_good_runs_ok_exit_1_no_traceback_inputs_untouched(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import DEMO
+from conftest import DEMO, digest
 from typer.testing import CliRunner
 
 from bertlogs.cli import app
@@ -19,14 +19,6 @@ from bertlogs.errors import ExitCode
 from bertlogs.report import write
 
 runner = CliRunner()
-
-
-def digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture

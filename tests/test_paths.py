@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -11,17 +10,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import DEMO
+from conftest import DEMO, digest
 
 from bertlogs import discovery
 from bertlogs.errors import ExitCode
 from bertlogs.summary import summarize
-
-
-def digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
-    }
 
 
 def test_brackets_in_a_run_directory_are_characters_not_a_glob(tmp_path: Path) -> None:
