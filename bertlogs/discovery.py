@@ -85,6 +85,10 @@ class _Walk:
         if kind == "dir":
             self.directory(path, path.resolve().name if named_by_resolution else path.name)
         elif kind == "file":
+            resolved = path.resolve()
+            if any(root in resolved.parents and root.is_dir() for root in self.roots):  # one log, one row
+                self.notes.append(f"{path}: inside another input directory: taken as part of it")
+                return
             self._add(path.stem or path.name, path, [path], [])
         else:
             self._add(path.name, path, [], [f"{path}: {kind}: not read (save it to a file first)"])

@@ -115,3 +115,10 @@ def test_deep_hidden_and_unreadable_directories_are_named_not_fatal(
     assert "levels below an input: not searched deeper" in notes
     assert "directories named .* not searched: .hidden-run" in notes
     assert f"{tmp_path}/archive/locked: cannot read the directory (Permission denied): not searched" in notes
+
+
+def test_a_file_inside_a_directory_given_too_is_one_run_not_two(tmp_path: Path) -> None:
+    shutil.copytree(DEMO / "tiny-bs2", tmp_path / "tiny-bs2")
+    found = discovery.discover([tmp_path / "tiny-bs2" / "run_classifier.log", tmp_path / "tiny-bs2"])
+    assert [r.name for r in found.runs] == ["tiny-bs2"]
+    assert "inside another input directory" in found.notes[0]
