@@ -256,8 +256,7 @@ def _rates(
     if not impossible.is_empty():
         line, key, bad = impossible.select("line", "key", "value").row(0)
         where = f"{run.log.path if run.log is not None else run.path}:{line}"
-        warnings.append(_excluded_note(impossible.height, "rate", where, f"{key} {bad:g}"))
-        reasons.append(f"partial: {impossible.height} impossible rate reading(s) left out")
+        reasons.append(f"partial: {_excluded_note(impossible.height, 'rate', where, f'{key} {bad:g}')}")
     gs = value.filter(pl.col("key") == "global_step/sec").first()
     ex = value.filter(pl.col("key") == "examples/sec").first()
     readings = (
