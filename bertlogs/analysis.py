@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from bertlogs import metrics
-from bertlogs.errors import BertlogsError
+from bertlogs.errors import BertlogsError, one_line
 from bertlogs.parsers.tf1 import RATE_WINDOW_STEPS
 from bertlogs.runs import LoadFault, RunFiles, labels, whole
 from bertlogs.schema import FACT_SCHEMA, conform
@@ -83,8 +83,7 @@ def error_result(name: str, path: Path, exc: Exception, doing: str) -> RunResult
     if isinstance(exc, (BertlogsError, LoadFault)):
         reason = str(exc)
     else:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        reason = f"{path}: internal error while {doing} ({type(exc).__name__}: {first})"
+        reason = f"{path}: internal error while {doing} ({one_line(exc)})"
     row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
     row.update(run=name, path=str(path), status="error", warnings=reason)
     return RunResult(row=row, traceback="".join(tb.format_exception(exc)))

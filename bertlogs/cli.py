@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from bertlogs.errors import BertlogsError, ExitCode, NotFoundError
+from bertlogs.errors import BertlogsError, ExitCode, NotFoundError, one_line
 from bertlogs.report.escape import terminal_safe
 
 if TYPE_CHECKING:
@@ -270,7 +270,7 @@ def _reported() -> Iterator[None]:
             raise
         err.print(
             f"bertlogs: internal error (a bug, please report it with the output of --debug): "
-            f"{type(exc).__name__}: {terminal_safe(str(exc).strip().partition(chr(10))[0])}",
+            f"{terminal_safe(one_line(exc))}",
             style="red",
             markup=False,
             soft_wrap=True,

@@ -16,6 +16,12 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+def one_line(exc: BaseException) -> str:
+    """`Type: first line of the message` (at most 200 characters): polars' messages run over many lines."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.partition(chr(10))[0][:200]}" if text else type(exc).__name__
+
+
 class BertlogsError(Exception):
     """Base of every error bertlogs raises on purpose."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from bertlogs.errors import BertlogsError, NotDataError
+from bertlogs.errors import BertlogsError, NotDataError, one_line
 from bertlogs.parsers import (
     EVAL_RESULTS,
     SMI_TABLE,
@@ -118,8 +118,7 @@ def _blame(paths: list[Path]) -> Iterator[None]:
     except Exception as exc:
         if len(paths) != 1:
             raise
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise LoadFault(f"{paths[0]}: internal error while reading it ({type(exc).__name__}: {first})") from exc
+        raise LoadFault(f"{paths[0]}: internal error while reading it ({one_line(exc)})") from exc
 
 
 def _assemble(run: RunFiles, files: list[Path], offset: float, parsed: list[Parsed], year: int | None) -> RunFiles:

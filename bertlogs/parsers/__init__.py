@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bertlogs.errors import NotDataError, ParseError
+from bertlogs.errors import NotDataError, ParseError, one_line
 from bertlogs.parsers import eval_results, smi_csv, smi_table, tf1
 from bertlogs.parsers.text import Source
 from bertlogs.schema import FACT_SCHEMA, SAMPLE_SCHEMA
@@ -173,8 +173,7 @@ def _polars_failure_is_parse_error(source: Source) -> Iterator[None]:
     try:
         yield
     except _POLARS_FAILURES as exc:
-        reason = str(exc).strip().split("\n", 1)[0][:200]
-        raise ParseError(str(source.path), f"cannot be parsed ({type(exc).__name__}: {reason})") from exc
+        raise ParseError(str(source.path), f"cannot be parsed ({one_line(exc)})") from exc
 
 
 def _alone(parse: Callable[[Source, float], Parsed], source: Source, utc_offset_s: float, fmt: str) -> Parsed:
