@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bertlogs.errors import NotFoundError
 from bertlogs.parsers import GPU_FORMATS, TF1_LOG, sniff
+from bertlogs.parsers.text import not_regular
 
 # Names that make no directory a run by themselves (they are still read, and named, inside a run).
 _NOT_DATA = re.compile(
@@ -189,9 +190,7 @@ def _kind(path: Path) -> str:
         mode = os.stat(path).st_mode
     except OSError as exc:
         return f"cannot read ({exc.strerror or exc})"
-    if stat.S_ISREG(mode):
-        return "file"
     if stat.S_ISDIR(mode):
         return "dir"
-    what = {stat.S_IFIFO: "a FIFO or pipe", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a disk"}
-    return f"not a regular file but {what.get(stat.S_IFMT(mode), 'a special file')}"
+    special = not_regular(mode)
+    return "file" if special is None else f"not a regular file but {special}"

@@ -48,11 +48,9 @@ class Source:
         self.path = path
         where = str(path)
         try:
-            mode = path.stat().st_mode
-            if stat.S_ISDIR(mode):
-                raise NotDataError(where, "a directory, not a file (analyze reads directories)")
-            if not stat.S_ISREG(mode):  # a FIFO would block the open below, a device never end
-                raise NotDataError(where, "not a regular file (a FIFO, pipe, socket or device)")
+            special = not_regular(path.stat().st_mode)
+            if special is not None:  # a FIFO would block the open below, a device never end
+                raise NotDataError(where, f"not a regular file but {special}")
             with path.open("rb") as f:
                 head = f.read(HEAD_BYTES)
                 self._data: Path | bytes = path
@@ -87,6 +85,14 @@ class Source:
     def line_count(self) -> int:
         # the last line number, not pl.len(): polars' row count takes seconds on a line of megabytes
         return int(self.lines().select(pl.col("line").max()).collect(engine=engine(self.large)).item() or 0)
+
+
+def not_regular(mode: int) -> str | None:
+    """What a file of this `st_mode` is when it is not a regular file ('a FIFO or pipe', ...), else None."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO or pipe", stat.S_IFSOCK: "a socket"}
+    return kinds.get(stat.S_IFMT(mode), "a device or special file")
 
 
 def _scan_rest(path: str, f: io.BufferedReader, head: bytes) -> tuple[int, bytes]:
