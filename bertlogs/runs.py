@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from bertlogs.discovery import FoundRun
 from bertlogs.errors import BertlogsError, NotDataError, one_line
 from bertlogs.parsers import (
     EVAL_RESULTS,
@@ -59,16 +60,14 @@ class RunFiles:
     unreadable: list[str] = field(default_factory=list)  # files that could not be parsed (also in warnings)
 
 
-def load_many(
-    runs: list[tuple[str, Path, list[Path]]], *, year: int | None = None, utc_offset_s: float | None = None
-) -> list[RunFiles]:
-    """Parse several runs' files (name, run directory, files), their training logs in one polars query (see
-    `parsers.parse_logs`)."""
+def load_many(runs: list[FoundRun], *, year: int | None = None, utc_offset_s: float | None = None) -> list[RunFiles]:
+    """Parse several runs' files, their training logs in one polars query (see `parsers.parse_logs`); what
+    discovery did not read opens each run's warnings."""
     loaded: list[tuple[RunFiles, list[Path], float, list[Parsed]]] = []
     logs: list[tuple[int, Source, float]] = []
     tables: list[tuple[int, Source, float]] = []  # small table captures, parsed in one query too
-    for name, path, files in runs:
-        run = RunFiles(name=name, path=path)
+    for entry in runs:
+        run, files = RunFiles(name=entry.name, path=entry.path, warnings=list(entry.skipped)), entry.files
         meta_path = next((f for f in files if f.name == META), None)
         if meta_path is not None:
             run.meta, problems = read_meta(meta_path)

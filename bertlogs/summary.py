@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from bertlogs.analysis import SUMMARY_COLUMNS, SUMMARY_DTYPES, RunResult, analyze_run, error_result
-from bertlogs.discovery import discover
+from bertlogs.discovery import FoundRun, discover
 from bertlogs.errors import BertlogsError
 from bertlogs.report.dataset import write_run
 from bertlogs.runs import RunFiles, load_many
@@ -51,10 +51,7 @@ class Summary:
 
 @dataclass(frozen=True)
 class _Job:
-    name: str
-    path: Path  # the run directory, as reached from the path given (a file given alone: that file)
-    files: list[Path]
-    skipped: list[str]  # "path: reason" for entries of the run not read (links out, FIFOs)
+    run: FoundRun
     year: int | None
     utc_offset_s: float | None
     period_s: float | None
@@ -95,9 +92,7 @@ def summarize(
     if not found.runs:
         notes = "".join(f"; {n}" for n in found.notes[:3])
         raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found{notes or ' (empty directory?)'}")
-    jobs = [
-        _Job(r.name, r.path, r.files, r.skipped, year, utc_offset_s, period_s, gpus, dataset_dir) for r in found.runs
-    ]
+    jobs = [_Job(run, year, utc_offset_s, period_s, gpus, dataset_dir) for run in found.runs]
     outcomes = list(_run(jobs, workers, progress))
     note = None
     unclocked = [i for i, o in enumerate(outcomes) if o.result.unclocked]
@@ -154,12 +149,12 @@ def _in_own_worker(batch: list[_Job]) -> list[_Outcome]:
 
 def _died(job: _Job, exc: Exception) -> _Outcome:
     if isinstance(exc, BrokenProcessPool):
-        result = error_result(job.name, job.path, exc, "in its worker process")
+        result = error_result(job.run.name, job.run.path, exc, "in its worker process")
         result.row["warnings"] = (
-            f"{job.path}: the worker process died (killed, or out of memory?) while analysing this run"
+            f"{job.run.path}: the worker process died (killed, or out of memory?) while analysing this run"
         )
         return _Outcome(result, [])
-    return _Outcome(error_result(job.name, job.path, exc, "sending its results back from its worker process"), [])
+    return _Outcome(error_result(job.run.name, job.run.path, exc, "sending its results back from its worker"), [])
 
 
 J = TypeVar("J")
@@ -192,7 +187,7 @@ def _analyze(batch: list[_Job]) -> list[_Outcome]:
     # the Parquet dataset is written while the figures are computed (polars releases the GIL while it writes)
     with ThreadPoolExecutor(1) as writer:
         written: dict[int, Future[None]] = {
-            i: writer.submit(write_run, job.dataset_dir, job.name, run)
+            i: writer.submit(write_run, job.dataset_dir, job.run.name, run)
             for i, (job, run) in enumerate(zip(batch, runs, strict=True))
             if job.dataset_dir is not None and isinstance(run, RunFiles)
         }
@@ -200,25 +195,23 @@ def _analyze(batch: list[_Job]) -> list[_Outcome]:
             outcomes.append(_analyze_one(job, run))
         for i, done in written.items():
             if (exc := done.exception()) is not None and isinstance(exc, Exception):
-                outcomes[i] = _Outcome(error_result(batch[i].name, batch[i].path, exc, "writing its data"), [])
+                failed = batch[i].run
+                outcomes[i] = _Outcome(error_result(failed.name, failed.path, exc, "writing its data"), [])
     return outcomes
 
 
 def _load(batch: list[_Job]) -> list[RunFiles | Exception]:
     first = batch[0]
-    runs = load_many([(j.name, j.path, j.files) for j in batch], year=first.year, utc_offset_s=first.utc_offset_s)
-    for job, run in zip(batch, runs, strict=True):
-        run.warnings[:0] = job.skipped
-    return list(runs)
+    return list(load_many([j.run for j in batch], year=first.year, utc_offset_s=first.utc_offset_s))
 
 
 def _analyze_one(job: _Job, run: RunFiles | Exception) -> _Outcome:
     if isinstance(run, Exception):
-        return _Outcome(error_result(job.name, job.path, run, "loading it"), [])
+        return _Outcome(error_result(job.run.name, job.run.path, run, "loading it"), [])
     try:
         return _Outcome(analyze_run(run, period_s=job.period_s, gpus=job.gpus), run.unreadable)
     except Exception as exc:
-        return _Outcome(error_result(job.name, job.path, exc, "analysing it"), run.unreadable)
+        return _Outcome(error_result(job.run.name, job.run.path, exc, "analysing it"), run.unreadable)
 
 
 def _order(result: RunResult) -> tuple[Any, ...]:

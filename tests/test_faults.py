@@ -188,7 +188,7 @@ def test_a_bug_in_a_batched_query_fails_only_its_run(tmp_path: Path, monkeypatch
 
 
 def killing_analyze(batch):  # type: ignore[no-untyped-def]
-    if any(job.name == "boom" for job in batch):
+    if any(job.run.name == "boom" for job in batch):
         os._exit(9)  # as the kernel's OOM killer would end it
     return _REAL_ANALYZE(batch)
 
