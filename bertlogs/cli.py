@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from bertlogs.errors import BertlogsError, ExitCode, NotFoundError, one_line
+from bertlogs.errors import BertlogsError, ExitCode, one_line
 from bertlogs.report.escape import terminal_safe
 
 if TYPE_CHECKING:
@@ -82,14 +82,14 @@ def parse(
 
     Example: bertlogs parse fixtures/cola-sweep/tiny-bs32/run_classifier.log
     """
+    from bertlogs.discovery import require_existing
     from bertlogs.parsers import parse_file
 
     if format not in ("csv", "json"):
         raise typer.BadParameter("expected csv or json", param_hint="--format")
     offset_s = _utc_offset(utc_offset) or 0.0
     with _reported():
-        if not os.path.lexists(file):
-            raise NotFoundError(f"{file}: no such file or directory")
+        require_existing([file])
         parsed = parse_file(file, year=year, utc_offset_s=offset_s)
     err.print(f"{file}: {parsed.format}, {parsed.frame.height} rows", style="dim", markup=False)
     for warning in parsed.warnings:
@@ -178,7 +178,8 @@ def _render(summary: Summary, wrote: str | None) -> None:
     for note in summary.skipped[:_NOTES_SHOWN]:
         err.print(terminal_safe(note), style="dim", markup=False)
     if len(summary.skipped) > _NOTES_SHOWN:
-        err.print(f"... and {len(summary.skipped) - _NOTES_SHOWN} more not read (see summary.json)", style="dim")
+        more = len(summary.skipped) - _NOTES_SHOWN
+        err.print(f"... and {more} more not read (summary.json lists them all)", style="dim")
     for problem in summary.unreadable:
         err.print(terminal_safe(problem), style="red", markup=False)
     if _state["debug"]:
