@@ -1,0 +1,75 @@
+"""The vocabulary of training-log facts: what any training log is read into (one row per fact, see
+`schema.FACT_SCHEMA`), whichever program wrote it. Parsers produce these kinds and keys; analysis reads
+only these names, never a producer's own.
+
+Each kind, its keys, and what a fact's `value` and `step` hold:
+
+- CONFIG: the run's settings (value: the count). Keys NUM_EXAMPLES, BATCH_SIZE, NUM_STEPS, NUM_EPOCHS;
+  the evaluation's own settings carry the prefix EVAL_PREFIX (`eval_num_examples`).
+- MODEL: the model's shape, LAYERS and HIDDEN (value: the count).
+- RATE: a progress reading: STEPS_PER_S or EXAMPLES_PER_S (value: the rate) averaged over the steps
+  `step - steps_covered .. step`, where steps_covered is the STEPS_COVERED fact at the same step (every
+  producer states it: TF1's StepCounterHook covers 100 steps, another logger its own interval).
+- LOSS: LOSS (value: one mini-batch's loss at `step`), FINAL_STEP_LOSS.
+- EVAL: an evaluation's metrics (key: the metric's own name, such as EVAL_ACCURACY, EVAL_LOSS or
+  EVAL_BATCH_LOSS; step: the global step evaluated). EVAL_SAVED is a second copy of the same results
+  (TF1's `Saving dict` line), used only when no EVAL block was logged.
+- CHECKPOINT: CHECKPOINT (value and step: the step saved).
+- PHASE: TRAIN_START, TRAIN_END, EVAL_START, EVAL_END (value: unix seconds of the marker).
+- ERROR: a failure: DIVERGED, OOM (value: the loss that diverged, else 1).
+- NOTE: SKIPPED_TRAINING (training did not run).
+
+`time` is unix seconds when the line had a clock (`clock` says which), else null.
+"""
+
+from __future__ import annotations
+
+# kinds
+CONFIG = "config"
+MODEL = "model"
+RATE = "rate"
+LOSS = "loss"
+EVAL = "eval"
+EVAL_SAVED = "eval_dict"
+CHECKPOINT = "checkpoint"
+PHASE = "phase"
+ERROR = "error"
+NOTE = "note"
+
+# CONFIG keys
+NUM_EXAMPLES = "num_examples"
+BATCH_SIZE = "batch_size"
+NUM_STEPS = "num_steps"
+NUM_EPOCHS = "num_epochs"
+EVAL_PREFIX = "eval_"
+
+# MODEL keys
+LAYERS = "layers"
+HIDDEN = "hidden"
+
+# RATE keys
+STEPS_PER_S = "global_step/sec"
+EXAMPLES_PER_S = "examples/sec"
+STEPS_COVERED = "steps_covered"
+
+# LOSS keys (LOSS is also the key)
+FINAL_STEP_LOSS = "final_step_loss"
+
+# EVAL keys the summary reads
+EVAL_ACCURACY = "eval_accuracy"
+EVAL_LOSS = "eval_loss"
+EVAL_BATCH_LOSS = "loss"  # mean of per-batch means (TF1's `loss` in an eval block)
+GLOBAL_STEP = "global_step"
+
+# PHASE keys
+TRAIN_START = "train_start"
+TRAIN_END = "train_end"
+EVAL_START = "eval_start"
+EVAL_END = "eval_end"
+
+# ERROR keys
+DIVERGED = "diverged"
+OOM = "oom"
+
+# NOTE keys
+SKIPPED_TRAINING = "skipped_training"
