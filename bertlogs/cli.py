@@ -185,7 +185,7 @@ def _render(summary: Summary, wrote: str | None) -> None:
     if _state["debug"]:
         for result in summary.results:
             if result.traceback:
-                err.print(terminal_safe(f"{result.row['run']}:\n{result.traceback}"), markup=False)
+                err.print(terminal_safe(f"{result.row.run}:\n{result.traceback}"), markup=False)
 
 
 @app.command(context_settings={"allow_interspersed_args": False})

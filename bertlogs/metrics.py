@@ -51,6 +51,6 @@ def _interpolate(times_s: Sequence[float], values: Sequence[float], at_s: float)
     return v0 if t1 == t0 else v0 + (v1 - v0) * (at_s - t0) / (t1 - t0)
 
 
-def harmonic_mean(values: Sequence[float]) -> float:
-    """Mean rate over equal amounts of work (each reading covers the same number of steps)."""
-    return len(values) / sum(1.0 / v for v in values)
+def harmonic_mean(rates: Sequence[float], work: Sequence[float]) -> float:
+    """Mean rate over readings that each cover an amount of work (steps): total work / total time."""
+    return sum(work) / sum(w / r for r, w in zip(rates, work, strict=True))

@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from bertlogs.analysis import SUMMARY_COLUMNS, SUMMARY_DTYPES, RunResult, analyze_run, error_result
+from bertlogs import columns
+from bertlogs.analysis import RunResult, analyze_run, error_result
+from bertlogs.columns import Status
+from bertlogs.dataset import write_run
 from bertlogs.discovery import FoundRun, discover
 from bertlogs.errors import BertlogsError
-from bertlogs.report.dataset import write_run
 from bertlogs.runs import RunFiles, load_many
 
 Progress = Callable[[int, int, str], None]  # runs done, runs in all, the run just done
@@ -40,13 +42,12 @@ class Summary:
 
     @property
     def frame(self) -> pl.DataFrame:
-        rows = [r.row for r in self.results]
-        return pl.DataFrame(rows, schema_overrides=SUMMARY_DTYPES, infer_schema_length=None).select(SUMMARY_COLUMNS)
+        return columns.frame([r.row for r in self.results])
 
     @property
     def has_errors(self) -> bool:
         """A run could not be analysed, or a file could not be read."""
-        return bool(self.unreadable) or any(r.row["status"] == "error" for r in self.results)
+        return bool(self.unreadable) or any(r.row.status == Status.ERROR for r in self.results)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def _in_own_worker(batch: list[_Job]) -> list[_Outcome]:
 def _died(job: _Job, exc: Exception) -> _Outcome:
     if isinstance(exc, BrokenProcessPool):
         result = error_result(job.run.name, job.run.path, exc, "in its worker process")
-        result.row["warnings"] = (
+        result.row.warnings = (
             f"{job.run.path}: the worker process died (killed, or out of memory?) while analysing this run"
         )
         return _Outcome(result, [])
@@ -175,7 +176,7 @@ def _isolating(items: list[J], attempt: Callable[[list[J]], list[R]], fail: Call
 def _counted(outcomes: Iterator[_Outcome], total: int, progress: Progress | None) -> Iterator[_Outcome]:
     for done, outcome in enumerate(outcomes, 1):
         if progress:
-            progress(done, total, str(outcome.result.row["run"]))
+            progress(done, total, outcome.result.row.run)
         yield outcome
 
 
@@ -217,5 +218,5 @@ def _analyze_one(job: _Job, run: RunFiles | Exception) -> _Outcome:
 def _order(result: RunResult) -> tuple[Any, ...]:
     """Smallest model first, then batch size; unlabelled runs last, by name."""
     row = result.row
-    size = (row["layers"] or 10**6, row["hidden"] or 10**6) if row["layers"] else (10**6, 10**6)
-    return (*size, row["batch_size"] or 10**6, str(row["run"]))
+    size = (row.layers, row.hidden or 10**6) if row.layers else (10**6, 10**6)
+    return (*size, row.batch_size or 10**6, row.run)

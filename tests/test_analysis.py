@@ -6,11 +6,12 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 from bertlogs import summarize
-from bertlogs.analysis import trace_of
+from bertlogs.analysis import TRACE_POINTS, samples
 
 T0 = 1764086400.0  # 2025-11-25 16:00:00 UTC
 
@@ -73,12 +74,12 @@ def test_log_clock_sets_the_window_and_idle_gpus_are_left_out(tmp_path: Path) ->
     assert row["train_s"] == pytest.approx(40.0, abs=1e-6)
     assert row["epoch_s"] == pytest.approx(40.0 / 5, abs=1e-6)  # 400 steps x 8 / 640 examples = 5 epochs
     assert row["gpus"] == "0"
-    assert row["power_w"] == pytest.approx(200.0)
+    assert row.power_w == pytest.approx(200.0)
     assert row["util_pct"] == pytest.approx(90.0)
     assert row["energy_j_per_epoch"] == pytest.approx(200.0 * 40 / 5)
     assert row["rate_readings"] == 3  # twins counted once
-    assert row["status"] == "ok", row["warnings"]
-    assert "idle GPU(s) [1] left out" in row["warnings"]
+    assert row["status"] == "ok", row.warnings
+    assert "idle GPU(s) [1] left out" in row.warnings
 
 
 def test_gpus_from_meta_json_win(tmp_path: Path) -> None:
@@ -94,7 +95,7 @@ def test_gpus_from_meta_json_win(tmp_path: Path) -> None:
     )
     row = summarize([tmp_path]).results[0].row
     assert row["gpus"] == "0,1" and row["model"] == "Custom"
-    assert row["power_w"] == pytest.approx(250.0)
+    assert row.power_w == pytest.approx(250.0)
 
 
 def test_out_of_memory_run_is_failed_not_an_error(tmp_path: Path) -> None:
@@ -105,7 +106,7 @@ def test_out_of_memory_run_is_failed_not_an_error(tmp_path: Path) -> None:
     write_run(tmp_path, "oom", train_log=log, gpu_csv=csv_capture(T0 + 10, T0 + 50))
     row = summarize([tmp_path]).results[0].row
     assert row["status"] == "failed"
-    assert row["warnings"].startswith("training failed (oom)")
+    assert row.warnings.startswith("training failed (oom)")
 
 
 def test_capture_without_clock_uses_the_given_period(tmp_path: Path) -> None:
@@ -117,10 +118,10 @@ def test_capture_without_clock_uses_the_given_period(tmp_path: Path) -> None:
         train_log=(demo / "run_classifier.log").read_text(),
         gpu_log="\n".join(rows) + "\n",
     )
-    assert summarize([tmp_path]).results[0].row["power_w"] is None  # no clock, no period: no figures
+    assert summarize([tmp_path]).results[0].row.power_w is None  # no clock, no period: no figures
     row = summarize([tmp_path], period_s=0.31).results[0].row
-    assert "times rebuilt from a 0.310 s period" in row["warnings"]
-    assert row["power_w"] == pytest.approx(126.77, rel=0.02)
+    assert "times rebuilt from a 0.310 s period" in row.warnings
+    assert row.power_w == pytest.approx(126.77, rel=0.02)
 
 
 def test_trace_buckets_are_means_of_equal_time_spans() -> None:
@@ -128,35 +129,36 @@ def test_trace_buckets_are_means_of_equal_time_spans() -> None:
     times = [float(t) for t in range(100) for _ in range(2)]
     gpu = [g for _ in range(100) for g in range(2)]
     power = [None if g == 1 and t >= 50 else 10.0 * g + t for t, g in zip(times, gpu, strict=True)]
-    samples = pl.DataFrame(
-        {"time": times, "gpu": gpu, "power_w": power, "memory_used_mib": [100.0] * 200, "util_pct": [50.0] * 200},
+    rows = pl.DataFrame(
+        {
+            "sample": [i // 2 for i in range(200)],
+            "time": times,
+            "gpu": gpu,
+            "power_w": power,
+            "memory_used_mib": [100.0] * 200,
+            "util_pct": [50.0] * 200,
+        },
         schema_overrides={"power_w": pl.Float32},
     )
-    trace = trace_of(samples, [0, 1], points=10)
-    assert trace is not None
-    assert trace.height == 10
+    trace = samples.trace(samples.per_sample(rows), points=10)
+    assert {c: len(t) for c, (t, _) in trace.items()} == dict.fromkeys(samples.GAUGES, 10)
     # bucket 0 holds t = 0..9 (99/10 = 9.9 s wide): sum over GPUs = 2t + 10
-    assert trace.row(0, named=True) == pytest.approx(
-        {"time": 4.5, "power_w": 19.0, "memory_used_mib": 200.0, "util_pct": 50.0}
-    )
+    first = {c: v[0] for c, (_, v) in trace.items()}
+    assert trace["power_w"][0][0] == pytest.approx(4.5)
+    assert first == pytest.approx({"power_w": 19.0, "memory_used_mib": 200.0, "util_pct": 50.0})
     # a sample whose GPU 1 power is missing sums what is there (GPU 0 alone), as the summary does
-    assert trace["power_w"][-1] == pytest.approx(sum(range(90, 100)) / 10)
-    one = trace_of(samples.filter(pl.col("gpu") == 0).with_columns(power_w=pl.lit(None, pl.Float32)), [0])
-    assert one is not None and one.height == 100 and one["power_w"].is_null().all()
+    assert trace["power_w"][1][-1] == pytest.approx(sum(range(90, 100)) / 10)
+    missing = samples.per_sample(rows.filter(pl.col("gpu") == 0).with_columns(power_w=pl.lit(None, pl.Float32)))
+    assert samples.trace(missing, TRACE_POINTS)["power_w"] == ([], [])  # no known reading: no point
 
 
-def test_report_series_buckets_are_centred_means_and_skip_missing_values() -> None:
-    from bertlogs.analysis import RunResult
-    from bertlogs.report.html import series
-
-    # 0..99 s: value = t; t = 50 missing; 10 buckets of 9.9 s
-    values = [None if t == 50 else float(t) for t in range(100)]
-    trace = pl.DataFrame({"time": [float(t) for t in range(100)], "power_w": values})
-    t, v = series(RunResult(row={}, trace=trace), "power_w", 10)
-    assert t[0] == pytest.approx(4.95) and t[-1] == pytest.approx(99 - 4.95)
-    assert v[0] == pytest.approx(4.5)  # t = 0..9
-    assert v[5] == pytest.approx((sum(range(50, 60)) - 50) / 9)  # the missing reading is left out
-    assert series(RunResult(row={}, trace=trace), "power_w", 1000) == (
-        [float(t) for t in range(100) if t != 50],
-        [float(t) for t in range(100) if t != 50],
-    )
+def test_buckets_are_means_of_what_they_hold_and_skip_missing_values() -> None:
+    # 0..99 s: value = t; t = 50 missing; 10 buckets of 9.9 s: bucket 5 holds t = 50..59
+    times = np.arange(100, dtype=float)
+    values = np.where(times == 50, np.nan, times)
+    t, v = samples.buckets(times, values, 10)
+    assert len(t) == 10 and t[0] == pytest.approx(4.5) and v[0] == pytest.approx(4.5)  # t = 0..9
+    assert t[5] == pytest.approx(55.0) and v[5] == pytest.approx(55.0)  # 51..59: the missing reading is left out
+    assert t[-1] == pytest.approx(94.5)  # 90..99: the end belongs to the last bucket
+    kept = [float(x) for x in range(100) if x != 50]
+    assert samples.buckets(times, values, 1000) == (kept, kept)

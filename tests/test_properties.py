@@ -67,12 +67,13 @@ def test_dense_sampling_does_not_outweigh_sparse_sampling(signal) -> None:  # ty
         assert np.isclose(m1, m2, rtol=1e-9, atol=1e-9)
 
 
-@given(st.lists(st.floats(0.1, 1e4), min_size=1, max_size=50))
-def test_harmonic_mean_is_total_work_over_total_time(rates) -> None:  # type: ignore[no-untyped-def]
-    rates = np.array(rates)
-    total_time = np.sum(100 / rates)  # each reading covers the same 100 steps
-    assert np.isclose(metrics.harmonic_mean(rates), 100 * len(rates) / total_time)
-    assert metrics.harmonic_mean(rates) <= rates.mean() * (1 + 1e-12)
+@given(st.lists(st.tuples(st.floats(0.1, 1e4), st.integers(1, 1000)), min_size=1, max_size=50))
+def test_harmonic_mean_is_total_work_over_total_time(readings) -> None:  # type: ignore[no-untyped-def]
+    rates, steps = np.array([r for r, _ in readings]), np.array([s for _, s in readings], dtype=float)
+    total_time = np.sum(steps / rates)  # each reading covers its own number of steps
+    assert np.isclose(metrics.harmonic_mean(rates, steps), steps.sum() / total_time)
+    same = np.full(len(rates), 100.0)  # readings of equal work: the plain harmonic mean, below the arithmetic one
+    assert metrics.harmonic_mean(rates, same) <= rates.mean() * (1 + 1e-12)
 
 
 def test_counter_delta_interpolates_between_readings() -> None:

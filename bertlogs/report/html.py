@@ -8,10 +8,12 @@ from itertools import chain
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import polars as pl
 
 from bertlogs.analysis import RunResult
-from bertlogs.report.tables import METHOD_NOTE, SHORT, cell
+from bertlogs.analysis.samples import Series, buckets
+from bertlogs.report.tables import METHOD_NOTE, SHORT
 from bertlogs.summary import Summary
 
 _COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -21,23 +23,12 @@ tr.partial{background:#fff8e1}tr.failed,tr.error{background:#fdecea}.note{color:
 .charts{display:flex;flex-wrap:wrap;gap:2em}svg text{font:11px sans-serif}.warn{color:#a15c00;font-size:12px}"""
 
 
-def series(result: RunResult, column: str, points: int) -> tuple[list[float], list[float]]:
-    """(time, value) of the run's trace where the value is known, averaged into at most `points` equal time
-    buckets (each point at its bucket's centre). The trace is short (`TRACE_POINTS`): plain Python."""
-    if result.trace is None or result.trace.is_empty():
-        return [], []
-    times, values = result.trace["time"].to_list(), result.trace[column].to_list()
-    known = [(t, v) for t, v in zip(times, values, strict=True) if v is not None]
-    if len(known) <= points:
-        return [t for t, _ in known], [v for _, v in known]
-    t0, width = known[0][0], (known[-1][0] - known[0][0]) / points
-    sums, counts = [0.0] * points, [0] * points
-    for t, v in known:
-        k = min(int((t - t0) / width), points - 1)
-        sums[k] += v
-        counts[k] += 1
-    kept = [k for k in range(points) if counts[k]]
-    return [t0 + (k + 0.5) * width for k in kept], [sums[k] / counts[k] for k in kept]
+def series(result: RunResult, column: str, points: int) -> Series:
+    """(time, value) of the run's trace where the value is known, at most `points` of them (`samples.buckets`)."""
+    times, values = result.trace.get(column, ([], []))
+    if len(times) <= points:
+        return times, values
+    return buckets(np.array(times), np.array(values, dtype=float), points)
 
 
 def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
@@ -61,7 +52,7 @@ def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
         ys = [height - 1 - b / peak * (height - 2) for b in v]
         pts = "%.1f,%.1f " * len(t) % tuple(chain.from_iterable(zip(xs, ys, strict=True)))
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{pts}"/>')
-    title = html.escape(f"{result.row['run']}: power (blue), utilisation (red); shaded: training window")
+    title = html.escape(f"{result.row.run}: power (blue), utilisation (red); shaded: training window")
     return (
         f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'
         f"<title>{title}</title>{''.join(parts)}</svg>"
@@ -107,17 +98,16 @@ def chart(frame: pl.DataFrame, column: str, label: str, width: int = 420, height
 
 def write_html(summary: Summary, path: Path, plots: dict[str, str]) -> None:
     frame = summary.frame
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in SHORT)
+    head = "".join(f"<th>{html.escape(str(c.header))}</th>" for c in SHORT)
     rows = []
     for result in summary.results:
         row = result.row
-        name = html.escape(str(row["run"]))
-        link = f'<a href="{html.escape(quote(plots[row["run"]]))}">{name}</a>' if row["run"] in plots else name
-        cells = "".join(f"<td>{html.escape(cell(row[c], f))}</td>" for c, _, f in SHORT)
-        warn = f'<div class="warn">{html.escape(str(row["warnings"]))}</div>' if row["warnings"] else ""
+        name = html.escape(row.run)
+        link = f'<a href="{html.escape(quote(plots[row.run]))}">{name}</a>' if row.run in plots else name
+        cells = "".join(f"<td>{html.escape(c.cell(row.value(c.name)))}</td>" for c in SHORT)
+        warn = f'<div class="warn">{html.escape(row.warnings)}</div>' if row.warnings else ""
         rows.append(
-            f'<tr class="{html.escape(str(row["status"]))}"><td>{link}{warn}</td>{cells}'
-            f"<td>{sparkline(result)}</td></tr>"
+            f'<tr class="{html.escape(row.status.value)}"><td>{link}{warn}</td>{cells}<td>{sparkline(result)}</td></tr>'
         )
     charts = "".join(
         chart(frame, c, label)

@@ -10,7 +10,6 @@ import html
 from itertools import chain
 
 from bertlogs.analysis import RunResult
-from bertlogs.report.html import series
 
 _PANELS = [
     ("power_w", "Power (W)", "#1f77b4"),
@@ -35,7 +34,7 @@ def _tick(value: float) -> str:
 
 def plot_svg(result: RunResult) -> str | None:
     """The run's plot as an SVG document; None when the run has no samples."""
-    lines = {column: series(result, column, 600) for column, _, _ in _PANELS}
+    lines = {column: result.trace.get(column, ([], [])) for column, _, _ in _PANELS}
     t_all = lines["power_w"][0]
     if len(t_all) < 2:
         return None
@@ -44,7 +43,7 @@ def plot_svg(result: RunResult) -> str | None:
     x = lambda t: _LEFT + (t - t0) / span * inner  # noqa: E731
     height = _TOP + len(_PANELS) * (_PANEL + _GAP) + 10
     gpus = ",".join(map(str, result.gpus)) or "all"
-    title = f"{result.row['run']}  (GPUs {gpus}; shaded: training window; x: seconds since the first sample)"
+    title = f"{result.row.run}  (GPUs {gpus}; shaded: training window; x: seconds since the first sample)"
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" font-family="sans-serif" '
         f'font-size="11"><rect width="100%" height="100%" fill="white"/>'

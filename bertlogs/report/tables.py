@@ -10,25 +10,29 @@ from rich.console import Console
 from rich.text import Text
 
 from bertlogs import __version__
-from bertlogs.analysis import COLUMN_HELP
+from bertlogs.columns import COLUMNS
 from bertlogs.report.escape import markdown_cell, terminal_safe
 from bertlogs.summary import Summary
 
-# (column, header, format) for the short tables (terminal and Markdown)
+# the columns of the short tables (terminal, Markdown, HTML), after the run's name; each column's header and
+# format are declared with it (`columns.Row`)
 SHORT = [
-    ("model", "Model", "{}"),
-    ("batch_size", "Batch", "{}"),
-    ("eval_accuracy", "Eval acc %", "pct"),
-    ("eval_loss", "Eval loss", "{:.2f}"),
-    ("eval_batch_loss", "Eval batch loss", "{:.2f}"),
-    ("epoch_s", "Epoch s", "{:.2f}"),
-    ("epoch_s_seed", "Epoch s (seed)", "{:.2f}"),
-    ("examples_per_s", "Examples/s", "{:.1f}"),
-    ("power_w", "Power W", "{:.2f}"),
-    ("energy_j_per_epoch", "Energy kJ/epoch", "kj"),
-    ("memory_mib", "Memory MiB", "{:.1f}"),
-    ("util_pct", "Util %", "{:.2f}"),
-    ("status", "Status", "{}"),
+    COLUMNS[name]
+    for name in (
+        "model",
+        "batch_size",
+        "eval_accuracy",
+        "eval_loss",
+        "eval_batch_loss",
+        "epoch_s",
+        "epoch_s_seed",
+        "examples_per_s",
+        "power_w",
+        "energy_j_per_epoch",
+        "memory_mib",
+        "util_pct",
+        "status",
+    )
 ]
 METHOD_NOTE = (
     "Power, memory and utilisation are time-weighted over each run's training window (a reading covers the "
@@ -38,16 +42,6 @@ METHOD_NOTE = (
 )
 
 
-def cell(value: object, fmt: str) -> str:
-    if value is None:
-        return "-"
-    if fmt == "pct":
-        return f"{float(value) * 100:.2f}"  # type: ignore[arg-type]
-    if fmt == "kj":
-        return f"{float(value) / 1000:.2f}"  # type: ignore[arg-type]
-    return fmt.format(value)
-
-
 def write_csv(summary: Summary, path: Path) -> None:
     summary.frame.write_csv(path)
 
@@ -55,7 +49,7 @@ def write_csv(summary: Summary, path: Path) -> None:
 def write_json(summary: Summary, path: Path) -> None:
     document = {
         "bertlogs_version": __version__,
-        "columns": COLUMN_HELP,
+        "columns": {c.name: {"dtype": str(c.dtype), "unit": c.unit, "help": c.help} for c in COLUMNS.values()},
         "notes": [n for n in (summary.period_note,) if n] + summary.skipped,
         "runs": summary.frame.to_dicts(),
     }
@@ -63,12 +57,10 @@ def write_json(summary: Summary, path: Path) -> None:
 
 
 def markdown(summary: Summary) -> str:
-    header = "| Run | " + " | ".join(h for _, h, _ in SHORT) + " |"
+    header = "| Run | " + " | ".join(str(c.header) for c in SHORT) + " |"
     rule = "|" + "---|" * (len(SHORT) + 1)
     rows = [
-        "| "
-        + " | ".join([markdown_cell(str(row["run"]))] + [markdown_cell(cell(row[c], f)) for c, _, f in SHORT])
-        + " |"
+        "| " + " | ".join([markdown_cell(str(row["run"]))] + [markdown_cell(c.cell(row[c.name])) for c in SHORT]) + " |"
         for row in summary.frame.iter_rows(named=True)
     ]
     return "\n".join([header, rule, *rows, "", METHOD_NOTE, ""])
@@ -81,9 +73,9 @@ def print_table(summary: Summary, console: Console) -> None:
     """The short table, aligned by hand (rich's Table takes 3 ms a row: seconds on a large archive), each row
     coloured by its status; then the method note and each run's warnings."""
     frame: pl.DataFrame = summary.frame
-    header = ["Run", *(h for _, h, _ in SHORT)]
+    header = ["Run", *(str(c.header) for c in SHORT)]
     rows = [
-        (row["status"], [terminal_safe(str(row["run"])), *(cell(row[c], f) for c, _, f in SHORT)])
+        (row["status"], [terminal_safe(str(row["run"])), *(c.cell(row[c.name]) for c in SHORT)])
         for row in frame.iter_rows(named=True)
     ]
     widths = [max(len(cells[i]) for cells in [header, *(r for _, r in rows)]) for i in range(len(header))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bertlogs.report.dataset import file_stem
+from bertlogs.dataset import file_stem
 from bertlogs.report.html import write_html
 from bertlogs.report.plots import plot_svg
 from bertlogs.report.tables import markdown, write_csv, write_json
@@ -27,7 +27,7 @@ def write_reports(summary: Summary, out: Path, *, plots: bool = True) -> None:
         for result in summary.results:
             svg = plot_svg(result)
             if svg is not None:
-                name = f"plots/{file_stem(str(result.row['run']))}.svg"
+                name = f"plots/{file_stem(result.row.run)}.svg"
                 (out / name).write_text(svg, encoding="utf-8")
-                plot_paths[str(result.row["run"])] = name
+                plot_paths[result.row.run] = name
     write_html(summary, out / "index.html", plot_paths)

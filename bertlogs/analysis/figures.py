@@ -1,0 +1,146 @@
+"""GPU figures over any window: which GPUs were the run's, how much of the window the capture covers,
+time-weighted means, maxima per sample and energy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from bertlogs import metrics
+from bertlogs.analysis.samples import GAUGES, Capture
+
+# A GPU counts as the run's when its mean utilisation in the window is at least this share of the busiest's.
+ACTIVE_SHARE = 0.10
+# Below this share of the window covered by readings, the figures are partial.
+MIN_COVERAGE = 0.9
+Window = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class GpuMeans:
+    """One GPU's time-weighted means over the window and the seconds its power readings cover."""
+
+    power_w: float | None
+    memory_used_mib: float | None
+    util_pct: float | None
+    covered_s: float
+
+
+def per_gpu_means(capture: Capture, window: Window, period_s: float) -> dict[int, GpuMeans]:
+    """Each GPU's time-weighted means over the window, over its own stamps (see `metrics`)."""
+    weight = pl.col("weight")
+    figures = [
+        *[metrics.weighted_mean(pl.col(c), weight).alias(c) for c in GAUGES],
+        weight.filter(pl.col("power_w").is_not_null()).sum().alias("covered_s"),
+    ]
+    rows = capture.rows
+    frames = rows.partition_by("gpu", maintain_order=True) if rows["gpu"].n_unique() > 1 else [rows]
+    return {
+        int(f["gpu"][0]): GpuMeans(
+            **f.with_columns(weight=metrics.overlap_s(pl.col("time"), *window, period_s))
+            .select(figures)
+            .row(0, named=True)
+        )
+        for f in frames
+    }
+
+
+def choose_gpus(means: dict[int, GpuMeans], chosen: list[int] | None, warnings: list[str]) -> list[int]:
+    """The GPUs asked for (that the capture has), else those busy in the window (at least ACTIVE_SHARE of the
+    busiest's utilisation), else all."""
+    if chosen is not None:
+        if missing := [g for g in chosen if g not in means]:
+            warnings.append(f"GPU(s) {missing} not in the capture")
+        return [g for g in chosen if g in means]
+    utils = {g: m.util_pct for g, m in means.items() if m.util_pct is not None}
+    top = max(utils.values(), default=None)
+    used = [g for g, u in utils.items() if top is not None and u >= ACTIVE_SHARE * top] or list(means)
+    if len(used) < len(means):
+        warnings.append(f"idle GPU(s) {sorted(set(means) - set(used))} left out of the figures")
+    return used
+
+
+def coverage(means: dict[int, GpuMeans], used: list[int], window: Window) -> float:
+    """The share of the window the least covered of the GPUs' power readings covers."""
+    return min(means[g].covered_s for g in used) / max(window[1] - window[0], 1e-12)
+
+
+@dataclass(frozen=True)
+class Gauges:
+    power_w: float | None
+    memory_mib: float | None
+    util_pct: float | None
+
+
+def run_means(means: dict[int, GpuMeans], used: list[int]) -> Gauges:
+    """Power and memory summed over the run's GPUs, utilisation averaged (None when a GPU lacks it)."""
+
+    def of(column: str) -> list[float] | None:
+        found = [getattr(means[g], column) for g in used]
+        return found if all(m is not None for m in found) else None
+
+    power, memory, util = of("power_w"), of("memory_used_mib"), of("util_pct")
+    return Gauges(
+        sum(power) if power else None, sum(memory) if memory else None, sum(util) / len(util) if util else None
+    )
+
+
+@dataclass(frozen=True)
+class Maxima:
+    samples: int
+    power_w_max: float | None
+    memory_mib_max: float | None
+
+
+def maxima(samples: pl.DataFrame, window: Window, period_s: float) -> Maxima:
+    """Samples (per_sample's rows of the run's GPUs) whose interval ends inside the window, with the highest
+    summed power and memory among them; a sample stamped up to one period after the end still covers it."""
+    start, end = window
+    inside = samples.filter((pl.col("time") > start) & (pl.col("time") <= end + period_s))
+    found = inside.select(pl.len(), pl.col("power_w").max(), pl.col("memory_used_mib").max()).row(0)
+    return Maxima(*found)
+
+
+def energy_j(
+    capture: Capture, used: list[int], window: Window, power_w: float | None
+) -> tuple[float | None, str | None]:
+    """Energy over the window and the method: the NVML counter's difference on every GPU, else time-weighted
+    power x window length."""
+    counters = [_counter_delta_mj(capture.rows, g, window) for g in used]
+    if counters and all(e is not None for e in counters):
+        total_j = sum(e for e in counters if e is not None) / 1000.0
+        return total_j, "NVML total-energy counter difference over the window"
+    if power_w is not None:
+        return power_w * (window[1] - window[0]), "time-weighted power x window length"
+    return None, None
+
+
+def _counter_delta_mj(rows: pl.DataFrame, gpu: int, window: Window) -> float | None:
+    if rows["energy_mj"].is_null().all():
+        return None
+    counter = rows.filter(pl.col("gpu") == gpu).select("time", "energy_mj").drop_nulls()
+    return metrics.counter_delta(counter["time"].to_list(), counter["energy_mj"].to_list(), *window)
+
+
+def activity_start(samples: pl.DataFrame, period_s: float) -> float:
+    """Start of the interval of the first of two consecutive busy samples (per_sample's rows of every GPU).
+
+    Busy: the busiest GPU's utilisation (or, without it, power) at least half of its 90th percentile.
+    """
+    signal = "util_pct_top" if samples["util_pct_top"].is_not_null().any() else "power_w_top"
+    value = pl.col(signal).fill_null(0)
+    high = value.quantile(0.9, "linear")
+    busy = (value >= 0.5 * high) & (high > 0)
+    both = busy & busy.shift(-1).fill_null(False)
+    found = samples.select(
+        first=metrics.interval_start(pl.col("time"), period_s).filter(both).first(), fallback=pl.col("time").first()
+    )
+    first, fallback = found.row(0)
+    return float(first if first is not None else fallback)
+
+
+def in_window(excluded: pl.DataFrame, window: Window, period_s: float, gpus: list[int]) -> int:
+    """How many of the left-out readings lie in the window, on the run's GPUs."""
+    t = pl.col("time")
+    return excluded.filter(t.is_finite(), t > window[0], t <= window[1] + period_s, pl.col("gpu").is_in(gpus)).height
