@@ -1,0 +1,26 @@
+"""The layers: ruff's banned-api rules (bertlogs/**/ruff.toml) keep imports downward; these check what they
+cannot: what importing a module loads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def loaded_by(module: str) -> set[str]:
+    code = f"import sys, {module}; print('\\n'.join(sys.modules))"
+    return set(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split())
+
+
+def test_collect_loads_neither_polars_nor_the_analysis() -> None:
+    loaded = loaded_by("bertlogs.collect.run")
+    assert "polars" not in loaded and "pandas" not in loaded
+    assert not {m for m in loaded if m.startswith(("bertlogs.analysis", "bertlogs.parsers", "bertlogs.report"))}
+
+
+def test_the_package_root_is_lazy() -> None:
+    loaded = loaded_by("bertlogs")
+    assert "polars" not in loaded and loaded & {m for m in loaded if m.startswith("bertlogs")} == {"bertlogs"}
+    code = "import bertlogs; print(bertlogs.summarize.__module__, bertlogs.__version__)"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.split()[0] == "bertlogs.summary"
