@@ -98,27 +98,31 @@ def parse(
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
 
 
+Out = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Write summary.csv/.json/.md, index.html, plots/, data/ (Parquet).")
+]
+Period = Annotated[float | None, typer.Option(help="Real sampling period (s) of captures without a clock.")]
+Gpus = Annotated[
+    str | None, typer.Option(help="GPU indices the runs used, e.g. 0,1 (default: meta.json, else the active ones).")
+]
+AllowExisting = Annotated[
+    bool,
+    typer.Option(
+        help="Write into an existing directory that bertlogs did not make; none of its files is overwritten or deleted."
+    ),
+]
+Jobs = Annotated[int, typer.Option(help="Worker processes (default: one per core).")]
+
+
 @app.command()
 def analyze(
     paths: Annotated[list[Path], typer.Argument(help="Archive roots, run directories or single files.")],
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Write summary.csv/.json/.md, index.html, plots/, data/ (Parquet)."),
-    ] = None,
-    period: Annotated[float | None, typer.Option(help="Real sampling period (s) of captures without a clock.")] = None,
-    gpus: Annotated[
-        str | None,
-        typer.Option(help="GPU indices the runs used, e.g. 0,1 (default: meta.json, else the active ones)."),
-    ] = None,
+    out: Out = None,
+    period: Period = None,
+    gpus: Gpus = None,
     plots: Annotated[bool, typer.Option(help="Write an SVG plot per run under OUT/plots.")] = True,
-    allow_existing: Annotated[
-        bool,
-        typer.Option(
-            help="Write into an existing directory that bertlogs did not make; none of its files is "
-            "overwritten or deleted."
-        ),
-    ] = False,
-    jobs: Annotated[int, typer.Option(help="Worker processes (default: one per core).")] = 0,
+    allow_existing: AllowExisting = False,
+    jobs: Jobs = 0,
     utc_offset: UtcOffset = None,
     year: Year = None,
 ) -> None:
@@ -132,7 +136,7 @@ def analyze(
         raise typer.BadParameter("must be 0 (one per core) or more", param_hint="--jobs")
     if period is not None and period <= 0:
         raise typer.BadParameter("must be positive", param_hint="--period")
-    gpu_list, offset_s = _gpu_list(gpus), _utc_offset(utc_offset)
+    gpu_list, offset_s, workers = _gpu_list(gpus), _utc_offset(utc_offset), jobs or os.cpu_count() or 1
 
     def work(dataset_dir: Path | None) -> Summary:
         return _with_progress(
@@ -144,27 +148,30 @@ def analyze(
                 utc_offset_s=offset_s,
                 progress=tick,
                 dataset_dir=dataset_dir,
-                workers=jobs or os.cpu_count() or 1,
+                workers=workers,
             )
         )
 
-    wrote = None
     with _reported():
-        if out is None:
-            summary = work(None)
-        else:
-            from bertlogs.discovery import require_existing
-            from bertlogs.report.outdir import staged_report
-            from bertlogs.report.write import write_reports
-
-            require_existing(paths)  # a missing input is "not found", whatever --out says
-            with staged_report(out, inputs=paths, allow_existing=allow_existing) as staging:
-                summary = work(staging / "data")
-                write_reports(summary, staging, plots=plots)
-            wrote = f"wrote {out}/: summary.csv, summary.json, summary.md, index.html, data/{', plots/' * plots}"
+        summary, wrote = (work(None), None) if out is None else _written(out, paths, work, plots, allow_existing)
     _render(summary, wrote)
     if summary.has_errors:
         raise typer.Exit(ExitCode.RUN_ERRORS)
+
+
+def _written(
+    out: Path, paths: list[Path], work: Callable[[Path], Summary], plots: bool, allow_existing: bool
+) -> tuple[Summary, str]:
+    """The summary, its reports and its dataset written into `out` (staged: see `outdir.staged_report`)."""
+    from bertlogs.discovery import require_existing
+    from bertlogs.report.outdir import staged_report
+    from bertlogs.report.write import write_reports
+
+    require_existing(paths)  # a missing input is "not found", whatever --out says
+    with staged_report(out, inputs=paths, allow_existing=allow_existing) as staging:
+        summary = work(staging / "data")
+        write_reports(summary, staging, plots=plots)
+    return summary, f"wrote {out}/: summary.csv, summary.json, summary.md, index.html, data/{', plots/' * plots}"
 
 
 def _render(summary: Summary, wrote: str | None) -> None:

@@ -95,18 +95,23 @@ def summarize(
         raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found{notes or ' (empty directory?)'}")
     jobs = [_Job(run, year, utc_offset_s, period_s, gpus, dataset_dir) for run in found.runs]
     outcomes = list(_run(jobs, workers, progress))
-    note = None
-    unclocked = [i for i, o in enumerate(outcomes) if o.result.unclocked]
-    periods = [o.result.period_s for o in outcomes if o.result.period_s is not None]
-    if period_s is None and unclocked and periods:
-        # captures without a clock take the period measured on the stamped captures of the same archive
-        measured = statistics.median(periods)
-        note = f"captures without a clock use the {measured:.3f} s period measured from stamped captures"
-        redo = [replace(jobs[i], period_s=measured, dataset_dir=None) for i in unclocked]
-        for i, outcome in zip(unclocked, _run(redo, workers, None), strict=True):
-            outcomes[i] = outcome
+    note = _with_measured_period(jobs, outcomes, workers) if period_s is None else None
     results = sorted((o.result for o in outcomes), key=_order)
     return Summary(results, [u for o in outcomes for u in o.unreadable], note, found.notes)
+
+
+def _with_measured_period(jobs: list[_Job], outcomes: list[_Outcome], workers: int) -> str | None:
+    """Captures without a clock analysed again with the median period measured on the stamped captures of
+    the same archive (in place); the note that says so, if any."""
+    unclocked = [i for i, o in enumerate(outcomes) if o.result.unclocked]
+    periods = [o.result.period_s for o in outcomes if o.result.period_s is not None]
+    if not unclocked or not periods:
+        return None
+    measured = statistics.median(periods)
+    redo = [replace(jobs[i], period_s=measured, dataset_dir=None) for i in unclocked]
+    for i, outcome in zip(unclocked, _run(redo, workers, None), strict=True):
+        outcomes[i] = outcome
+    return f"captures without a clock use the {measured:.3f} s period measured from stamped captures"
 
 
 def _run(jobs: list[_Job], workers: int, progress: Progress | None) -> Iterator[_Outcome]:

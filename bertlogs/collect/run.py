@@ -275,25 +275,29 @@ def collect_command(argv: list[str], options: Options, status: Status | None = N
             raise CollectError(f"{argv[0]}: cannot start: {exc.strerror or exc}") from exc
         if interrupted:  # a signal before the command existed
             command.signal(interrupted[0])
-        assert command.process.stdout is not None and session.log is not None
-        lines = LineReader(command.process.stdout)
-        reader = threading.Thread(target=_pump, args=(lines, session.log), daemon=True)
-        reader.start()
-        while command.running():
-            if session.write_error() and command.kill_at is None:
-                command.signal(signal.SIGTERM)  # collect cannot record it: stop it the way Ctrl-C would
-            session.tick()
-            time.sleep(0.2)
-        reader.join(5)
-        session.warnings += split_warning(lines.split_lines)
-        if command.killed:
-            session.warnings.append(
-                f"the command was still running {options.kill_grace_s:g} s after the signal: killed"
-            )
+        _follow(command, session)
         code = command.process.returncode
         session.exit_code = code if code >= 0 else 128 - code
         session.final_status = "interrupted" if interrupted else ("ok" if code == 0 else "failed")
     return Result(session.run_dir, session.exit_code, session.final_status, session.warnings)
+
+
+def _follow(command: _Command, session: _Session) -> None:
+    """Record the command's output until it ends (stopping it, the way Ctrl-C would, if the archive cannot
+    be written)."""
+    assert command.process.stdout is not None and session.log is not None
+    lines = LineReader(command.process.stdout)
+    reader = threading.Thread(target=_pump, args=(lines, session.log), daemon=True)
+    reader.start()
+    while command.running():
+        if session.write_error() and command.kill_at is None:
+            command.signal(signal.SIGTERM)
+        session.tick()
+        time.sleep(0.2)
+    reader.join(5)
+    session.warnings += split_warning(lines.split_lines)
+    if command.killed:
+        session.warnings.append(f"the command was still running {command.grace_s:g} s after the signal: killed")
 
 
 def _docker(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
