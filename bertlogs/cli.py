@@ -219,12 +219,7 @@ def collect(
         raise typer.BadParameter("give either --docker NAME or a command after --")
     if not 0.01 <= interval <= 60:
         raise typer.BadParameter("must be between 0.01 and 60 seconds", param_hint="--interval")
-    labels = {}
-    for item in label or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{item!r}: expected key=value", param_hint="--label")
-        labels[key] = value
+    labels = _labels(label or [])
     options = Options(
         out=out, run_id=run_id, interval_s=interval, gpus=_gpu_list(gpu), wait_s=wait, labels=labels, tfevents=tfevents
     )
@@ -242,6 +237,16 @@ def collect(
         err.print(terminal_safe(warning), style="yellow", markup=False)
     err.print(f"{result.run_dir}: {result.status}, exit code {result.exit_code}", markup=False)
     raise typer.Exit(result.exit_code)
+
+
+def _labels(items: list[str]) -> dict[str, str]:
+    labels = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r}: expected key=value", param_hint="--label")
+        labels[key] = value
+    return labels
 
 
 def _status_line(text: str) -> None:
