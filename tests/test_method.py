@@ -457,7 +457,6 @@ def test_two_gpu_capture_figures_by_hand() -> None:
     assert row["energy_j_per_epoch"] == pytest.approx(power * length / epochs, rel=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: one cross-GPU sample definition")
 def test_per_gpu_stamp_skew_of_a_few_milliseconds_changes_no_figure() -> None:
     """fixtures/skew: the same two-GPU capture, GPU 1 stamped 0 or 2-3 ms after GPU 0 (integers compare exactly)."""
     aligned, skewed = (row_of([SKEW / name]) for name in ("aligned", "skewed"))
