@@ -27,11 +27,23 @@ def file_stem(name: str) -> str:
 
 
 def write_run(dataset_dir: Path, name: str, run: RunFiles) -> None:
-    """`samples/run=NAME/part-0.parquet` (GPU samples, with `source` file) and `facts/...` (log facts)."""
-    for kind, parsed in (("samples", run.gpu), ("facts", run.log)):
-        if parsed is None or parsed.frame.is_empty():
-            continue
-        directory = dataset_dir / kind / f"run={file_stem(name)}"
-        directory.mkdir(parents=True, exist_ok=True)
-        frame = parsed.frame.with_columns(source=pl.lit(parsed.path.name))
-        frame.write_parquet(directory / "part-0.parquet", compression="snappy")
+    """`samples/run=NAME/part-0.parquet` (GPU samples, with `source` file) and `facts/...` (log facts). Should
+    a write fail (a full disk), none of the run's files is left behind: a truncated Parquet file never
+    reaches the report.
+
+    Raises:
+        OSError: a file cannot be written.
+    """
+    written: list[Path] = []
+    try:
+        for kind, parsed in (("samples", run.gpu), ("facts", run.log)):
+            if parsed is None or parsed.frame.is_empty():
+                continue
+            directory = dataset_dir / kind / f"run={file_stem(name)}"
+            directory.mkdir(parents=True, exist_ok=True)
+            written.append(directory / "part-0.parquet")
+            parsed.frame.with_columns(source=pl.lit(parsed.path.name)).write_parquet(written[-1], compression="snappy")
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise

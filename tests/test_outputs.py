@@ -212,3 +212,23 @@ def test_a_long_run_name_keeps_its_figures_with_out(tmp_path: Path) -> None:
 def test_a_missing_input_is_not_found_even_with_out(tmp_path: Path) -> None:
     result = runner.invoke(app, ["analyze", str(tmp_path / "nosuch"), "--out", str(tmp_path / "r")])
     assert result.exit_code == ExitCode.NOT_FOUND and "no such file or directory" in result.output
+
+
+def test_a_dataset_file_that_cannot_be_written_whole_is_not_left_in_the_report(tmp_path: Path) -> None:
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit_file_size() -> None:  # the summaries and facts fit in 16 KiB, the samples (98 KB) do not
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
+
+    out = tmp_path / "report"
+    argv = [sys.executable, "-m", "bertlogs", "analyze", str(DEMO / "base-bs2"), "--out", str(out), "--no-plots"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, preexec_fn=limit_file_size)
+    assert done.returncode == ExitCode.RUN_ERRORS, done.stderr
+    assert "writing its data" in (out / "summary.csv").read_text()
+    for part in out.rglob("*.parquet"):
+        pl.read_parquet(part)  # every file that reached the report is whole
+    assert not list((out / "data").rglob("run=base-bs2/*"))
