@@ -114,6 +114,7 @@ AllowExisting = Annotated[
 Jobs = Annotated[int, typer.Option(help="Worker processes (default: one per core).")]
 
 
+# long: the signature declares the command's options, one per line
 @app.command()
 def analyze(
     paths: Annotated[list[Path], typer.Argument(help="Archive roots, run directories or single files.")],
@@ -195,6 +196,7 @@ def _render(summary: Summary, wrote: str | None) -> None:
                 err.print(terminal_safe(f"{result.row.run}:\n{result.traceback}"), markup=False)
 
 
+# long: the signature declares the command's options, one per line
 @app.command(context_settings={"allow_interspersed_args": False})
 def collect(
     command: Annotated[list[str] | None, typer.Argument(help="A local command to run (after --).")] = None,

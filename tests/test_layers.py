@@ -24,3 +24,24 @@ def test_the_package_root_is_lazy() -> None:
     code = "import bertlogs; print(bertlogs.summarize.__module__, bertlogs.__version__)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.split()[0] == "bertlogs.summary"
+
+
+MAX_FUNCTION_LINES = 40
+
+
+def test_functions_are_short_or_say_why() -> None:
+    """No function in bertlogs/ is longer than MAX_FUNCTION_LINES (def to last line) unless the line above it
+    says why (`# long: ...`)."""
+    import ast
+    from pathlib import Path
+
+    long = []
+    for path in sorted((Path(__file__).resolve().parent.parent / "bertlogs").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                length = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                if length > MAX_FUNCTION_LINES and not lines[first - 2].strip().startswith("# long:"):
+                    long.append(f"{path.name}:{node.lineno} {node.name} ({length} lines)")
+    assert not long, long
