@@ -11,7 +11,7 @@ import polars as pl
 
 from bertlogs import metrics
 from bertlogs.errors import BertlogsError, one_line
-from bertlogs.parsers.tf1 import RATE_WINDOW_STEPS
+from bertlogs.facts import STEPS_COVERED
 from bertlogs.runs import LoadFault, RunFiles, labels, whole
 from bertlogs.schema import FACT_SCHEMA, conform
 
@@ -258,14 +258,16 @@ def _rates(
         reasons.append(f"partial: {_excluded_note(impossible.height, 'rate', where, f'{key} {bad:g}')}")
     gs = value.filter(pl.col("key") == "global_step/sec").first()
     ex = value.filter(pl.col("key") == "examples/sec").first()
+    covered = value.filter(pl.col("key") == STEPS_COVERED).max()
     readings = (
         facts.lazy()
         .filter(rate, sane)
         .group_by("step")
-        .agg(pl.col("time").max(), gs.alias("gs"), ex.alias("ex"))
+        .agg(pl.col("time").max(), gs.alias("gs"), ex.alias("ex"), covered.alias("covered"))
         .select(
             "step",
             "time",
+            "covered",
             steps_per_s=pl.coalesce("gs", pl.col("ex") / bs) if bs else pl.col("gs"),
             examples_per_s=pl.coalesce("ex", pl.col("gs") * bs) if bs else pl.col("ex"),
         )
@@ -276,10 +278,10 @@ def _rates(
 
 
 def _log_clock_window(facts: pl.DataFrame, rates: pl.DataFrame, num_steps: object) -> tuple[float, float] | None:
-    if rates.is_empty() or rates["time"].is_null().any():
+    if rates.is_empty() or rates["time"].is_null().any() or rates["covered"][0] is None:
         return None
     first = rates.row(0, named=True)
-    start = first["time"] - RATE_WINDOW_STEPS / first["steps_per_s"]
+    start = first["time"] - first["covered"] / first["steps_per_s"]
     saves = facts.filter((pl.col("kind") == "checkpoint") & pl.col("time").is_not_null())
     final = saves.filter(pl.col("value") == float(num_steps)) if isinstance(num_steps, int) else saves.clear()
     if not final.is_empty():

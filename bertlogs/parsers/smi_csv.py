@@ -8,12 +8,11 @@ form); two MiB columns whose sum stays constant are read as used and free memory
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import polars as pl
 
 from bertlogs.errors import ParseError
-from bertlogs.parsers.text import engine, scan_fields
+from bertlogs.parsers.text import Source, engine, scan_fields
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # nvidia-smi query names (and collect's own gpu.csv names) -> tidy column
@@ -99,36 +98,27 @@ def head_lines(text_head: str) -> list[str]:
     return [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text_head.split("\n", _HEAD_LINES)[:_HEAD_LINES]]
 
 
-def parse(text: str, *, path: str = "<text>", utc_offset_s: float = 0.0) -> pl.DataFrame:
-    """Samples of a CSV query capture; `utc_offset_s` converts its local `timestamp` column."""
-    data = text.replace("\x00", "\ufffd").encode()
-    return parse_data(data, head=text, path=path, utc_offset_s=utc_offset_s)[0]
+def evidence(head: str) -> int:
+    """How many of the head's lines hold a comma (weighed against another format that also claims it)."""
+    return sum("," in line for line in head.split("\n"))
 
 
-def parse_data(
-    data: Path | bytes,
-    *,
-    head: str,
-    path: str = "<text>",
-    utc_offset_s: float = 0.0,
-    streaming: bool = False,
-    before_line: int | None = None,
-) -> tuple[pl.DataFrame, list[str]]:
-    """Samples of a CSV capture held in `data` (a file or bytes) whose first lines are `head` (the header is
-    looked for there, not in the file again), and a warning naming the columns not read; rows from
-    `before_line` on are ignored.
+def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[str]]:
+    """Samples of a CSV capture (its header is looked for in the head, not in the file again), and a warning
+    naming the columns not read; `utc_offset_s` converts its local `timestamp` column.
 
     Raises:
         ParseError: no header and no row whose values carry units.
     """
-    lines = head_lines(head)
+    path = str(source.path)
+    lines = head_lines(source.head)
     found = _header(lines)
     header_line, names = found if found is not None else (None, _infer_columns(lines, path))
-    rows = scan_fields(data, width=len(names), skip_lines=header_line or 0)
+    rows = scan_fields(source.data, width=len(names), skip_lines=header_line or 0)
     if header_line is not None:  # the header again: a restarted poller appending to the same file
         rows = rows.filter(pl.col("c0").str.strip_chars() != names[0])
-    if before_line is not None:  # a truncated last line
-        rows = rows.filter(pl.col("line") < before_line)
+    if source.before_line is not None:  # a truncated last line
+        rows = rows.filter(pl.col("line") < source.before_line)
     columns = _columns(names)
     skipped = [n for n in names if n not in COLUMNS and n not in _NOT_READ]
     where = f"{path}:{header_line}" if header_line is not None else f"{path}: no header;"
@@ -148,7 +138,7 @@ def parse_data(
     if "gpu" not in columns:
         frame = frame.with_columns(gpu=pl.lit(0))
     # one query: on a big capture, the timestamps' text never exists whole
-    return conform(frame, SAMPLE_SCHEMA).collect(engine=engine(streaming)), warnings
+    return conform(frame, SAMPLE_SCHEMA).collect(engine=engine(source.large)), warnings
 
 
 def _columns(names: list[str]) -> dict[str, pl.Expr]:
