@@ -273,7 +273,10 @@ def test_gzip_is_read_by_content(tmp_path: Path) -> None:
     [
         (b"", "empty file"),
         (b"\x00\x01\x02binary", "binary file"),
-        (b"hello world\nnothing to see\n", r":1: none of the formats bertlogs reads \(tf1-log, smi-table, smi-csv, eval-results\)"),
+        (
+            b"hello world\nnothing to see\n",
+            r":1: none of the formats bertlogs reads \(tf1-log, smi-table, ",
+        ),
         (b"\x1f\x8bnot really gzip", "damaged gzip"),
     ],
 )

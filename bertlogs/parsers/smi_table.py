@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from bertlogs.parsers.text import Source, concat_files, engine
+from bertlogs.parsers.text import Source, concat_files, engine, number
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # | 39%   67C    P2   113W / 250W |  11636MiB / 12189MiB |     35%      Default |
@@ -200,13 +200,9 @@ def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr) -
         .with_columns(row=cells.struct["1"].is_not_null())
         .filter(pl.any_horizontal(kept))
         .with_columns(
-            temp_c=_number(cells.struct["1"].str.strip_chars_end("C")),
-            **{name: _number(cells.struct[str(i)]) for i, name in _CELLS},
+            # the number cells' groups hold digits only; the temperature word (`67C`) its unit too
+            temp_c=number(cells.struct["1"].str.strip_chars_end("C"), pl.Float32()),
+            **{name: number(cells.struct[str(i)], pl.Float32()) for i, name in _CELLS},
         )
         .drop("text", "cells")
     )
-
-
-def _number(cell: pl.Expr) -> pl.Expr:
-    """A number cell's digits (`113`, `11636`, `1.5`) -> float; a cell without digits (N/A, ERR!) -> null."""
-    return cell.cast(pl.Float32, strict=False)

@@ -217,6 +217,12 @@ def scan_lines(data: Path | bytes, *, clean: bool = True) -> pl.LazyFrame:
     return frame.with_row_index("line", offset=1).select(pl.col("line").cast(pl.Int64), text)
 
 
+def number(cell: pl.Expr, dtype: pl.DataType, *, strip: str = "") -> pl.Expr:
+    """A text cell as a number of `dtype`, null when it holds none (`N/A`, `[Not Supported]`, `ERR!`); `strip`:
+    characters cut from both ends first (blanks, unit letters: `250.07 W`, `17304 MiB`, `34 %`)."""
+    return (cell.str.strip_chars(strip) if strip else cell).cast(dtype, strict=False)
+
+
 def concat_files(lines: list[pl.LazyFrame], utc_offsets_s: list[float]) -> pl.LazyFrame:
     """Several files' lines as one frame for one query, each line tagged with its file's position (`file`)
     and UTC offset in seconds (`offset`)."""
