@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from bertlogs.errors import NotDataError, ParseError, one_line
-from bertlogs.parsers.registry import NOT_OURS, REGISTRY, Format, Kind, sniff
+from bertlogs.parsers.registry import NOT_OURS, READ, REGISTRY, Format, Kind, sniff
 from bertlogs.parsers.smi_csv import refused_header
 from bertlogs.parsers.text import Source
 
@@ -44,7 +44,7 @@ def open_file(path: Path, fmt: Format | None = None) -> tuple[Source, Format]:
         ParseError: unreadable, binary, or (unless `fmt` is given) not a format bertlogs reads.
     """
     source = Source(path)
-    return source, fmt or _sniffed(source)
+    return source, _known(fmt, path) if fmt is not None else _sniffed(source)
 
 
 def parse_file(path: Path, *, fmt: Format | None = None, year: int | None = None, utc_offset_s: float = 0.0) -> Parsed:
@@ -66,15 +66,16 @@ def parse_text(text: str, *, fmt: Format | None = None, year: int | None = None,
         ParseError: as `parse_file`.
     """
     source = Source.of_text(text)
-    return parse_source(source, fmt or _sniffed(source), year=year, utc_offset_s=utc_offset_s)
+    return parse_source(source, fmt if fmt is not None else _sniffed(source), year=year, utc_offset_s=utc_offset_s)
 
 
 def parse_source(source: Source, fmt: Format, *, year: int | None = None, utc_offset_s: float = 0.0) -> Parsed:
     """An opened file parsed as `fmt`; a GPU capture's truncated last line is left out, with a warning.
 
     Raises:
-        ParseError: content the parser cannot read.
+        ParseError: content the parser cannot read, or `fmt` is none of the formats bertlogs reads.
     """
+    fmt = _known(fmt, source.path)
     entry = REGISTRY[fmt]
     with _polars_failure_is_parse_error(source):
         source, warnings = _complete(source, entry.kind)
@@ -102,7 +103,11 @@ def parse_batch(
 
     Never raises on content: a file that cannot be parsed is its ParseError in the list, and the others are
     kept (should polars fail on the batch, each file is parsed alone to find which).
+
+    Raises:
+        ParseError: `fmt` is none of the formats bertlogs reads.
     """
+    fmt = _known(fmt, sources[0].path if sources else Path())
     entry = REGISTRY[fmt]
     if entry.parse_many is not None and len(sources) > 1:
         try:
@@ -112,6 +117,14 @@ def parse_batch(
         except _POLARS_FAILURES:
             pass
     return [_parsed_or_error(s, fmt, year, o) for s, o in zip(sources, utc_offsets_s, strict=True)]
+
+
+def _known(fmt: Format | str, path: Path) -> Format:
+    """The registry's own key for `fmt`; any other name is refused (never handed to another format's parser)."""
+    known = next((f for f in REGISTRY if f == fmt), None)
+    if known is None:
+        raise ParseError(str(path), f"{fmt!r}: not a format bertlogs reads ({READ})")
+    return known
 
 
 def _sniffed(source: Source) -> Format:
