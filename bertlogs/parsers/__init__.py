@@ -11,12 +11,21 @@ from pathlib import Path
 import polars as pl
 
 from bertlogs.errors import NotDataError, ParseError, one_line
-from bertlogs.parsers.registry import NOT_OURS, READ, REGISTRY, Format, Kind, sniff
-from bertlogs.parsers.smi_csv import refused_header
+from bertlogs.parsers.registry import READ, REGISTRY, Format, Kind, refusal, sniff
 from bertlogs.parsers.text import Source
 
-__all__ = ["Format", "Kind", "Parsed", "batches", "open_file", "parse_batch", "parse_file", "parse_source", "sniff"]
-__all__ += ["parse_text"]
+__all__ = [
+    "Format",
+    "Kind",
+    "Parsed",
+    "batches",
+    "open_file",
+    "parse_batch",
+    "parse_file",
+    "parse_source",
+    "parse_text",
+    "sniff",
+]
 
 
 @dataclass
@@ -79,7 +88,7 @@ def parse_source(source: Source, fmt: Format, *, year: int | None = None, utc_of
     entry = REGISTRY[fmt]
     with _polars_failure_is_parse_error(source):
         source, warnings = _complete(source, entry.kind)
-        frame, found = entry.parse(source, utc_offset_s=utc_offset_s, **entry.year(year))
+        frame, found = entry.parse(source, utc_offset_s=utc_offset_s, **entry.year_argument(year))
     return Parsed(source.path, fmt, frame, warnings + found)
 
 
@@ -112,7 +121,7 @@ def parse_batch(
     if entry.parse_many is not None and len(sources) > 1:
         try:
             cut = [_complete(s, entry.kind) for s in sources]
-            found = entry.parse_many([s for s, _ in cut], utc_offsets_s=utc_offsets_s, **entry.year(year))
+            found = entry.parse_many([s for s, _ in cut], utc_offsets_s=utc_offsets_s, **entry.year_argument(year))
             return [Parsed(s.path, fmt, frame, w + more) for (s, w), (frame, more) in zip(cut, found, strict=True)]
         except _POLARS_FAILURES:
             pass
@@ -136,7 +145,7 @@ def _sniffed(source: Source) -> Format:
     fmt = sniff(source.head)
     if fmt is None:
         first = next((s for s in source.head.split("\n") if s.strip()), None)
-        reason = "empty file" if first is None else refused_header(source.head) or NOT_OURS
+        reason = "empty file" if first is None else refusal(source.head)
         raise NotDataError(str(source.path), reason, 1 if first is not None else None, first)
     return fmt
 

@@ -63,6 +63,7 @@ class Entry:
       TF1 log with nvidia-smi tables pasted in): of the formats with evidence that claim a head, the one with
       the most wins. A format without it claims a head in registry order.
     parse_many(sources, *, utc_offsets_s): several files in one polars query (cheaper for many small files).
+    refusal(head): why a head that nearly is this format is not (a CSV of other columns), for the message.
     takes_year: the format's stamps carry no year; parse and parse_many take `year=` to complete them.
     """
 
@@ -72,9 +73,10 @@ class Entry:
     parse: Callable[..., Frame]
     evidence: Callable[[str], int] | None = None
     parse_many: Callable[..., list[Frame]] | None = None
+    refusal: Callable[[str], str | None] | None = None
     takes_year: bool = False
 
-    def year(self, year: int | None) -> dict[str, Any]:
+    def year_argument(self, year: int | None) -> dict[str, Any]:
         """The keyword arguments that pass `year` on to this format's parser, if it takes one."""
         return {"year": year} if self.takes_year else {}
 
@@ -104,6 +106,7 @@ REGISTRY: dict[Format, Entry] = {
         smi_csv.looks_like,
         smi_csv.parse,
         evidence=smi_csv.evidence,
+        refusal=smi_csv.refused_header,
     ),
     Format.EVAL_RESULTS: Entry(
         Kind.EVAL_RESULTS, "BERT's eval_results.txt", eval_results.looks_like, eval_results.parse
@@ -130,6 +133,12 @@ def sniff(head: str) -> Format | None:
             return fmt
         return max(rivals, key=lambda f: _evidence(f, head))  # the first of equals: registry order
     return None
+
+
+def refusal(head: str) -> str:
+    """Why a head is none of the formats bertlogs reads: a format's own reason, else the list of formats."""
+    reasons = (entry.refusal(head) for entry in REGISTRY.values() if entry.refusal is not None)
+    return next((reason for reason in reasons if reason is not None), NOT_OURS)
 
 
 def _evidence(fmt: Format, head: str) -> int:

@@ -102,9 +102,9 @@ def parse_many(
     if not sources:
         return []
     lines = concat_files([s.lines() for s in sources], utc_offsets_s)
-    # the peeled lines feed five branches: collect them once rather than once per branch
+    # the peeled lines feed six branches: collect them once rather than once per branch
     peeled = _peel(lines, year).collect(engine="in-memory").lazy()
-    branches = [_simple_facts, _phase_facts, _config_facts, _eval_facts, _model_facts]
+    branches = [_simple_facts, _phase_facts, _config_facts, _eval_facts, _saved_dict_facts, _model_facts]
     found = pl.concat([branch(peeled) for branch in branches], how="diagonal_relaxed")
     frame = _with_rate_steps(found).sort("file", "line", "key").collect(engine="in-memory")
     by_file = frame.partition_by("file", as_dict=True) if not frame.is_empty() else {}
@@ -283,6 +283,7 @@ def _config_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _eval_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Blocks of `  key = value` lines that are eval results (EVAL), after the header or holding an eval_ key."""
     msg = pl.col("msg")
     kv = pl.col("kv")
     blocks = (
@@ -295,20 +296,23 @@ def _eval_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
             value=kv.struct["value"].str.to_lowercase().cast(pl.Float64, strict=False),
         )
     )
-    # a block of `  key = value` lines is an eval result after the header, or when it has an eval_ key
     blocks = blocks.with_columns(
         is_eval=(
             pl.col("header").any().over("file", "block")
             | (pl.col("is_kv") & pl.col("key").str.starts_with(vocab.EVAL_PREFIX)).any().over("file", "block")
         )
     ).filter(pl.col("is_kv") & pl.col("is_eval") & pl.col("value").is_not_null())
-    blocks = blocks.with_columns(
+    return blocks.with_columns(
         kind=pl.lit(vocab.EVAL),
         step=_count(pl.when(pl.col("key") == vocab.GLOBAL_STEP).then(pl.col("value")).max().over("file", "block")),
     ).drop("kv")
+
+
+def _saved_dict_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """The `Saving dict for global step N: a = 1, b = 2` line's pairs (EVAL_SAVED)."""
     saved = pl.col("saved")
-    pairs = (
-        lines.with_columns(saved=msg.str.extract_groups(_DICT))
+    return (
+        lines.with_columns(saved=pl.col("msg").str.extract_groups(_DICT))
         .filter(saved.struct["step"].is_not_null())
         .with_columns(
             step=_count(saved.struct["step"]),
@@ -325,7 +329,6 @@ def _eval_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
         .filter(pl.col("value").is_not_null())
         .drop("saved", "pair")
     )
-    return pl.concat([blocks, pairs], how="diagonal_relaxed")
 
 
 def _model_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
