@@ -231,7 +231,7 @@ def parse_every_way(path: Path, rng: random.Random) -> str:
 
     by_format(fmt)
     by_format(rng.choice([f for f in Format if f != fmt]))
-    return fmt
+    return str(fmt)
 
 
 def parser_task(i: int, name: str, data: bytes, work: Path) -> tuple[str, str | None]:
