@@ -17,6 +17,7 @@ from bertlogs.errors import BertlogsError, ExitCode, one_line
 from bertlogs.report.escape import terminal_safe
 
 if TYPE_CHECKING:
+    from bertlogs.parsers.registry import Format
     from bertlogs.summary import Summary
 
 app = typer.Typer(
@@ -71,10 +72,22 @@ Year = Annotated[
 ]
 
 
+_OUTPUTS = ("csv", "json")
+InputFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Read files as this format instead of the one their content shows (analyze: files of the same kind).",
+    ),
+]
+
+
 @app.command()
 def parse(
     file: Annotated[Path, typer.Argument(help="A training log, eval_results.txt or GPU capture (plain or .gz).")],
-    format: Annotated[str, typer.Option("--format", "-f", help="csv or json.")] = "csv",
+    input_format: InputFormat = None,
+    to: Annotated[str, typer.Option("--to", help="Output: csv or json.")] = "csv",
     utc_offset: UtcOffset = None,
     year: Year = None,
 ) -> None:
@@ -85,17 +98,33 @@ def parse(
     from bertlogs.discovery import require_existing
     from bertlogs.parsers import parse_file
 
-    if format not in ("csv", "json"):
-        raise typer.BadParameter("expected csv or json", param_hint="--format")
+    fmt = _input_format(input_format)
+    if to not in _OUTPUTS:
+        raise typer.BadParameter(f"{to!r}: expected csv or json", param_hint="--to")
     offset_s = _utc_offset(utc_offset) or 0.0
     with _reported():
         require_existing([file])
-        parsed = parse_file(file, year=year, utc_offset_s=offset_s)
+        parsed = parse_file(file, fmt=fmt, year=year, utc_offset_s=offset_s)
     err.print(f"{file}: {parsed.format}, {parsed.frame.height} rows", style="dim", markup=False)
     for warning in parsed.warnings:
         err.print(terminal_safe(warning), style="yellow", markup=False)
-    out = parsed.frame.write_csv() if format == "csv" else parsed.frame.write_json()
+    out = parsed.frame.write_csv() if to == "csv" else parsed.frame.write_json()
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
+
+
+def _input_format(name: str | None) -> Format | None:
+    """The format named by --format; an output name (the option's meaning before) gets a hint to --to."""
+    from bertlogs.parsers.registry import READ, Format
+
+    if name is None:
+        return None
+    try:
+        return Format(name)
+    except ValueError:
+        hint = f"; the output is chosen with --to {name}" if name in _OUTPUTS else ""
+        raise typer.BadParameter(
+            f"{name!r}: not a format bertlogs reads ({READ}){hint}", param_hint="--format"
+        ) from None
 
 
 Out = Annotated[
@@ -124,6 +153,7 @@ def analyze(
     plots: Annotated[bool, typer.Option(help="Write an SVG plot per run under OUT/plots.")] = True,
     allow_existing: AllowExisting = False,
     jobs: Jobs = 0,
+    input_format: InputFormat = None,
     utc_offset: UtcOffset = None,
     year: Year = None,
 ) -> None:
@@ -138,6 +168,7 @@ def analyze(
     if period is not None and period <= 0:
         raise typer.BadParameter("must be positive", param_hint="--period")
     gpu_list, offset_s, workers = _gpu_list(gpus), _utc_offset(utc_offset), jobs or os.cpu_count() or 1
+    fmt = _input_format(input_format)
 
     def work(dataset_dir: Path | None) -> Summary:
         return _with_progress(
@@ -147,6 +178,7 @@ def analyze(
                 gpus=gpu_list,
                 year=year,
                 utc_offset_s=offset_s,
+                fmt=fmt,
                 progress=tick,
                 dataset_dir=dataset_dir,
                 workers=workers,

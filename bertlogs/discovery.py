@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bertlogs.errors import NotFoundError
-from bertlogs.parsers import GPU_FORMATS, TF1_LOG, sniff
-from bertlogs.parsers.text import not_regular
+from bertlogs.parsers import Kind, sniff
+from bertlogs.parsers.text import not_regular, read_head
 
 # Names that make no directory a run by themselves (they are still read, and named, inside a run).
 _NOT_DATA = re.compile(
@@ -34,7 +34,6 @@ _NOT_DATA = re.compile(
 
 MAX_DEPTH = 32  # directory levels searched below an input (real archives have a handful)
 _SNIFFED_FILES = 8  # files whose head is read to tell a run with subfolders from a folder of runs
-_HEAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -167,13 +166,10 @@ def _holds_run_data(files: list[Path]) -> bool:
         if path.name == "meta.json":
             return True
         try:
-            with path.open("rb") as f:
-                head = f.read(_HEAD_BYTES)
-            if head.startswith(b"\x1f\x8b"):
-                head = zlib.decompressobj(wbits=31).decompress(head, _HEAD_BYTES)
+            fmt = sniff(read_head(path))
         except (OSError, zlib.error):
             continue
-        if sniff(head.decode("utf-8", errors="replace")) in (TF1_LOG, *GPU_FORMATS):
+        if fmt is not None and fmt.kind in (Kind.TRAINING_LOG, Kind.GPU_CAPTURE):
             return True
     return False
 

@@ -14,19 +14,10 @@ from typing import Any
 
 import polars as pl
 
+from bertlogs import facts
 from bertlogs.discovery import FoundRun
-from bertlogs.errors import BertlogsError, NotDataError, one_line
-from bertlogs.parsers import (
-    EVAL_RESULTS,
-    SMI_TABLE,
-    TF1_LOG,
-    Parsed,
-    open_file,
-    parse_capture,
-    parse_file,
-    parse_logs,
-    parse_tables,
-)
+from bertlogs.errors import BertlogsError, NotDataError, ParseError, one_line
+from bertlogs.parsers import Format, Kind, Parsed, batches, open_file, parse_batch, parse_file
 from bertlogs.parsers.text import Source
 from bertlogs.schema import Meta, read_meta
 
@@ -60,45 +51,71 @@ class RunFiles:
     unreadable: list[str] = field(default_factory=list)  # files that could not be parsed (also in warnings)
 
 
-def load_many(runs: list[FoundRun], *, year: int | None = None, utc_offset_s: float | None = None) -> list[RunFiles]:
-    """Parse several runs' files, their training logs in one polars query (see `parsers.parse_logs`); what
-    discovery did not read opens each run's warnings."""
-    loaded: list[tuple[RunFiles, list[Path], float, list[Parsed]]] = []
-    logs: list[tuple[int, Source, float]] = []
-    tables: list[tuple[int, Source, float]] = []  # small table captures, parsed in one query too
-    for entry in runs:
-        run, files = RunFiles(name=entry.name, path=entry.path, warnings=list(entry.skipped)), entry.files
-        meta_path = next((f for f in files if f.name == META), None)
-        if meta_path is not None:
-            run.meta, problems = read_meta(meta_path)
-            run.warnings += problems
-        offset = utc_offset_s if utc_offset_s is not None else run.meta.utc_offset_s or 0.0
-        parsed: list[Parsed] = []
-        for path in files:
-            if path.name == META:
-                continue
-            try:
-                with _blame([path]):
-                    source, fmt = open_file(path)
-                    if fmt == TF1_LOG:
-                        logs.append((len(loaded), source, offset))
-                    elif fmt == SMI_TABLE and not source.large:
-                        tables.append((len(loaded), source, offset))
-                    else:
-                        parsed.append(parse_capture(source, fmt, utc_offset_s=offset))
-            except NotDataError as exc:
-                run.warnings.append(f"{exc}: not read")
-            except BertlogsError as exc:
-                run.warnings.append(str(exc))
-                run.unreadable.append(str(exc))
-        loaded.append((run, files, offset, parsed))
-    with _blame([s.path for _, s, _ in logs]):
-        found = parse_logs([s for _, s, _ in logs], year=year, utc_offsets_s=[o for _, _, o in logs])
-    with _blame([s.path for _, s, _ in tables]):
-        found += parse_tables([s for _, s, _ in tables], utc_offsets_s=[o for _, _, o in tables])
-    for (index, _, _), one in zip(logs + tables, found, strict=True):
-        loaded[index][3].append(one)
-    return [_assemble(run, files, offset, parsed, year) for run, files, offset, parsed in loaded]
+@dataclass
+class _Loading:
+    """A run being loaded: its files opened, then parsed."""
+
+    run: RunFiles
+    files: list[Path]
+    utc_offset_s: float
+    opened: list[tuple[Source, Format]] = field(default_factory=list)
+    parsed: list[Parsed] = field(default_factory=list)
+
+
+def load_many(
+    runs: list[FoundRun], *, year: int | None = None, utc_offset_s: float | None = None, fmt: Format | None = None
+) -> list[RunFiles]:
+    """Parse several runs' files, those of a format that batches in one polars query per format (see
+    `parsers.batches`); what discovery did not read opens each run's warnings.
+
+    `fmt` forces a format on the files whose sniffed format is of its kind (forcing a training-log format
+    leaves the GPU capture a capture); the others are read as sniffed.
+    """
+    loading = [_open_run(entry, utc_offset_s, fmt) for entry in runs]
+    files = [(load, source, found) for load in loading for source, found in load.opened]
+    for group in batches([(source, found) for _, source, found in files]):
+        batch = [files[i] for i in group]
+        with _blame([source.path for _, source, _ in batch]):
+            parsed = parse_batch(
+                [source for _, source, _ in batch],
+                batch[0][2],
+                year=year,
+                utc_offsets_s=[load.utc_offset_s for load, _, _ in batch],
+            )
+        for (load, _, _), one in zip(batch, parsed, strict=True):
+            if isinstance(one, ParseError):
+                _unreadable(load.run, one)
+            else:
+                load.parsed.append(one)
+    return [_assemble(load, year) for load in loading]
+
+
+def _open_run(entry: FoundRun, utc_offset_s: float | None, fmt: Format | None) -> _Loading:
+    """The run's meta.json read, and its other files opened with their formats (what cannot be, named)."""
+    run = RunFiles(name=entry.name, path=entry.path, warnings=list(entry.skipped))
+    meta_path = next((f for f in entry.files if f.name == META), None)
+    if meta_path is not None:
+        run.meta, problems = read_meta(meta_path)
+        run.warnings += problems
+    offset = utc_offset_s if utc_offset_s is not None else run.meta.utc_offset_s or 0.0
+    load = _Loading(run, entry.files, offset)
+    for path in entry.files:
+        if path == meta_path:
+            continue
+        try:
+            with _blame([path]):
+                source, found = open_file(path)
+            load.opened.append((source, fmt if fmt is not None and fmt.kind is found.kind else found))
+        except NotDataError as exc:
+            run.warnings.append(f"{exc}: not read")
+        except BertlogsError as exc:
+            _unreadable(run, exc)
+    return load
+
+
+def _unreadable(run: RunFiles, exc: BertlogsError) -> None:
+    run.warnings.append(str(exc))
+    run.unreadable.append(str(exc))
 
 
 class LoadFault(Exception):
@@ -120,28 +137,26 @@ def _blame(paths: list[Path]) -> Iterator[None]:
         raise LoadFault(f"{paths[0]}: internal error while reading it ({one_line(exc)})") from exc
 
 
-def _assemble(run: RunFiles, files: list[Path], offset: float, parsed: list[Parsed], year: int | None) -> RunFiles:
-    for p in parsed:
+def _assemble(load: _Loading, year: int | None) -> RunFiles:
+    run, offset = load.run, load.utc_offset_s
+    for p in load.parsed:
         run.warnings.extend(p.warnings)
-    logs = [p for p in parsed if p.format == TF1_LOG]
-    gpus = [p for p in parsed if p.is_gpu]
-    evals = [p for p in parsed if p.format == EVAL_RESULTS]
-    run.log = _largest(run, logs, "training logs")
-    run.gpu = _largest(run, gpus, "GPU captures")
-    run.eval_file = evals[0] if evals else None
+    run.log = _largest(run, [p for p in load.parsed if p.kind is Kind.TRAINING_LOG], "training logs")
+    run.gpu = _largest(run, [p for p in load.parsed if p.kind is Kind.GPU_CAPTURE], "GPU captures")
+    run.eval_file = next((p for p in load.parsed if p.kind is Kind.EVAL_RESULTS), None)
     if run.log is not None and year is None and run.log.frame["clock"].eq("local-year-assumed").any():
         stamped = run.gpu.frame["time"].drop_nulls() if run.gpu is not None else pl.Series([], dtype=pl.Float64)
         if len(stamped):
-            # absl stamps have no year: take it from the capture's clock and parse again
+            # stamps without a year (absl): take it from the capture's clock and parse again
             gpu_year = dt.datetime.fromtimestamp(stamped[0] + offset, dt.timezone.utc).year
             with _blame([run.log.path]):
-                run.log = parse_file(run.log.path, year=gpu_year, utc_offset_s=offset)
+                run.log = parse_file(run.log.path, fmt=run.log.format, year=gpu_year, utc_offset_s=offset)
         else:
-            run.warnings.append(f"{run.log.path}: absl stamps have no year and nothing else dates the run")
-    if not files:
+            run.warnings.append(f"{run.log.path}: its stamps have no year and nothing else dates the run")
+    if not load.files:
         run.errors.append(f"{run.path}: nothing that could be read")
     elif run.log is None:
-        run.errors.append(f"{run.path}: no TF1 training log found among {len(files)} file(s)")
+        run.errors.append(f"{run.path}: no training log found among {len(load.files)} file(s)")
     return run
 
 
@@ -158,12 +173,12 @@ def _largest(run: RunFiles, found: list[Parsed], what: str) -> Parsed | None:
 def labels(run: RunFiles, last: dict[tuple[str, str], float]) -> dict[str, Any]:
     """model, layers, hidden, batch_size and where each came from: meta.json, then the log, then the dir name."""
     meta_labels = run.meta.labels
-    layers_i, hidden_i = whole(last.get(("model", "layers"))), whole(last.get(("model", "hidden")))
+    layers_i, hidden_i = whole(last.get((facts.MODEL, facts.LAYERS))), whole(last.get((facts.MODEL, facts.HIDDEN)))
     model = meta_labels.get("model") or MODEL_NAMES.get((layers_i or 0, hidden_i or 0))
     dir_text = f"{run.path.name} {run.name}"
     if model is None and (m := _NAME_IN_DIR.search(dir_text)):
         model = m.group(1).capitalize()
-    batch = whole(meta_labels.get("batch_size") or last.get(("config", "batch_size")))
+    batch = whole(meta_labels.get("batch_size") or last.get((facts.CONFIG, facts.BATCH_SIZE)))
     if batch is None and (m := _BATCH_IN_DIR.search(dir_text)):
         batch = whole(m.group(1))
     return {"model": model, "layers": layers_i, "hidden": hidden_i, "batch_size": batch}

@@ -98,7 +98,7 @@ def read_meta(path: Path) -> tuple[Meta, list[str]]:
     meta = Meta(
         labels=_labels(document.get("labels"), bad),
         gpus=_gpus(document.get("gpus"), bad),
-        utc_offset_s=_field(document, "utc_offset_s", _number(_MAX_UTC_OFFSET_S), "seconds within ±18 h", bad),
+        utc_offset_s=_field(document, "utc_offset_s", _within(_MAX_UTC_OFFSET_S), "seconds within ±18 h", bad),
         status=_field(document, "status", lambda v: v if v in RUN_STATUSES else None, "|".join(RUN_STATUSES), bad),
         exit_code=_field(document, "exit_code", _whole(-(2**31), 2**31 - 1), "a whole number", bad),
         start_unix_s=_field(document, "start", _unix_s, "{unix_s: seconds}", bad),
@@ -123,8 +123,9 @@ def _field(document: dict, name: str, convert: Callable[[object], _T | None], ex
     return converted
 
 
-def _number(limit: float, lo: float | None = None) -> Callable[[object], float | None]:
-    """A finite number in [lo, limit] (lo: -limit); booleans and NaN are not numbers here."""
+def _within(limit: float, lo: float | None = None) -> Callable[[object], float | None]:
+    """A JSON number in [lo, limit] (lo: -limit); booleans and NaN are not numbers here. (Not the parsers'
+    `text.number`, which reads a text cell in a polars query.)"""
     low = -limit if lo is None else lo
 
     def convert(value: object) -> float | None:
@@ -146,11 +147,11 @@ def _whole(lo: int, hi: int) -> Callable[[object], int | None]:
 
 
 def _unix_s(value: object) -> float | None:
-    return _number(1e11, 0)(value.get("unix_s")) if isinstance(value, dict) else None
+    return _within(1e11, 0)(value.get("unix_s")) if isinstance(value, dict) else None
 
 
 def _interval_s(value: object) -> float | None:
-    found = _number(3600, 0)(value.get("interval_s")) if isinstance(value, dict) else None
+    found = _within(3600, 0)(value.get("interval_s")) if isinstance(value, dict) else None
     return found or None  # 0 s is no interval
 
 

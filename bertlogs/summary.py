@@ -21,6 +21,7 @@ from bertlogs.columns import Status
 from bertlogs.dataset import write_run
 from bertlogs.discovery import FoundRun, discover
 from bertlogs.errors import BertlogsError
+from bertlogs.parsers.registry import Format
 from bertlogs.runs import RunFiles, load_many
 
 Progress = Callable[[int, int, str], None]  # runs done, runs in all, the run just done
@@ -55,6 +56,7 @@ class _Job:
     run: FoundRun
     year: int | None
     utc_offset_s: float | None
+    fmt: Format | None
     period_s: float | None
     gpus: list[int] | None
     dataset_dir: Path | None
@@ -73,6 +75,7 @@ def summarize(
     gpus: list[int] | None = None,
     year: int | None = None,
     utc_offset_s: float | None = None,
+    fmt: Format | None = None,
     progress: Progress | None = None,
     dataset_dir: Path | None = None,
     workers: int = 1,
@@ -83,7 +86,8 @@ def summarize(
     workers must keep its own work under `if __name__ == "__main__":`.
 
     With `dataset_dir`, each run's tidy samples and facts are written there as Parquet, partitioned by run
-    (`samples/run=NAME/part-0.parquet`, `facts/run=NAME/part-0.parquet`).
+    (`samples/run=NAME/part-0.parquet`, `facts/run=NAME/part-0.parquet`). With `fmt`, the files whose content
+    shows a format of the same kind are read as that format.
 
     Raises:
         NotFoundError: a path does not exist.
@@ -93,7 +97,7 @@ def summarize(
     if not found.runs:
         notes = "".join(f"; {n}" for n in found.notes[:3])
         raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found{notes or ' (empty directory?)'}")
-    jobs = [_Job(run, year, utc_offset_s, period_s, gpus, dataset_dir) for run in found.runs]
+    jobs = [_Job(run, year, utc_offset_s, fmt, period_s, gpus, dataset_dir) for run in found.runs]
     outcomes = list(_run(jobs, workers, progress))
     note = _with_measured_period(jobs, outcomes, workers) if period_s is None else None
     results = sorted((o.result for o in outcomes), key=_order)
@@ -208,7 +212,7 @@ def _analyze(batch: list[_Job]) -> list[_Outcome]:
 
 def _load(batch: list[_Job]) -> list[RunFiles | Exception]:
     first = batch[0]
-    return list(load_many([j.run for j in batch], year=first.year, utc_offset_s=first.utc_offset_s))
+    return list(load_many([j.run for j in batch], year=first.year, utc_offset_s=first.utc_offset_s, fmt=first.fmt))
 
 
 def _analyze_one(job: _Job, run: RunFiles | Exception) -> _Outcome:

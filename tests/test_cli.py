@@ -161,7 +161,7 @@ def test_parse_prints_facts_as_csv_and_json() -> None:
     assert result.exit_code == 0
     assert result.stdout.startswith("line,time,clock,worker,kind,key,value,step\n")
     assert ",config,num_steps,668.0," in result.stdout
-    rows = json.loads(runner.invoke(app, ["parse", str(log), "--format", "json"]).stdout)
+    rows = json.loads(runner.invoke(app, ["parse", str(log), "--to", "json"]).stdout)
     assert sum(r["key"] == "examples/sec" for r in rows) == 6
 
 
@@ -170,13 +170,14 @@ def test_parse_of_a_bad_file_names_the_file_and_line(tmp_path: Path) -> None:
     path.write_text("shopping list\n")
     result = runner.invoke(app, ["parse", str(path)])
     assert result.exit_code == ExitCode.BAD_INPUT
-    assert f"{path}:1: not a TF1 log" in result.output
+    assert f"{path}:1: none of the formats bertlogs reads (tf1-log, " in result.output
 
 
 def test_bad_options_are_usage_errors() -> None:
     for args in (
         ["analyze", str(DEMO), "--utc-offset", "noon"],
         ["analyze", str(DEMO), "--period", "-1"],
+        ["parse", str(DEMO / "tiny-bs64" / "eval_results.txt"), "--to", "xml"],
         ["parse", str(DEMO / "tiny-bs64" / "eval_results.txt"), "--format", "xml"],
     ):
         result = runner.invoke(app, args)

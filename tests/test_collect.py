@@ -27,7 +27,7 @@ from bertlogs.collect import run as run_module
 from bertlogs.collect.lines import LINE_LIMIT_BYTES, LineReader
 from bertlogs.collect.run import Options, collect_command
 from bertlogs.errors import CollectError, ExitCode
-from bertlogs.parsers import SMI_CSV, parse_file
+from bertlogs.parsers import Format, parse_file
 
 FAKE_BIN = ROOT / "tests" / "fake_bin"
 TRAINING = (
@@ -101,7 +101,7 @@ def test_nvml_missing_falls_back_to_one_long_lived_nvidia_smi(monkeypatch, tmp_p
         "power_limit_w": 250.0,
     }
     assert any("NVML Shared Library Not Found" in w and "one nvidia-smi process" in w for w in meta["warnings"])
-    assert parse_file(result.run_dir / "gpu.csv").format == SMI_CSV
+    assert parse_file(result.run_dir / "gpu.csv").format == Format.SMI_CSV
     assert samples["power_w"].min() >= 150 and samples["util_pct"].min() >= 80
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import ROOT
 
-from bertlogs.parsers import SMI_CSV, parse_file
+from bertlogs.parsers import Format, parse_file
 
 COLLECTORS = ROOT / "collectors"
 FAKE_BIN = ROOT / "tests" / "fake_bin"
@@ -89,7 +89,7 @@ def test_poller_keeps_one_nvidia_smi_and_its_output_parses(tmp_path: Path) -> No
     poller.send_signal(signal.SIGTERM)
     poller.wait(10)
     parsed = parse_file(output)
-    assert parsed.format == SMI_CSV
+    assert parsed.format == Format.SMI_CSV
     assert parsed.frame["sample"].n_unique() >= 10 and set(parsed.frame["gpu"]) == {0, 1}
     again = run(str(COLLECTORS / "poll_nvidia_smi.sh"), str(output), env=env)
     assert again.returncode == 1 and "not overwriting" in again.stderr

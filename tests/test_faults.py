@@ -16,6 +16,7 @@ from test_analysis import T0, csv_capture, docker_log, iso, write_run
 from bertlogs import summarize
 from bertlogs import summary as summary_module
 from bertlogs.analysis import analyze_run
+from bertlogs.parsers import Kind
 from bertlogs.summary import PARALLEL_FROM_RUNS
 
 GOOD = ("tiny-bs64", "mini-bs64", "small-bs64")
@@ -171,14 +172,14 @@ def test_a_bug_in_a_batched_query_fails_only_its_run(tmp_path: Path, monkeypatch
     mixed_archive(tmp_path)
     from bertlogs import runs
 
-    real = runs.parse_logs
+    real = runs.parse_batch
 
-    def overflowing(sources, **kwargs):  # type: ignore[no-untyped-def]
-        if any(s.path.parent.name == "bad-meta" for s in sources):
+    def overflowing(sources, fmt, **kwargs):  # type: ignore[no-untyped-def]
+        if fmt.kind is Kind.TRAINING_LOG and any(s.path.parent.name == "bad-meta" for s in sources):
             raise OverflowError("injected: int too large to convert")
-        return real(sources, **kwargs)
+        return real(sources, fmt, **kwargs)
 
-    monkeypatch.setattr(runs, "parse_logs", overflowing)
+    monkeypatch.setattr(runs, "parse_batch", overflowing)
     results = summarize([tmp_path]).results  # 6 runs: batches of 2, "bad-meta" shares one with "boom"
     status = {r.row["run"]: r.row["status"] for r in results}
     assert status == dict.fromkeys(GOOD, "ok") | {"bad-meta": "error", "impossible": "partial", "boom": "ok"}

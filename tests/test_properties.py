@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import polars as pl
 from conftest import REAL
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 
 from bertlogs import metrics
 from bertlogs.errors import ParseError
-from bertlogs.parsers import eval_results, smi_csv, smi_table, sniff, tf1
+from bertlogs.parsers import parse_text
 
 finite = st.floats(min_value=0, max_value=1000, allow_nan=False)
 
@@ -98,17 +100,5 @@ def mangled(draw):  # type: ignore[no-untyped-def]
 @settings(max_examples=150, deadline=None)
 @given(st.one_of(mangled(), st.text(max_size=400)))
 def test_random_and_mangled_input_raises_only_our_errors(text: str) -> None:
-    from bertlogs.parsers import EVAL_RESULTS, SMI_CSV, SMI_TABLE, TF1_LOG
-
-    fmt = sniff(text)
-    try:
-        if fmt == TF1_LOG:
-            tf1.parse(text)
-        elif fmt == SMI_TABLE:
-            smi_table.parse(text)
-        elif fmt == SMI_CSV:
-            smi_csv.parse(text)
-        elif fmt == EVAL_RESULTS:
-            eval_results.parse(text)
-    except ParseError:
-        pass
+    with contextlib.suppress(ParseError):
+        parse_text(text)  # sniffed, then parsed as its format, as a file of this text would be

@@ -73,7 +73,7 @@ def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl
             pl.col("time").max(),
             first(F.STEPS_PER_S).alias("gs"),
             first(F.EXAMPLES_PER_S).alias("ex"),
-            first(F.STEPS_COVERED).fill_null(100).alias("steps"),  # TEMP until tf1 emits it
+            first(F.STEPS_COVERED).alias("steps"),
         )
         .select(
             "step",

@@ -7,24 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-# gpu.csv's header: units in the names; `bertlogs analyze` reads it with the CSV parser.
-GPU_CSV_COLUMNS = [
-    "sample",
-    "time_unix_s",
-    "mono_ns",
-    "latency_ms",
-    "gpu",
-    "power_w",
-    "power_instant_w",
-    "energy_mj",
-    "memory_used_mib",
-    "memory_total_mib",
-    "util_pct",
-    "mem_util_pct",
-    "temp_c",
-    "sm_clock_mhz",
-    "pstate",
-]
+from bertlogs.raw import GPU_CSV_COLUMNS
 
 
 class Sampler(threading.Thread):

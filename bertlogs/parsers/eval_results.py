@@ -2,32 +2,40 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
-from bertlogs.parsers.text import text_lines
+from bertlogs import facts as vocab
+from bertlogs.parsers.text import KEY_VALUE, Source
 from bertlogs.schema import FACT_SCHEMA, conform
 
-PAIR = r"^\s*([A-Za-z_][\w.]*)\s*=\s*(\S+)\s*$"
+_KEY_VALUE = re.compile(KEY_VALUE)
+_LINES_JUDGED = 50
 
 
-def looks_like(text_head: str) -> bool:
-    import re
-
-    lines = [s for s in text_head.splitlines() if s.strip() and not s.lstrip().startswith("#")]
-    return bool(lines) and all(re.match(PAIR, s) for s in lines[:50])
-
-
-def parse(text: str) -> pl.DataFrame:
-    return parse_lines(text_lines(text))
+def looks_like(head: str) -> bool:
+    """Every line of the head's first 50 (blank and `#` comment lines aside) is `key = value`."""
+    lines = [s for s in head.splitlines() if s.strip() and not s.lstrip().startswith("#")]
+    return bool(lines) and all(_KEY_VALUE.match(s) for s in lines[:_LINES_JUDGED])
 
 
-def parse_lines(lines: pl.LazyFrame) -> pl.DataFrame:
-    found = lines.filter(pl.col("text").str.contains(PAIR)).collect(engine="in-memory")
-    frame = found.with_columns(
-        kind=pl.lit("eval"),
-        key=pl.col("text").str.extract(PAIR, 1),
-        value=pl.col("text").str.extract(PAIR, 2).str.to_lowercase().cast(pl.Float64, strict=False),
-    ).filter(pl.col("value").is_not_null())
-    step = frame.filter(pl.col("key") == "global_step")["value"].max()
+def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[str]]:
+    """One EVAL fact per `key = value` line whose value is a number; the step is `global_step`'s value (the
+    file has no clock: `utc_offset_s` is unused)."""
+    pair = pl.col("pair").struct
+    found = (
+        source.lines()
+        .with_columns(pair=pl.col("text").str.extract_groups(KEY_VALUE))
+        .select(
+            "line",
+            kind=pl.lit(vocab.EVAL),
+            key=pair["key"],
+            value=pair["value"].str.to_lowercase().cast(pl.Float64, strict=False),
+        )
+        .filter(pl.col("value").is_not_null())
+        .collect(engine="in-memory")
+    )
+    step = found.filter(pl.col("key") == vocab.GLOBAL_STEP)["value"].max()
     # NaN, inf or a 27-digit global_step is no step
-    return conform(frame.with_columns(step=pl.lit(step).cast(pl.Int64, strict=False)), FACT_SCHEMA)
+    return conform(found.with_columns(step=pl.lit(step).cast(pl.Int64, strict=False)), FACT_SCHEMA), []

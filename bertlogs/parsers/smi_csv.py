@@ -8,45 +8,36 @@ form); two MiB columns whose sum stays constant are read as used and free memory
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import polars as pl
 
 from bertlogs.errors import ParseError
-from bertlogs.parsers.text import engine, scan_fields
+from bertlogs.parsers.text import Source, engine, number, scan_fields
+from bertlogs.raw import GPU_CSV_COLUMNS
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
-# nvidia-smi query names (and collect's own gpu.csv names) -> tidy column
+# nvidia-smi query names -> tidy column; then collect's gpu.csv names, and bertlogs' own tidy names
 COLUMNS = {
     "timestamp": "timestamp",
-    "time_unix_s": "time",
-    "sample": "sample",
     "index": "gpu",
-    "gpu": "gpu",
     "power.draw": "power_w",
     "power.draw.average": "power_w",
-    "power_w": "power_w",
     "power.limit": "power_limit_w",
     "enforced.power.limit": "power_limit_w",
-    "power_limit_w": "power_limit_w",
-    "energy_mj": "energy_mj",
     "memory.used": "memory_used_mib",
-    "memory_used_mib": "memory_used_mib",
     "memory.total": "memory_total_mib",
-    "memory_total_mib": "memory_total_mib",
     "memory.free": "memory_free_mib",
     "utilization.gpu": "util_pct",
-    "util_pct": "util_pct",
     "utilization.memory": "mem_util_pct",
-    "mem_util_pct": "mem_util_pct",
     "temperature.gpu": "temp_c",
-    "temp_c": "temp_c",
+    **{name: tidy for name, tidy in GPU_CSV_COLUMNS.items() if tidy is not None},
+    **{name: name for name in SAMPLE_SCHEMA if name != "time"},
 }
 # Recognised and deliberately not read, without a warning: nvidia-smi's identity fields, and the columns of
 # collect's gpu.csv that are bookkeeping (mono_ns, latency_ms) or readings no figure uses.
 _NOT_READ = {
     "name", "uuid", "serial", "count", "pci.bus_id", "driver_version", "vbios_version", "pstate",
-    "mono_ns", "latency_ms", "power_instant_w", "sm_clock_mhz",
+    *(name for name, tidy in GPU_CSV_COLUMNS.items() if tidy is None),
 }  # fmt: skip
 # The groups of `nvidia-smi --help-query-gpu`: a name under one of them is nvidia-smi's (read or not).
 _SMI_GROUP = re.compile(
@@ -63,6 +54,8 @@ _MAX_FIELDS = 256
 # a header line's start: a query name, maybe with its unit in brackets, then a comma
 HEADER_START = r"^[ \t]*[a-z_][a-z_.0-9]*(?:[ \t]*\[[^\]\n]*\])?[ \t]*,"
 _TIMESTAMP = r"^[0-9]{4}/[0-9][0-9]/[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9](?:\.[0-9]+)?$"
+# `250.07 W`, `17304 MiB`, `34 %`, `1500 MHz` read as their numbers
+_UNITS = " \t\rWMiB%Hz"
 _WITH_UNIT = re.compile(r"^[0-9]+(?:\.[0-9]+)? (%|W|MiB)$")
 # `nvidia-smi --query-gpu=a,b,c --format=csv,noheader` written above its rows: it names their columns
 _QUERY_COMMAND = re.compile(r"--query-gpu[= ]([a-z_.0-9]+(?:,[a-z_.0-9]+)*)")
@@ -99,36 +92,27 @@ def head_lines(text_head: str) -> list[str]:
     return [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text_head.split("\n", _HEAD_LINES)[:_HEAD_LINES]]
 
 
-def parse(text: str, *, path: str = "<text>", utc_offset_s: float = 0.0) -> pl.DataFrame:
-    """Samples of a CSV query capture; `utc_offset_s` converts its local `timestamp` column."""
-    data = text.replace("\x00", "\ufffd").encode()
-    return parse_data(data, head=text, path=path, utc_offset_s=utc_offset_s)[0]
+def evidence(head: str) -> int:
+    """How many of the head's lines hold a comma (weighed against another format that also claims it)."""
+    return sum("," in line for line in head.split("\n"))
 
 
-def parse_data(
-    data: Path | bytes,
-    *,
-    head: str,
-    path: str = "<text>",
-    utc_offset_s: float = 0.0,
-    streaming: bool = False,
-    before_line: int | None = None,
-) -> tuple[pl.DataFrame, list[str]]:
-    """Samples of a CSV capture held in `data` (a file or bytes) whose first lines are `head` (the header is
-    looked for there, not in the file again), and a warning naming the columns not read; rows from
-    `before_line` on are ignored.
+def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[str]]:
+    """Samples of a CSV capture (its header is looked for in the head, not in the file again), and a warning
+    naming the columns not read; `utc_offset_s` converts its local `timestamp` column.
 
     Raises:
         ParseError: no header and no row whose values carry units.
     """
-    lines = head_lines(head)
+    path = str(source.path)
+    lines = head_lines(source.head)
     found = _header(lines)
     header_line, names = found if found is not None else (None, _infer_columns(lines, path))
-    rows = scan_fields(data, width=len(names), skip_lines=header_line or 0)
+    rows = scan_fields(source.data, width=len(names), skip_lines=header_line or 0)
     if header_line is not None:  # the header again: a restarted poller appending to the same file
         rows = rows.filter(pl.col("c0").str.strip_chars() != names[0])
-    if before_line is not None:  # a truncated last line
-        rows = rows.filter(pl.col("line") < before_line)
+    if source.before_line is not None:  # a truncated last line
+        rows = rows.filter(pl.col("line") < source.before_line)
     columns = _columns(names)
     skipped = [n for n in names if n not in COLUMNS and n not in _NOT_READ]
     where = f"{path}:{header_line}" if header_line is not None else f"{path}: no header;"
@@ -148,7 +132,7 @@ def parse_data(
     if "gpu" not in columns:
         frame = frame.with_columns(gpu=pl.lit(0))
     # one query: on a big capture, the timestamps' text never exists whole
-    return conform(frame, SAMPLE_SCHEMA).collect(engine=engine(streaming)), warnings
+    return conform(frame, SAMPLE_SCHEMA).collect(engine=engine(source.large)), warnings
 
 
 def _columns(names: list[str]) -> dict[str, pl.Expr]:
@@ -161,10 +145,10 @@ def _columns(names: list[str]) -> dict[str, pl.Expr]:
             if target == "timestamp":
                 columns[target] = cell.str.strip_chars()
             elif target in ("gpu", "sample"):  # NaN, 1e20 or -1 is no index
-                index = _number(cell).cast(pl.Int64, strict=False)
+                index = number(cell, pl.Float64(), strip=_UNITS).cast(pl.Int64, strict=False)
                 columns[target] = pl.when(index.is_between(0, 2**31)).then(index)
             else:
-                columns[target] = _number(cell)
+                columns[target] = number(cell, pl.Float64(), strip=_UNITS)
     return columns
 
 
@@ -185,11 +169,6 @@ def _unix_s(stamp: pl.Expr) -> pl.Expr:
     valid = stamp.str.contains(_TIMESTAMP) & (hour < 24) & (minute < 60) & (second < 61)
     unix_ms = (days * 86_400 + hour * 3600 + minute * 60) * 1000 + (second * 1000).round()
     return pl.when(valid).then(unix_ms / 1000)
-
-
-def _number(cell: pl.Expr) -> pl.Expr:
-    """`250.07 W`, `17304 MiB`, `34 %`, `1500 MHz`, `250.07` -> float; `[N/A]`, `[Not Supported]` -> null."""
-    return cell.str.strip_chars(" \t\rWMiB%Hz").cast(pl.Float64, strict=False)
 
 
 def _sample_numbers(columns: dict[str, pl.Expr]) -> pl.Expr:

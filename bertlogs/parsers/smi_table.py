@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from bertlogs.parsers.text import concat_files, engine, text_lines
+from bertlogs.parsers.text import Source, concat_files, engine, number
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # | 39%   67C    P2   113W / 250W |  11636MiB / 12189MiB |     35%      Default |
@@ -53,44 +53,54 @@ _DATE_PY = _DATE.replace("(?<", "(?P<")
 _WEEKDAYS = ("Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun ")
 
 
-def parse(text: str, *, utc_offset_s: float = 0.0) -> pl.DataFrame:
+_NUMBER_ROW = re.compile(NUMBER_ROW, re.MULTILINE)
+
+
+def looks_like(head: str) -> bool:
+    """A GPU number row of a default table, or of `nvidia-smi | grep %`."""
+    return _NUMBER_ROW.search(head) is not None
+
+
+def evidence(head: str) -> int:
+    """How many GPU number rows the head holds (weighed against another format that also claims it)."""
+    return len(_NUMBER_ROW.findall(head))
+
+
+def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[str]]:
     """Samples of a table or `grep %` capture; `utc_offset_s` converts `date`'s local times."""
-    return parse_lines(text_lines(text), head=text[:65536], utc_offset_s=utc_offset_s)
+    return parse_many([source], utc_offsets_s=[utc_offset_s])[0]
 
 
-def parse_lines(lines: pl.LazyFrame, *, head: str, utc_offset_s: float = 0.0, streaming: bool = False) -> pl.DataFrame:
-    """`head` (the file's first 64 KiB) says which kinds of lines to look for: tables, `date` lines."""
-    return parse_many([(lines, head, utc_offset_s)], streaming=streaming)[0]
+def parse_many(sources: list[Source], *, utc_offsets_s: list[float]) -> list[tuple[pl.DataFrame, list[str]]]:
+    """Several captures in one polars query (streamed when one is large); every window is partitioned by file.
 
-
-def parse_many(captures: list[tuple[pl.LazyFrame, str, float]], *, streaming: bool = False) -> list[pl.DataFrame]:
-    """Several captures (lines, head, UTC offset) in one polars query; every window is partitioned by file."""
-    if not captures:
+    The heads say which kinds of lines to look for: tables, `date` lines.
+    """
+    if not sources:
         return []
+    heads = [s.head for s in sources]
     # substring tests first: they spare most heads the regexes (a millisecond each on 100 KB)
-    tables = any("NVIDIA-SMI" in head and re.search(_HEADER, head, re.MULTILINE) for _, head, _ in captures)
-    dates = any(
-        any(day in head for day in _WEEKDAYS) and re.search(_DATE_PY, head, re.MULTILINE) for _, head, _ in captures
-    )
-    if len(captures) == 1:  # no file and offset columns: on a big capture they cost a tenth of the parse
-        lines, offset = captures[0][0], pl.lit(captures[0][2], pl.Float64)
+    tables = any("NVIDIA-SMI" in head and re.search(_HEADER, head, re.MULTILINE) for head in heads)
+    dates = any(any(day in head for day in _WEEKDAYS) and re.search(_DATE_PY, head, re.MULTILINE) for head in heads)
+    if len(sources) == 1:  # no file and offset columns: on a big capture they cost a tenth of the parse
+        lines, offset = sources[0].lines(), pl.lit(utc_offsets_s[0], pl.Float64)
     else:
-        lines = concat_files([lf for lf, _, _ in captures], [o for _, _, o in captures])
+        lines = concat_files([s.lines() for s in sources], utc_offsets_s)
         offset = pl.col("offset")
     # windows per file only when there are several: on one big capture they cost a second for nothing
-    per_file = (lambda e: e.over("file")) if len(captures) > 1 else (lambda e: e)
+    per_file = (lambda e: e.over("file")) if len(sources) > 1 else (lambda e: e)
     rows = (
         _classify(lines, tables, dates, offset)
         .with_columns(_samples(per_file, tables))
         .filter(pl.col("row"))
         .with_columns(_gpus(per_file))
-        .collect(engine=engine(streaming))
+        .collect(engine=engine(any(s.large for s in sources)))
     )
     empty = conform(pl.DataFrame(), SAMPLE_SCHEMA)
-    if len(captures) == 1:
-        return [conform(rows, SAMPLE_SCHEMA) if not rows.is_empty() else empty]
+    if len(sources) == 1:
+        return [(conform(rows, SAMPLE_SCHEMA) if not rows.is_empty() else empty, [])]
     by_file = rows.partition_by("file", as_dict=True)
-    return [conform(by_file[(i,)], SAMPLE_SCHEMA) if (i,) in by_file else empty for i in range(len(captures))]
+    return [(conform(by_file[(i,)], SAMPLE_SCHEMA) if (i,) in by_file else empty, []) for i in range(len(sources))]
 
 
 def _samples(per_file: Callable[[pl.Expr], pl.Expr], tables: bool) -> list[pl.Expr]:
@@ -142,6 +152,27 @@ def _gpus(per_file: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr]:
     ]
 
 
+def _stamp(t: pl.Expr, dates: bool, offset: pl.Expr) -> pl.Expr:
+    """A line's stamp in unix seconds: a `date +%s.%N` number, or (with `dates`) a `date` line in local time."""
+    seconds = t.cast(pl.Float64, strict=False)
+    stamp: pl.Expr = pl.when(seconds.is_between(*_EPOCH_S)).then(seconds)
+    if not dates:
+        return stamp
+    date = t.str.extract_groups(_DATE)
+    local = (
+        date.struct["year"]
+        + " "
+        + date.struct["month"]
+        + " "
+        + date.struct["day"].str.zfill(2)
+        + " "
+        + date.struct["clock"]
+    ).str.to_datetime("%Y %b %d %H:%M:%S", strict=False)
+    zone_offset = pl.when(date.struct["zone"] == "UTC").then(0.0).otherwise(offset)
+    from_date = pl.when(t.str.contains(_DATE)).then(local.dt.epoch("ms").cast(pl.Float64) / 1000 - zone_offset)
+    return pl.coalesce(stamp, from_date)
+
+
 def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr) -> pl.LazyFrame:
     """Per line: row/header flags, the index of an index row, a stamp, and the number row's cells as numbers;
     `offset` is the capture's UTC offset in seconds (for `date` lines).
@@ -149,22 +180,7 @@ def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr) -
     Only what the file can hold is looked for: each regex costs a pass over every line.
     """
     t = pl.col("text")
-    seconds = t.cast(pl.Float64, strict=False)
-    stamp: pl.Expr = pl.when(seconds.is_between(*_EPOCH_S)).then(seconds)
-    if dates:
-        date = t.str.extract_groups(_DATE)
-        local = (
-            date.struct["year"]
-            + " "
-            + date.struct["month"]
-            + " "
-            + date.struct["day"].str.zfill(2)
-            + " "
-            + date.struct["clock"]
-        ).str.to_datetime("%Y %b %d %H:%M:%S", strict=False)
-        zone_offset = pl.when(date.struct["zone"] == "UTC").then(0.0).otherwise(offset)
-        from_date = pl.when(t.str.contains(_DATE)).then(local.dt.epoch("ms").cast(pl.Float64) / 1000 - zone_offset)
-        stamp = pl.coalesce(stamp, from_date)
+    stamp = _stamp(t, dates, offset)
     # header lines and index rows exist in tables only
     table_lines = (
         {
@@ -190,13 +206,9 @@ def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr) -
         .with_columns(row=cells.struct["1"].is_not_null())
         .filter(pl.any_horizontal(kept))
         .with_columns(
-            temp_c=_number(cells.struct["1"].str.strip_chars_end("C")),
-            **{name: _number(cells.struct[str(i)]) for i, name in _CELLS},
+            # the number cells' groups hold digits only; the temperature word (`67C`) its unit too
+            temp_c=number(cells.struct["1"].str.strip_chars_end("C"), pl.Float32()),
+            **{name: number(cells.struct[str(i)], pl.Float32()) for i, name in _CELLS},
         )
         .drop("text", "cells")
     )
-
-
-def _number(cell: pl.Expr) -> pl.Expr:
-    """A number cell's digits (`113`, `11636`, `1.5`) -> float; a cell without digits (N/A, ERR!) -> null."""
-    return cell.cast(pl.Float32, strict=False)

@@ -3,6 +3,7 @@ of the file as a Python string)."""
 
 from __future__ import annotations
 
+import copy
 import gzip
 import io
 import stat
@@ -26,6 +27,9 @@ STREAMING_FROM_BYTES = 16 * 2**20
 # much as a bomb; a bomb of NUL bytes is refused at its first chunk anyway.
 GUNZIPPED_MAX_BYTES = 2**30
 _CHUNK_BYTES = 2**20
+# A `key = value` line as BERT writes it to eval_results.txt and TF1 logs in an eval block (`"%s = %s"`): one
+# reading for both, in Python's re and polars'. Exactly ` = `: a log's own prints (`accuracy=0.94`) are no result.
+KEY_VALUE = r"^\s*(?P<key>[A-Za-z_][\w.]*) = (?P<value>\S+)\s*$"
 
 
 def engine(streaming: bool) -> EngineType:
@@ -46,6 +50,7 @@ class Source:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.before_line: int | None = None  # lines from here on are left out (a capture's truncated last line)
         where = str(path)
         try:
             special = not_regular(path.stat().st_mode)
@@ -53,25 +58,50 @@ class Source:
                 raise NotDataError(where, f"not a regular file but {special}")
             with path.open("rb") as f:
                 head = f.read(HEAD_BYTES)
-                self._data: Path | bytes = path
+                data: Path | bytes = path
                 if head.startswith(_GZIP_MAGIC):
                     f.seek(0)
-                    self._data = _gunzip(where, f)
-                    head, size, last = self._data[:HEAD_BYTES], len(self._data), self._data[-1:]
+                    data = _gunzip(where, f)
+                    head, size, last = data[:HEAD_BYTES], len(data), data[-1:]
                 else:
                     size, last = _scan_rest(where, f, head)
-                if b"\r" in head and b"\n" not in head and size:  # classic Mac line ends: one line to polars
-                    self._data = _cr_to_lf(where, self._data)
-                    head, last = self._data[:HEAD_BYTES], self._data[-1:]
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             raise ParseError(where, f"damaged gzip file: {exc}") from exc
         except OSError as exc:
             raise ParseError(where, f"cannot read: {exc.strerror or exc}") from exc
+        self._open(data, head, size, last)
+
+    @classmethod
+    def of_text(cls, text: str, path: Path = Path("<text>")) -> Source:
+        """In-memory text as a file would be read (the parsers' pure entry points): the same head, the same
+        refusals, so that parsing text and parsing a file of that text agree."""
+        source = cls.__new__(cls)
+        source.path, source.before_line = path, None
+        data = text.encode("utf-8", errors="replace")
+        at = data.find(b"\x00")
+        if at >= 0:
+            raise NotDataError(str(path), f"binary content (NUL bytes) from byte {at}, not a text log or capture")
+        source._open(data, data[:HEAD_BYTES], len(data), data[-1:])
+        return source
+
+    def _open(self, data: Path | bytes, head: bytes, size: int, last: bytes) -> None:
+        where = str(self.path)
+        if b"\r" in head and b"\n" not in head and size:  # classic Mac line ends: one line to polars
+            data = _cr_to_lf(where, data)
+            head, last = data[:HEAD_BYTES], data[-1:]
+        self._data = data
         self.ends_with_newline = size == 0 or last == b"\n"
-        if size > len(head) and b"\n" in head:  # whole lines only: a line cut in two would read as two
-            head = head[: head.rfind(b"\n") + 1]
-        self.head = decode(where, head)
+        self.head = decode(where, whole_lines(head, size))
         self.large = size >= STREAMING_FROM_BYTES
+
+    def without_truncated_line(self) -> tuple[Source, list[str]]:
+        """This capture without its last line when the file does not end with a newline (cut mid-write),
+        and the warning that says so."""
+        if self.ends_with_newline:
+            return self, []
+        cut = copy.copy(self)
+        cut.before_line = self.line_count()
+        return cut, [f"{self.path}:{cut.before_line}: truncated last line ignored"]
 
     @property
     def data(self) -> Path | bytes:
@@ -80,11 +110,30 @@ class Source:
 
     def lines(self) -> pl.LazyFrame:
         # colours and \r redraws are cleaned where the head shows them: two regex passes fewer per line
-        return scan_lines(self._data, clean="\x1b" in self.head or "\r" in self.head)
+        lines = scan_lines(self._data, clean="\x1b" in self.head or "\r" in self.head)
+        return lines if self.before_line is None else lines.filter(pl.col("line") < self.before_line)
 
     def line_count(self) -> int:
         # the last line number, not pl.len(): polars' row count takes seconds on a line of megabytes
-        return int(self.lines().select(pl.col("line").max()).collect(engine=engine(self.large)).item() or 0)
+        lines = scan_lines(self._data, clean=False).select(pl.col("line").max())
+        return int(lines.collect(engine=engine(self.large)).item() or 0)
+
+
+def whole_lines(head: bytes, size: int) -> bytes:
+    """The head of a file of `size` bytes cut after its last full line: a line cut in two would read as two."""
+    if size > len(head) and b"\n" in head:
+        return head[: head.rfind(b"\n") + 1]
+    return head
+
+
+def read_head(path: Path) -> str:
+    """The head of a file (gunzipped if it is a gzip) as `Source.head` would hold it, reading no more than the
+    head: cheap enough to peek at many files. Raises OSError or zlib.error when unreadable."""
+    with path.open("rb") as f:
+        raw = f.read(HEAD_BYTES + 1)
+    if raw.startswith(_GZIP_MAGIC):
+        raw = zlib.decompressobj(wbits=31).decompress(raw, HEAD_BYTES + 1)
+    return whole_lines(raw[:HEAD_BYTES], len(raw)).decode("utf-8", errors="replace")
 
 
 def not_regular(mode: int) -> str | None:
@@ -168,6 +217,12 @@ def scan_lines(data: Path | bytes, *, clean: bool = True) -> pl.LazyFrame:
     return frame.with_row_index("line", offset=1).select(pl.col("line").cast(pl.Int64), text)
 
 
+def number(cell: pl.Expr, dtype: pl.DataType, *, strip: str = "") -> pl.Expr:
+    """A text cell as a number of `dtype`, null when it holds none (`N/A`, `[Not Supported]`, `ERR!`); `strip`:
+    characters cut from both ends first (blanks, unit letters: `250.07 W`, `17304 MiB`, `34 %`)."""
+    return (cell.str.strip_chars(strip) if strip else cell).cast(dtype, strict=False)
+
+
 def concat_files(lines: list[pl.LazyFrame], utc_offsets_s: list[float]) -> pl.LazyFrame:
     """Several files' lines as one frame for one query, each line tagged with its file's position (`file`)
     and UTC offset in seconds (`offset`)."""
@@ -198,8 +253,3 @@ def scan_fields(data: Path | bytes, *, width: int, skip_lines: int) -> pl.LazyFr
         extra_columns="ignore",  # a longer row (a quoted comma, a restarted poller with more columns)
     )
     return frame.with_row_index("line", offset=skip_lines + 1).with_columns(pl.col("line").cast(pl.Int64))
-
-
-def text_lines(text: str) -> pl.LazyFrame:
-    """The lines of in-memory text (the parsers' pure entry points); NUL characters read as U+FFFD."""
-    return scan_lines(text.replace("\x00", "\ufffd").encode("utf-8", errors="replace"))

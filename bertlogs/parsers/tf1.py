@@ -8,13 +8,26 @@ fact patterns.
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
-from bertlogs.parsers.text import concat_files, text_lines
+from bertlogs import facts as vocab
+from bertlogs.parsers.text import KEY_VALUE, Source, concat_files
 from bertlogs.schema import FACT_SCHEMA, conform
 
-# StepCounterHook's default `log_step_count_steps`: each rate reading covers this many steps.
-RATE_WINDOW_STEPS = 100
+# StepCounterHook's default `log_step_count_steps`: each rate reading covers this many steps (stated in
+# each reading's STEPS_COVERED fact; nothing outside this module assumes it).
+_RATE_WINDOW_STEPS = 100
+
+# Lines only a TF1 log has. Python's re backtracks: with MULTILINE, a `^\s*` would run across blank lines
+# from every line start (minutes on 64 KiB of newlines), hence `[ \t]` in these patterns.
+_MARKERS = re.compile(
+    r"INFO:tensorflow:"
+    r"|^[ \t]*(?:[^ \t\n]+[ \t]+)?[IWEF][0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]+[ \t]+[0-9]+ \S+\.py:[0-9]+\]"
+    r"|global_step/sec:|examples/sec:|\*\*\*\*\* (?:Eval results|Running training)",
+    re.MULTILINE,
+)
 
 # One pass peels every prefix: docker RFC 3339 stamp, indentation or a `#` comment, a worker tag, then the
 # classic (`INFO:tensorflow:`), absl (`I1104 22:22:29.020849 tid file.py:N] `) or C++ header.
@@ -29,16 +42,16 @@ _LINE = (
 )
 # Messages that are one fact each: (named group, kind, key). One regex, the first alternative that matches wins.
 _SIMPLE_FACTS: list[tuple[str, str, str]] = [
-    ("gs", "rate", "global_step/sec"),
-    ("ex", "rate", "examples/sec"),
-    ("ckpt", "checkpoint", "checkpoint"),
-    ("final", "loss", "final_step_loss"),
-    ("loss", "loss", "loss"),
-    ("diverged", "error", "diverged"),
-    ("oom", "error", "oom"),
-    ("skipped", "note", "skipped_training"),
-    ("eval_start", "clock", "eval_start"),
-    ("eval_end", "clock", "eval_end"),
+    ("gs", vocab.RATE, vocab.STEPS_PER_S),
+    ("ex", vocab.RATE, vocab.EXAMPLES_PER_S),
+    ("ckpt", vocab.CHECKPOINT, vocab.CHECKPOINT),
+    ("final", vocab.LOSS, vocab.FINAL_STEP_LOSS),
+    ("loss", vocab.LOSS, vocab.LOSS),
+    ("diverged", vocab.ERROR, vocab.DIVERGED),
+    ("oom", vocab.ERROR, vocab.OOM),
+    ("skipped", vocab.NOTE, vocab.SKIPPED_TRAINING),
+    ("eval_start", vocab.PHASE, vocab.EVAL_START),
+    ("eval_end", vocab.PHASE, vocab.EVAL_END),
 ]
 # `Starting/Finished evaluation at`: local time in three forms (the Z of the first is not UTC)
 _EVAL_CLOCK_FORMATS = ["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d-%H:%M:%S"]
@@ -50,45 +63,52 @@ _FACT = (
     r"|^Starting evaluation at (?<eval_start>\S+)$|^Finished evaluation at (?<eval_end>\S+)$"
 )
 _CONFIG = r"^\s*(?<name>Num examples|Batch size|Num steps) = (?<value>[0-9]+)"
-_KV = r"^\s*(?<key>[A-Za-z_][\w.]*) = (?<value>\S+)$"
+_CONFIG_KEYS = {"Num examples": vocab.NUM_EXAMPLES, "Batch size": vocab.BATCH_SIZE, "Num steps": vocab.NUM_STEPS}
 _MAX_COUNT = 10**15
 _EVAL_HEADER = "***** Eval results *****"
+_TRAINING = "***** Running training"
+_TRAINING_END = "Loss for final step"
 _DICT = r"^Saving dict for global step (?<step>[0-9]+): (?<pairs>.*)$"
 _VARIABLE = r"^\s*name = (?<name>\S+), shape = \((?<shape>[^)]*)\)"
 
 
-def parse(text: str, *, year: int | None = None, utc_offset_s: float = 0.0) -> pl.DataFrame:
-    """Facts of a TF1 log.
-
-    `year` completes absl stamps (`I1104 22:22:29.02`), which have none, when the log has no full
-    stamp of its own; `utc_offset_s` turns local stamps (absl, C++) into unix time. Docker's UTC stamps,
-    when present, win over both.
-    """
-    return parse_lines(text_lines(text), year=year, utc_offset_s=utc_offset_s)
+def looks_like(head: str) -> bool:
+    """A TF1 log: a line with a TF logger header, a rate reading or a `*****` section title."""
+    # every marker holds one of these words: a substring test spares the regex most captures
+    maybe = any(word in head for word in ("tensorflow", "/sec: ", "***** ", ".py:"))
+    return maybe and _MARKERS.search(head) is not None
 
 
-def parse_lines(lines: pl.LazyFrame, *, year: int | None = None, utc_offset_s: float = 0.0) -> pl.DataFrame:
-    return parse_many([lines], year=year, utc_offsets_s=[utc_offset_s])[0]
+def evidence(head: str) -> int:
+    """How many TF1 lines the head holds (weighed against another format that also claims it)."""
+    return len(_MARKERS.findall(head))
+
+
+def parse(source: Source, *, utc_offset_s: float, year: int | None = None) -> tuple[pl.DataFrame, list[str]]:
+    """Facts of a TF1 log (see `parse_many`)."""
+    return parse_many([source], utc_offsets_s=[utc_offset_s], year=year)[0]
 
 
 def parse_many(
-    logs: list[pl.LazyFrame], *, year: int | None = None, utc_offsets_s: list[float] | None = None
-) -> list[pl.DataFrame]:
+    sources: list[Source], *, utc_offsets_s: list[float], year: int | None = None
+) -> list[tuple[pl.DataFrame, list[str]]]:
     """The facts of several logs, parsed in one polars query: a query's fixed cost (tens of milliseconds
-    for a plan this size) is paid once, not once per log. Every window is partitioned by `file`."""
-    if not logs:
+    for a plan this size) is paid once, not once per log. Every window is partitioned by `file`.
+
+    `year` completes absl stamps (`I1104 22:22:29.02`), which have none, when the log has no full
+    stamp of its own; a log's UTC offset turns its local stamps (absl, C++) into unix time. Docker's UTC
+    stamps, when present, win over both.
+    """
+    if not sources:
         return []
-    offsets = utc_offsets_s or [0.0] * len(logs)
-    lines = concat_files(logs, offsets)
-    # the peeled lines feed four branches: collect them once rather than once per branch
+    lines = concat_files([s.lines() for s in sources], utc_offsets_s)
+    # the peeled lines feed six branches: collect them once rather than once per branch
     peeled = _peel(lines, year).collect(engine="in-memory").lazy()
-    facts = pl.concat(
-        [_simple_facts(peeled), _config_facts(peeled), _eval_facts(peeled), _model_facts(peeled)],
-        how="diagonal_relaxed",
-    )
-    frame = _with_rate_steps(facts).sort("file", "line", "key").collect(engine="in-memory")
+    branches = [_simple_facts, _phase_facts, _config_facts, _eval_facts, _saved_dict_facts, _model_facts]
+    found = pl.concat([branch(peeled) for branch in branches], how="diagonal_relaxed")
+    frame = _with_rate_steps(found).sort("file", "line", "key").collect(engine="in-memory")
     by_file = frame.partition_by("file", as_dict=True) if not frame.is_empty() else {}
-    return [conform(by_file.get((i,), frame.clear()), FACT_SCHEMA) for i in range(len(logs))]
+    return [(conform(by_file.get((i,), frame.clear()), FACT_SCHEMA), []) for i in range(len(sources))]
 
 
 def _count(text_or_number: pl.Expr) -> pl.Expr:
@@ -99,70 +119,95 @@ def _count(text_or_number: pl.Expr) -> pl.Expr:
 
 
 def _peel(lines: pl.LazyFrame, year: int | None) -> pl.LazyFrame:
-    parts = pl.col("text").str.extract_groups(_LINE)
-    frame = (
-        lines.with_columns(parts=parts)
+    """Each line's message, clock and section, its prefixes peeled off; TF 1.14/1.15 twins counted once."""
+    frame = _drop_twins(_prefixes(lines))
+    return frame.with_columns(*_clock(year), section=_section()).select(
+        "file", "offset", "line", "time", "clock", "worker", "msg", "section"
+    )
+
+
+def _prefixes(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """The parts of `_LINE`: stamps, worker, header style and message; lines with no message dropped."""
+    part = pl.col("parts").struct
+    style = (
+        pl.when(part["classic"].is_not_null())
+        .then(pl.lit("classic"))
+        .when(part["time"].is_not_null())
+        .then(pl.lit("absl"))
+        .when(part["cpp"].is_not_null())
+        .then(pl.lit("cpp"))
+        .otherwise(pl.lit("bare"))
+    )
+    return (
+        lines.with_columns(parts=pl.col("text").str.extract_groups(_LINE))
         .select(
             "file",
             "offset",
             "line",
-            docker=pl.col("parts").struct["docker"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False),
-            worker=pl.col("parts").struct["worker"],
-            style=pl.when(pl.col("parts").struct["classic"].is_not_null())
-            .then(pl.lit("classic"))
-            .when(pl.col("parts").struct["time"].is_not_null())
-            .then(pl.lit("absl"))
-            .when(pl.col("parts").struct["cpp"].is_not_null())
-            .then(pl.lit("cpp"))
-            .otherwise(pl.lit("bare")),
-            absl_md=pl.col("parts").struct["month"] + "-" + pl.col("parts").struct["day"],
-            absl_time=pl.col("parts").struct["time"],
-            cpp=pl.col("parts").struct["cpp"].str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False),
-            msg=pl.col("parts").struct["msg"],
+            docker=part["docker"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False),
+            worker=part["worker"],
+            style=style,
+            absl_md=part["month"] + "-" + part["day"],
+            absl_time=part["time"],
+            cpp=part["cpp"].str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False),
+            msg=part["msg"],
         )
         .filter(pl.col("msg").str.strip_chars() != "")
     )
 
-    # TF 1.14/1.15 print each Python log line twice (classic, then absl): keep the absl twin, it has a clock.
-    worker = [pl.col("file"), pl.col("worker").fill_null("")]
-    twin_next = (pl.col("msg").shift(-1).over(worker) == pl.col("msg")) & (
-        pl.col("style").shift(-1).over(worker) == "absl"
-    )
-    twin_prev = (pl.col("msg").shift(1).over(worker) == pl.col("msg")) & (
-        pl.col("style").shift(1).over(worker) == "absl"
-    )
-    frame = frame.filter(~((pl.col("style") == "classic") & (twin_next | twin_prev).fill_null(False)))
 
-    # absl stamps carry no year: the log's own full stamps give it, else `year`, else 1970 (and the clock says so)
+def _drop_twins(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """TF 1.14/1.15 print each Python log line twice (classic, then absl): keep the absl twin, it has a clock."""
+    worker = [pl.col("file"), pl.col("worker").fill_null("")]
+    twin = [
+        (pl.col("msg").shift(n).over(worker) == pl.col("msg")) & (pl.col("style").shift(n).over(worker) == "absl")
+        for n in (-1, 1)
+    ]
+    return frame.filter(~((pl.col("style") == "classic") & (twin[0] | twin[1]).fill_null(False)))
+
+
+def _clock(year: int | None) -> list[pl.Expr]:
+    """A line's `time` (unix seconds) and `clock`: docker's UTC stamp, else the C++ or absl local stamp.
+
+    absl stamps carry no year: the log's own full stamps give it, else `year`, else 1970 (and the clock says so).
+    """
     hint = pl.coalesce("docker", "cpp").drop_nulls().first().dt.year().over("file")
     year_used = pl.lit(year) if year is not None else hint.fill_null(1970)
     year_clock = pl.lit("local") if year is not None else pl.when(hint.is_null()).then(pl.lit("local-year-assumed"))
     absl_dt = (year_used.cast(pl.String) + "-" + pl.col("absl_md") + " " + pl.col("absl_time")).str.to_datetime(
         "%Y-%m-%d %H:%M:%S%.f", strict=False
     )
-    epoch = lambda dt: dt.dt.epoch("us").cast(pl.Float64) / 1e6  # noqa: E731
-    msg = pl.col("msg")
-    return frame.with_columns(
-        time=pl.when(pl.col("docker").is_not_null())
-        .then(epoch(pl.col("docker")))
-        .otherwise(epoch(pl.coalesce(pl.col("cpp"), absl_dt)) - pl.col("offset")),
-        clock=pl.when(pl.col("docker").is_not_null())
+    docker = pl.col("docker").is_not_null()
+    time = (
+        pl.when(docker)
+        .then(_epoch_s(pl.col("docker")))
+        .otherwise(_epoch_s(pl.coalesce(pl.col("cpp"), absl_dt)) - pl.col("offset"))
+    )
+    clock = (
+        pl.when(docker)
         .then(pl.lit("utc"))
         .when(pl.col("cpp").is_not_null())
         .then(pl.lit("local"))
         .when(pl.col("absl_time").is_not_null())
-        .then(year_clock.fill_null("local")),
-        section=pl.when(msg.str.contains("***** Running training", literal=True))
-        .then(pl.lit("train"))
-        .when(
-            msg.str.contains("***** Running evaluation", literal=True)
-            | msg.str.contains("***** Running prediction", literal=True)
-        )
-        .then(pl.lit("eval"))
-        .forward_fill()
-        .over("file")
-        .fill_null("train"),
-    ).select("file", "offset", "line", "time", "clock", "worker", "msg", "section")
+        .then(year_clock.fill_null("local"))
+    )
+    return [time.alias("time"), clock.alias("clock")]
+
+
+def _epoch_s(stamp: pl.Expr) -> pl.Expr:
+    return stamp.dt.epoch("us").cast(pl.Float64) / 1e6
+
+
+def _section() -> pl.Expr:
+    """`train` or `eval`: the last `***** Running ...` title above the line (train before any)."""
+    msg = pl.col("msg")
+    evaluation = msg.str.contains("***** Running evaluation", literal=True) | msg.str.contains(
+        "***** Running prediction", literal=True
+    )
+    title = (
+        pl.when(msg.str.contains(_TRAINING, literal=True)).then(pl.lit("train")).when(evaluation).then(pl.lit("eval"))
+    )
+    return title.forward_fill().over("file").fill_null("train")
 
 
 def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
@@ -185,36 +230,51 @@ def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
         )
     )
     local = pl.coalesce(
-        [pl.col("raw").str.to_datetime(f, strict=False).dt.epoch("ms") for f in _EVAL_CLOCK_FORMATS]
+        [pl.col("raw").str.to_datetime(form, strict=False).dt.epoch("ms") for form in _EVAL_CLOCK_FORMATS]
     ).cast(pl.Float64) / 1000 - pl.col("offset")
     frame = frame.with_columns(
-        raw=pl.when(pl.col("kind") == "clock").then(pl.col("raw").str.to_uppercase()).otherwise(pl.col("raw"))
+        raw=pl.when(pl.col("kind") == vocab.PHASE).then(pl.col("raw").str.to_uppercase()).otherwise(pl.col("raw"))
     )
+    phase = pl.col("kind") == vocab.PHASE
     return frame.with_columns(
-        # an error is a fact whether or not it carries a number; a clock fact's value is its unix time
-        value=pl.when(pl.col("kind") == "error")
+        # an error is a fact whether or not it carries a number; a phase marker's value is its unix time
+        value=pl.when(pl.col("kind") == vocab.ERROR)
         .then(pl.col("raw").cast(pl.Float64, strict=False).fill_null(1.0))
-        .when(pl.col("kind") == "clock")
+        .when(phase)
         .then(local)
         .otherwise(pl.col("raw").cast(pl.Float64, strict=False)),
-        time=pl.when(pl.col("kind") == "clock").then(pl.coalesce("time", local)).otherwise(pl.col("time")),
-        clock=pl.when(pl.col("kind") == "clock").then(pl.coalesce("clock", pl.lit("local"))).otherwise(pl.col("clock")),
-        step=pl.when(pl.col("key") == "loss")
+        time=pl.when(phase).then(pl.coalesce("time", local)).otherwise(pl.col("time")),
+        clock=pl.when(phase).then(pl.coalesce("clock", pl.lit("local"))).otherwise(pl.col("clock")),
+        step=pl.when(pl.col("key") == vocab.LOSS)
         .then(_count(fact.struct["step"]))
-        .when(pl.col("kind") == "checkpoint")
+        .when(pl.col("kind") == vocab.CHECKPOINT)
         .then(_count(pl.col("raw"))),
     ).drop("which", "raw", "fact")
 
 
+def _phase_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Training's start (its `***** Running training *****` title) and end (`Loss for final step`), at the
+    time of their line (null when the line has no clock)."""
+    msg = pl.col("msg")
+    key = (
+        pl.when(msg.str.contains(_TRAINING, literal=True))
+        .then(pl.lit(vocab.TRAIN_START))
+        .when(msg.str.starts_with(_TRAINING_END))
+        .then(pl.lit(vocab.TRAIN_END))
+    )
+    marked = lines.with_columns(key=key).filter(pl.col("key").is_not_null())
+    return marked.with_columns(kind=pl.lit(vocab.PHASE), value=pl.col("time"))
+
+
 def _config_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     config = pl.col("config")
-    name = config.struct["name"].str.to_lowercase().str.replace(" ", "_", literal=True)
+    name = config.struct["name"].replace_strict(_CONFIG_KEYS, default=None)
     return (
         lines.with_columns(config=pl.col("msg").str.extract_groups(_CONFIG))
         .filter(config.struct["name"].is_not_null())
         .with_columns(
-            kind=pl.lit("config"),
-            key=pl.when(pl.col("section") == "eval").then("eval_" + name).otherwise(name),
+            kind=pl.lit(vocab.CONFIG),
+            key=pl.when(pl.col("section") == "eval").then(vocab.EVAL_PREFIX + name).otherwise(name),
             value=_count(config.struct["value"]).cast(pl.Float64),
         )
         .filter(pl.col("value").is_not_null())  # a 27-digit `Num steps` is no count
@@ -223,10 +283,11 @@ def _config_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _eval_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Blocks of `  key = value` lines that are eval results (EVAL), after the header or holding an eval_ key."""
     msg = pl.col("msg")
     kv = pl.col("kv")
     blocks = (
-        lines.with_columns(kv=msg.str.extract_groups(_KV), header=msg.str.strip_chars() == _EVAL_HEADER)
+        lines.with_columns(kv=msg.str.extract_groups(KEY_VALUE), header=msg.str.strip_chars() == _EVAL_HEADER)
         .with_columns(is_kv=kv.struct["key"].is_not_null() & (kv.struct["key"] != "name"))
         .with_columns(block=(~pl.col("is_kv")).cum_sum().over("file"))
         .filter(pl.col("is_kv") | pl.col("header"))
@@ -235,20 +296,23 @@ def _eval_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
             value=kv.struct["value"].str.to_lowercase().cast(pl.Float64, strict=False),
         )
     )
-    # a block of `  key = value` lines is an eval result after the header, or when it has an eval_ key
     blocks = blocks.with_columns(
         is_eval=(
             pl.col("header").any().over("file", "block")
-            | (pl.col("is_kv") & pl.col("key").str.starts_with("eval_")).any().over("file", "block")
+            | (pl.col("is_kv") & pl.col("key").str.starts_with(vocab.EVAL_PREFIX)).any().over("file", "block")
         )
     ).filter(pl.col("is_kv") & pl.col("is_eval") & pl.col("value").is_not_null())
-    blocks = blocks.with_columns(
-        kind=pl.lit("eval"),
-        step=_count(pl.when(pl.col("key") == "global_step").then(pl.col("value")).max().over("file", "block")),
+    return blocks.with_columns(
+        kind=pl.lit(vocab.EVAL),
+        step=_count(pl.when(pl.col("key") == vocab.GLOBAL_STEP).then(pl.col("value")).max().over("file", "block")),
     ).drop("kv")
+
+
+def _saved_dict_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """The `Saving dict for global step N: a = 1, b = 2` line's pairs (EVAL_SAVED)."""
     saved = pl.col("saved")
-    pairs = (
-        lines.with_columns(saved=msg.str.extract_groups(_DICT))
+    return (
+        lines.with_columns(saved=pl.col("msg").str.extract_groups(_DICT))
         .filter(saved.struct["step"].is_not_null())
         .with_columns(
             step=_count(saved.struct["step"]),
@@ -258,14 +322,13 @@ def _eval_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
         )
         .explode("pair")
         .with_columns(
-            kind=pl.lit("eval_dict"),
+            kind=pl.lit(vocab.EVAL_SAVED),
             key=pl.col("pair").struct["field_0"],
             value=pl.col("pair").struct["field_1"].str.strip_chars().str.to_lowercase().cast(pl.Float64, strict=False),
         )
         .filter(pl.col("value").is_not_null())
         .drop("saved", "pair")
     )
-    return pl.concat([blocks, pairs], how="diagonal_relaxed")
 
 
 def _model_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
@@ -278,14 +341,14 @@ def _model_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     )
     layers = variables.group_by("file").agg(
         pl.col("line").first(),
-        kind=pl.lit("model"),
-        key=pl.lit("layers"),
+        kind=pl.lit(vocab.MODEL),
+        key=pl.lit(vocab.LAYERS),
         value=_count(pl.col("name").str.extract(r"layer_([0-9]+)/", 1)).max().cast(pl.Float64) + 1,
     )
     hidden = variables.group_by("file").agg(
         pl.col("line").first(),
-        kind=pl.lit("model"),
-        key=pl.lit("hidden"),
+        kind=pl.lit(vocab.MODEL),
+        key=pl.lit(vocab.HIDDEN),
         value=pl.col("shape")
         .filter(pl.col("name").str.contains("embeddings/word_embeddings", literal=True))
         .str.split(",")
@@ -298,23 +361,24 @@ def _model_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _with_rate_steps(facts: pl.LazyFrame) -> pl.LazyFrame:
-    """Give each rate reading the last step of the window it covers.
+    """Give each rate reading the last step of the window it covers, and a STEPS_COVERED fact beside it.
 
     With `loss = X, step = N` lines the step is the last one logged before the reading; without them
     (TPUEstimator, as in run_classifier.py) the k-th reading covers steps
     1+100(k-1) .. 1+100k after the checkpoint saved before the first reading (step 0 in a whole run).
     """
     worker = [pl.col("file"), pl.col("worker").fill_null("")]
+    rate = pl.col("kind") == vocab.RATE
     facts = facts.sort("file", "line").with_columns(
-        logged_step=pl.when(pl.col("key") == "loss").then(pl.col("step")).forward_fill().over(worker)
+        logged_step=pl.when(pl.col("key") == vocab.LOSS).then(pl.col("step")).forward_fill().over(worker)
     )
     # a log that starts later (a resumed run, an excerpt) counts from the checkpoint before its first reading
-    saved = pl.when(pl.col("kind") == "checkpoint").then(pl.col("step")).forward_fill().over(worker)
-    base = saved.filter(pl.col("kind") == "rate").first().over(worker).fill_null(0)
+    saved = pl.when(pl.col("kind") == vocab.CHECKPOINT).then(pl.col("step")).forward_fill().over(worker)
+    base = saved.filter(rate).first().over(worker).fill_null(0)
     nth = pl.col("key").cum_count().over(*worker, "key")
-    counted = base + 1 + RATE_WINDOW_STEPS * nth
-    return facts.with_columns(
-        step=pl.when(pl.col("kind") == "rate")
-        .then(pl.coalesce(pl.col("logged_step"), counted))
-        .otherwise(pl.col("step"))
+    counted = base + 1 + _RATE_WINDOW_STEPS * nth
+    facts = facts.with_columns(
+        step=pl.when(rate).then(pl.coalesce(pl.col("logged_step"), counted)).otherwise(pl.col("step"))
     ).drop("logged_step")
+    covered = facts.filter(rate).with_columns(key=pl.lit(vocab.STEPS_COVERED), value=pl.lit(float(_RATE_WINDOW_STEPS)))
+    return pl.concat([facts, covered])

@@ -8,8 +8,8 @@ shuffled lines, huge, negative, NaN and Unicode numbers, NUL bytes (in the head 
 lines, CR/CRLF mixes, gzip (whole or corrupt). Inputs come from a fixed seed: a run is reproducible.
 
 Parser side, every input goes to `parse_file`, `open_file`, then the entry point of its sniffed format
-(`parse_logs`, `parse_tables`, `parse_capture`) and of one other format. Anything but `ParseError` is a
-foreign exception (`parse_logs` and `parse_tables` may not raise at all); an input that runs over 5 s is a
+(`parse_batch`, `parse_source`) and of one other format. Anything but `ParseError` is a
+foreign exception (`parse_batch` may not raise at all); an input that runs over 5 s is a
 hang. End to end, small archives of mutated run directories go to `summarize`: each run directory must get
 a row. Reproducers (input + traceback) are saved under /tmp/bertlogs-fuzz/.
 
@@ -213,17 +213,7 @@ def inputs(count: int, seed: int) -> Iterator[tuple[int, Path, bytes, list[str]]
 def parse_every_way(path: Path, rng: random.Random) -> str:
     """Feed one file to every entry point; the outcome in a word, or raise a foreign exception."""
     from bertlogs.errors import ParseError
-    from bertlogs.parsers import (
-        EVAL_RESULTS,
-        SMI_CSV,
-        SMI_TABLE,
-        TF1_LOG,
-        open_file,
-        parse_capture,
-        parse_file,
-        parse_logs,
-        parse_tables,
-    )
+    from bertlogs.parsers import Format, open_file, parse_batch, parse_file, parse_source
 
     with contextlib.suppress(ParseError):
         parse_file(path)
@@ -232,18 +222,16 @@ def parse_every_way(path: Path, rng: random.Random) -> str:
     except ParseError:
         return "refused"
 
-    def by_format(fmt: str) -> None:
-        if fmt == TF1_LOG:
-            assert len(parse_logs([source], utc_offsets_s=[0.0])) == 1  # never raises on content
-        elif fmt == SMI_TABLE and rng.random() < 0.5:
-            assert len(parse_tables([source], utc_offsets_s=[0.0])) == 1
+    def by_format(fmt: Format) -> None:
+        if rng.random() < 0.5:
+            assert len(parse_batch([source, source], fmt, utc_offsets_s=[0.0, 0.0])) == 2  # never raises on content
         else:
             with contextlib.suppress(ParseError):
-                parse_capture(source, fmt)
+                parse_source(source, fmt)
 
     by_format(fmt)
-    by_format(rng.choice([f for f in (TF1_LOG, SMI_TABLE, SMI_CSV, EVAL_RESULTS) if f != fmt]))
-    return fmt
+    by_format(rng.choice([f for f in Format if f != fmt]))
+    return str(fmt)
 
 
 def parser_task(i: int, name: str, data: bytes, work: Path) -> tuple[str, str | None]:
