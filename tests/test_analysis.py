@@ -162,3 +162,32 @@ def test_buckets_are_means_of_what_they_hold_and_skip_missing_values() -> None:
     assert t[-1] == pytest.approx(94.5)  # 90..99: the end belongs to the last bucket
     kept = [float(x) for x in range(100) if x != 50]
     assert samples.buckets(times, values, 1000) == (kept, kept)
+
+
+def test_a_reading_covers_the_steps_it_states_not_a_fixed_100() -> None:
+    """Readings of 50 and 150 steps (another logger's intervals): the window starts where the first reading's
+    50 steps began, and throughput is total examples over total time."""
+    from bertlogs import facts as F
+    from bertlogs.analysis import analyze_run
+    from bertlogs.parsers import Parsed
+    from bertlogs.parsers.registry import Format
+    from bertlogs.runs import RunFiles
+    from bertlogs.schema import FACT_SCHEMA, conform
+
+    # (line, time, kind, key, value, step): 50 steps at 10/s end at T0 + 5; 150 steps at 5/s end at T0 + 35
+    rows = [
+        (1, T0, F.CONFIG, F.NUM_STEPS, 200.0, None),
+        (2, T0, F.CONFIG, F.BATCH_SIZE, 4.0, None),
+        (3, T0, F.CONFIG, F.NUM_EXAMPLES, 800.0, None),
+        (4, T0 + 5, F.RATE, F.STEPS_PER_S, 10.0, 50),
+        (4, T0 + 5, F.RATE, F.STEPS_COVERED, 50.0, 50),
+        (5, T0 + 35, F.RATE, F.STEPS_PER_S, 5.0, 200),
+        (5, T0 + 35, F.RATE, F.STEPS_COVERED, 150.0, 200),
+    ]
+    names = ("line", "time", "kind", "key", "value", "step")
+    frame = conform(pl.DataFrame([dict(zip(names, r, strict=True)) for r in rows]), FACT_SCHEMA)
+    run = RunFiles(name="r", path=Path("r"), log=Parsed(Path("r/log"), Format.TF1_LOG, frame))
+    row = analyze_run(run).row
+    assert row.train_s == pytest.approx(35.0)  # from T0 (T0 + 5 minus 50 steps at 10/s) to T0 + 35
+    assert row.examples_per_s == pytest.approx(200 * 4 / 35.0)  # not the plain harmonic mean 26.7
+    assert row.epoch_s == pytest.approx(35.0)  # 200 steps x 4 / 800 examples = 1 epoch

@@ -209,3 +209,16 @@ def test_html_escapes_what_comes_from_the_inputs(tmp_path: Path) -> None:
     assert "<img" not in page and "run&lt;img src=x onerror=alert(1)&gt;" in page
     plot = next((tmp_path / "r" / "plots").glob("*.svg")).read_text()
     assert "<img" not in plot
+
+
+def test_analyze_format_forces_the_files_of_its_kind(tmp_path: Path) -> None:
+    run = tmp_path / "tiny-bs64"
+    shutil.copytree(DEMO / "tiny-bs64", run)
+    as_shown = runner.invoke(app, ["analyze", str(tmp_path), "--jobs", "1"])
+    assert as_shown.exit_code == ExitCode.OK, as_shown.output
+    # the table capture read as a CSV capture: that file is unreadable, the log (another kind) is read as ever
+    forced = runner.invoke(app, ["analyze", str(tmp_path), "--format", "smi-csv", "--jobs", "1"])
+    assert forced.exit_code == ExitCode.RUN_ERRORS
+    assert f"{run / 'nvidia-smi.log'}" in forced.output and "no GPU capture" in forced.output
+    unknown = runner.invoke(app, ["analyze", str(tmp_path), "--format", "mllog"])
+    assert unknown.exit_code == ExitCode.USAGE and "tf1-log" in unknown.output
