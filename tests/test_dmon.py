@@ -120,6 +120,25 @@ def test_dmon_files_are_claimed_by_their_own_sniffer_only() -> None:
     assert [sniff(Source(p).head) for p in smi_files + dcgmi_files] == [None] * 7  # today's sniffers leave them
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# Entity resolution notes\n\nWe link entities.\n",  # a markdown heading
+        "# Entity POWER usage was measured\n",
+        "gpu 0 ran hot\n# Idx was 0\n",  # `gpu` prose, then no units line
+        "# gpu   pwr\n\n# Idx     W\n",  # the units line must follow its header
+    ],
+)
+def test_prose_is_not_claimed(text: str) -> None:
+    assert not smi_dmon.looks_like(text) and not dcgmi_dmon.looks_like(text)
+
+
+def test_a_gpu_word_after_the_capture_is_no_header(tmp_path: Path) -> None:
+    path = written(tmp_path, MORPHEUS.read_text() + "gpu 0 ran hot\n")
+    frame, warnings = smi(path)
+    assert frame.height == 9 and warnings == [f"{path}:13: not a dmon row: 'gpu 0 ran hot'"]
+
+
 # --- several GPUs, repeated headers, `-`, MIG -------------------------------------------------------------------
 
 
@@ -164,7 +183,7 @@ def test_a_capture_pasted_as_shell_comments(tmp_path: Path) -> None:
     frame, warnings = smi(path)
     expected, _ = smi(HASHCAT)
     assert warnings == []
-    assert frame.equals(expected)
+    assert frame.height == 37 and frame.equals(expected)
 
 
 def test_a_truncated_last_line_is_left_out(tmp_path: Path) -> None:
@@ -253,8 +272,8 @@ def test_python_calls_do_not_grow_with_lines(tmp_path: Path, module: object, sou
 
 
 def test_a_missing_row_does_not_merge_two_samples(tmp_path: Path) -> None:
-    """GPU 1 missed the first second: its row of the next second starts a sample, by its time."""
+    """GPU 0 at one second and GPU 1 at the next: the GPU index grows, the time tells them apart."""
     lines = TWO_GPUS.read_text().splitlines(keepends=True)
-    frame, warnings = smi(written(tmp_path, "".join(lines[:4] + lines[5:])))
+    frame, warnings = smi(written(tmp_path, "".join(lines[:4] + lines[6:])))  # GPU 1 at :58, GPU 0 at :59 lost
     assert warnings == []
-    assert column(frame, "sample") == [0, 1, 1, 2, 2] and column(frame, "gpu") == [0, 0, 1, 0, 1]
+    assert column(frame, "sample") == [0, 1, 2, 2] and column(frame, "gpu") == [0, 1, 0, 1]

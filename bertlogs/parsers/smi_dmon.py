@@ -77,14 +77,14 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
 
 
 def cleaned_lines(source: Source) -> tuple[pl.LazyFrame, list[str]]:
-    """`line`, `text` (with what a paste adds removed: a leading `#` or prompt mark, indentation, trailing
-    blanks) and its `tokens`; a truncated last line is left out, with a warning."""
+    """`line`, `text` (with what a paste adds removed: a leading `#` or prompt mark, indentation) and its
+    `tokens` (trailing blanks and tabs fall out here); a truncated last line is left out, with a warning."""
     lines, warnings = source.lines(), []
     if not source.ends_with_newline:
         last = source.line_count()
         lines = lines.filter(pl.col("line") < last)
         warnings.append(f"{source.path}:{last}: truncated last line ignored")
-    text = pl.col("text").str.replace(r"^[\s#]+", "").str.strip_chars_end()
+    text = pl.col("text").str.replace(r"^[\s#]+", "")
     return lines.with_columns(text=text).with_columns(tokens=pl.col("text").str.extract_all(TOKEN)), warnings
 
 
