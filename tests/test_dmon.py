@@ -6,6 +6,7 @@ snippets); fixtures/dmon holds two hand-made files for what no real file shows (
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -208,6 +209,13 @@ def test_garbage_rows_are_warnings_with_their_line(tmp_path: Path) -> None:
     ]
 
 
+def test_a_row_with_an_impossible_date_is_garbage(tmp_path: Path) -> None:
+    row = " 20241304   13:54:41      0      7      2      0      3" + "      0" * 7 + "   6250   1695\n"
+    path = written(tmp_path, A10.read_text() + row)
+    frame, warnings = smi(path)
+    assert frame.height == 6 and warnings == [f"{path}:11: not a dmon row: {row.strip()!r}"]
+
+
 def test_many_garbage_rows_are_summed_up(tmp_path: Path) -> None:
     path = written(tmp_path, MORPHEUS.read_text() + "oops\n" * 40)
     frame, warnings = smi(path)
@@ -222,11 +230,16 @@ def test_a_column_in_another_unit_is_not_read(tmp_path: Path) -> None:
     assert warnings == [f"{tmp_path / 'capture.txt'}:2: column fb in 'GB', expected 'MB': not read"]
 
 
-def test_a_time_column_without_a_date_gives_no_clock(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("header", "units", "value"),
+    [("Date       ", "YYYYMMDD   ", "20240104"), ("Time        ", "HH:MM:SS    ", "13:54:[0-9][0-9]")],
+    ids=["-o T", "-o D"],
+)
+def test_a_time_or_a_date_column_alone_gives_no_clock(tmp_path: Path, header: str, units: str, value: str) -> None:
     lines = A10.read_text().splitlines(keepends=True)
-    without_date = [line.replace("#Date       ", "#", 1).replace("#YYYYMMDD   ", "#", 1) for line in lines[1:3]]
-    rows = [line.replace(" 20240104   ", " ", 1) for line in lines[3:]]
-    path = written(tmp_path, "".join([lines[0], *without_date, *rows]))
+    heads = [lines[1].replace(header, "", 1), lines[2].replace(units, "", 1)]
+    rows = [re.sub(rf" {value} *", " ", line, count=1) if line.strip() else line for line in lines[3:]]
+    path = written(tmp_path, "".join([lines[0], *heads, *rows]))
     frame, warnings = smi(path)
     assert frame.height == 6 and frame["time"].null_count() == 6
     assert column(frame, "sample") == list(range(6))  # each row its own sample, as without any clock
