@@ -101,6 +101,16 @@ def test_dcgmi_t4_profiling_fields() -> None:
     assert frame["power_w"].null_count() == 3  # SMACT, DRAMA ... are ratios of other things: not read
 
 
+@pytest.mark.parametrize("path", sorted(DMON.glob("*.txt")), ids=lambda p: p.name)
+def test_matches_expected_output(path: Path) -> None:
+    """The `.expected.csv` beside each real file (checked by hand against the tests above) is what
+    tests/test_parsers.py compares `parse_file` with, once the registry dispatches to these modules."""
+    module = dcgmi_dmon if path == T4 else smi_dmon
+    frame, _ = module.parse(Source(path), utc_offset_s=0.0)
+    expected = pl.read_csv(path.with_name(path.name + ".expected.csv"), schema=frame.schema)
+    assert frame.equals(expected)
+
+
 # --- telling formats apart ------------------------------------------------------------------------------------
 
 OTHERS = sorted(p for p in [*REAL.rglob("*"), *DEMO.rglob("*")] if p.is_file() and p.parent != DMON)

@@ -77,15 +77,15 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
 
 
 def cleaned_lines(source: Source) -> tuple[pl.LazyFrame, list[str]]:
-    """`line`, `text` (with what a paste adds removed: a leading `#` or prompt mark, indentation) and its
-    `tokens` (trailing blanks and tabs fall out here); a truncated last line is left out, with a warning."""
+    """`line` and `text`, with what a paste adds removed: a leading `#` or prompt mark, indentation (trailing
+    blanks and tabs fall out when a line is split into tokens); a truncated last line is left out, with a
+    warning."""
     lines, warnings = source.lines(), []
     if not source.ends_with_newline:
         last = source.line_count()
         lines = lines.filter(pl.col("line") < last)
         warnings.append(f"{source.path}:{last}: truncated last line ignored")
-    text = pl.col("text").str.replace(r"^[\s#]+", "")
-    return lines.with_columns(text=text).with_columns(tokens=pl.col("text").str.extract_all(TOKEN)), warnings
+    return lines.with_columns(text=pl.col("text").str.strip_chars_start(" \t#")), warnings
 
 
 def distinct_headers(lines: pl.LazyFrame, is_header: pl.Expr, source: Source) -> pl.DataFrame:
@@ -94,10 +94,12 @@ def distinct_headers(lines: pl.LazyFrame, is_header: pl.Expr, source: Source) ->
     A header repeats every screen: only its distinct forms reach Python.
     """
     return (
-        lines.with_columns(units=pl.col("tokens").shift(-1), is_header=is_header)
+        lines.with_columns(below=pl.col("text").shift(-1), is_header=is_header)
         .filter(pl.col("is_header"))
         .unique("text", keep="first", maintain_order=True)
-        .select("line", "text", "tokens", "units")
+        .select(
+            "line", "text", tokens=pl.col("text").str.extract_all(TOKEN), units=pl.col("below").str.extract_all(TOKEN)
+        )
         .collect(engine=engine(source.large))
     )
 
@@ -125,6 +127,7 @@ def read_rows(
     return (
         lines.with_columns(header=header, candidate=candidate)
         .filter(pl.col("candidate"))
+        .with_columns(tokens=pl.col("text").str.extract_all(TOKEN))
         .select(
             "line",
             "text",
