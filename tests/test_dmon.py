@@ -25,6 +25,7 @@ HASHCAT = DMON / "hashcat_gtx1050ti_dmon_old_header_snippet.txt"
 A10 = DMON / "cn_notes_a10_dmon_mutc_TD_snippet.txt"
 NVENC = DMON / "nvenc_transcode_dmon_d30_run1_snippet.txt"
 T4 = DMON / "dcgmi_dmon_t4_triton_resnet_1inst_snippet.txt"
+DEEPSPEECH = DMON / "deepspeech_issue178_dmon_pucvmet_4gpus_md_quote_snippet.txt"
 TWO_GPUS = HANDMADE / "smi_dmon_pucvmet_DT_two_gpus_handmade.txt"
 MIG = HANDMADE / "dcgmi_dmon_mig_two_gpus_handmade.txt"
 
@@ -91,6 +92,15 @@ def test_nvenc_root_prompt_is_not_a_header() -> None:
     assert (last["power_w"], last["temp_c"], last["util_pct"]) == (1, 50, 0)
 
 
+def test_deepspeech_four_gpus_pucvmet_in_a_markdown_quote() -> None:
+    frame, warnings = smi(DEEPSPEECH)
+    assert warnings == []  # the prose line above the quote is no odd line
+    assert column(frame, "sample") == [0, 0, 0, 0] and column(frame, "gpu") == [0, 1, 2, 3]
+    assert column(frame, "power_w") == [111, 111, 112, 86] and column(frame, "temp_c") == [83, 84, 80, 70]
+    assert column(frame, "util_pct") == [25, 18, 24, 18] and column(frame, "mem_util_pct") == [7, 5, 7, 6]
+    assert column(frame, "memory_used_mib") == [11651, 11653, 11653, 11660]
+
+
 def test_dcgmi_t4_profiling_fields() -> None:
     frame, warnings = dcgmi(T4)
     assert warnings == []
@@ -124,11 +134,11 @@ def test_no_other_fixture_is_claimed(path: Path) -> None:
 
 
 def test_dmon_files_are_claimed_by_their_own_sniffer_only() -> None:
-    smi_files = [MORPHEUS, HASHCAT, A10, NVENC, TWO_GPUS]
+    smi_files = [MORPHEUS, HASHCAT, A10, NVENC, DEEPSPEECH, TWO_GPUS]
     dcgmi_files = [T4, MIG]
     assert all(smi_dmon.looks_like(Source(p).head) and not dcgmi_dmon.looks_like(Source(p).head) for p in smi_files)
     assert all(dcgmi_dmon.looks_like(Source(p).head) and not smi_dmon.looks_like(Source(p).head) for p in dcgmi_files)
-    assert [sniff(Source(p).head) for p in smi_files + dcgmi_files] == [None] * 7  # today's sniffers leave them
+    assert [sniff(Source(p).head) for p in smi_files + dcgmi_files] == [None] * 8  # today's sniffers leave them
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ the one expected is not read (with a warning). `#Date` (YYYYMMDD) and `Time` (HH
 both the capture has no clock. One sample is one screen row per GPU: a row whose GPU index does not grow, or
 whose time changes, starts the next sample.
 
-Pasted captures are read as they come: a prompt line before the header, a `#` before any line (a root prompt,
-a capture pasted as shell comments), indentation, trailing blanks and blank lines. The helpers here are shared
-with dcgmi_dmon, whose table has the same shape.
+Pasted captures are read as they come: a prompt or prose line before the header, a `#` before any line (a root
+prompt, a capture pasted as shell comments), a markdown quote (`> \\# gpu`), indentation, trailing
+blanks and blank lines. The helpers here are shared with dcgmi_dmon, whose table has the same shape.
 """
 
 from __future__ import annotations
@@ -37,14 +37,16 @@ COLUMNS: dict[str, tuple[tuple[str, ...], str]] = {
 # on a cleaned line (no leading `#` or blanks)
 _HEADER = r"^(?:Date\s+)?(?:Time\s+)?gpu(?:\s|$)"
 _UNITS = r"^(?:YYYYMMDD\s+)?(?:HH:MM:SS\s+)?Idx(?:\s|$)"
-# on the raw head; `[ \t#]`, not `\s`: Python's re would backtrack across blank lines
+# on the raw head, paste marks allowed; `[ \t]`, not `\s`: Python's re would backtrack across blank lines
 _SNIFF = re.compile(
-    r"^[ \t#]*(?:Date[ \t]+)?(?:Time[ \t]+)?gpu[ \t]+[a-z][^\n]*\n"
-    r"[ \t#]*(?:YYYYMMDD[ \t]+)?(?:HH:MM:SS[ \t]+)?Idx[ \t]",
+    r"^[ \t#>\\]*(?:Date[ \t]+)?(?:Time[ \t]+)?gpu[ \t]+[a-z][^\n]*\n"
+    r"[ \t#>\\]*(?:YYYYMMDD[ \t]+)?(?:HH:MM:SS[ \t]+)?Idx[ \t]",
     re.MULTILINE,
 )
+# what a paste puts before a line: indentation, a root prompt or shell comment `#`, a markdown quote `> \#`
+_PASTE_MARKS = " \t#>\\"
 TEXT = ("gpu", "date", "clock", "entity")  # columns that read_rows leaves as text
-TOKEN = r"[^\s,]+"  # `--format csv` separates with commas
+TOKEN = r"\S+"
 _SHOWN_LINES = 5
 
 
@@ -77,7 +79,7 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
 
 
 def cleaned_lines(source: Source) -> tuple[pl.LazyFrame, list[str]]:
-    """`line` and `text`, with what a paste adds removed: a leading `#` or prompt mark, indentation (trailing
+    """`line` and `text`, with what a paste adds before a line removed (`_PASTE_MARKS`; trailing
     blanks and tabs fall out when a line is split into tokens); a truncated last line is left out, with a
     warning."""
     lines, warnings = source.lines(), []
@@ -85,7 +87,7 @@ def cleaned_lines(source: Source) -> tuple[pl.LazyFrame, list[str]]:
         last = source.line_count()
         lines = lines.filter(pl.col("line") < last)
         warnings.append(f"{source.path}:{last}: truncated last line ignored")
-    return lines.with_columns(text=pl.col("text").str.strip_chars_start(" \t#")), warnings
+    return lines.with_columns(text=pl.col("text").str.strip_chars_start(_PASTE_MARKS)), warnings
 
 
 def distinct_headers(lines: pl.LazyFrame, is_header: pl.Expr, source: Source) -> pl.DataFrame:
