@@ -26,6 +26,7 @@ A10 = DMON / "cn_notes_a10_dmon_mutc_TD_snippet.txt"
 NVENC = DMON / "nvenc_transcode_dmon_d30_run1_snippet.txt"
 T4 = DMON / "dcgmi_dmon_t4_triton_resnet_1inst_snippet.txt"
 DEEPSPEECH = DMON / "deepspeech_issue178_dmon_pucvmet_4gpus_md_quote_snippet.txt"
+USER_GUIDE = DMON / "dcgm_user_guide_mig_gract_tenso_pandoc_excerpt.txt"
 TWO_GPUS = HANDMADE / "smi_dmon_pucvmet_DT_two_gpus_handmade.txt"
 MIG = HANDMADE / "dcgmi_dmon_mig_two_gpus_handmade.txt"
 
@@ -115,7 +116,7 @@ def test_dcgmi_t4_profiling_fields() -> None:
 def test_matches_expected_output(path: Path) -> None:
     """The `.expected.csv` beside each real file (checked by hand against the tests above) is what
     tests/test_parsers.py compares `parse_file` with, once the registry dispatches to these modules."""
-    module = dcgmi_dmon if path == T4 else smi_dmon
+    module = dcgmi_dmon if path in (T4, USER_GUIDE) else smi_dmon
     frame, _ = module.parse(Source(path), utc_offset_s=0.0)
     expected = pl.read_csv(path.with_name(path.name + ".expected.csv"), schema=frame.schema)
     assert frame.equals(expected)
@@ -135,10 +136,10 @@ def test_no_other_fixture_is_claimed(path: Path) -> None:
 
 def test_dmon_files_are_claimed_by_their_own_sniffer_only() -> None:
     smi_files = [MORPHEUS, HASHCAT, A10, NVENC, DEEPSPEECH, TWO_GPUS]
-    dcgmi_files = [T4, MIG]
+    dcgmi_files = [T4, USER_GUIDE, MIG]
     assert all(smi_dmon.looks_like(Source(p).head) and not dcgmi_dmon.looks_like(Source(p).head) for p in smi_files)
     assert all(dcgmi_dmon.looks_like(Source(p).head) and not smi_dmon.looks_like(Source(p).head) for p in dcgmi_files)
-    assert [sniff(Source(p).head) for p in smi_files + dcgmi_files] == [None] * 8  # today's sniffers leave them
+    assert [sniff(Source(p).head) for p in smi_files + dcgmi_files] == [None] * 9  # today's sniffers leave them
 
 
 @pytest.mark.parametrize(
@@ -181,6 +182,17 @@ def test_repeated_screens_are_read_as_one_capture(tmp_path: Path) -> None:
     assert warnings == []
     assert column(frame, "sample") == list(range(27))
     assert column(frame, "power_w") == column(once, "power_w") * 3
+
+
+def test_dcgm_user_guide_mig_instances_are_not_samples() -> None:
+    """NVIDIA's own MIG example (DCGM 2.x header `# Entity`, units line `Id`): GPU 0 and its two instances."""
+    frame, warnings = dcgmi(USER_GUIDE)
+    assert column(frame, "gpu") == [0] * 10 and column(frame, "sample") == list(range(10))
+    assert frame.drop("sample", "gpu").null_count().row(0) == (10,) * 9  # GRACT and TENSO are ratios: not read
+    assert warnings == [
+        f"{USER_GUIDE}:9: 20 row(s) of GPU-I not read"
+        " (MIG instances and other entities are not GPUs: only `GPU n` rows are samples)"
+    ]
 
 
 def test_mig_instances_are_kept_apart_from_gpus() -> None:
