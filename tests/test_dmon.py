@@ -316,6 +316,15 @@ def test_python_calls_do_not_grow_with_lines(tmp_path: Path, module: object, sou
     assert many <= few + 50, f"{few} Python calls for the small capture but {many} for the large: a per-line loop?"
 
 
+def test_a_capture_cut_at_its_start_takes_the_first_header_below(tmp_path: Path) -> None:
+    """`tail -n` of a capture: rows above the first header are read with it; a prompt there is no odd line."""
+    lines = TWO_GPUS.read_text().splitlines(keepends=True)
+    frame, warnings = smi(written(tmp_path, "".join(["$ tail -n 6 dmon.log\n", *lines[5:]])))
+    assert warnings == []
+    assert column(frame, "sample") == [0, 0, 1, 1] and column(frame, "gpu") == [0, 1, 0, 1]
+    assert column(frame, "time") == [1714607999.0] * 2 + [1714608000.0] * 2
+
+
 def test_a_missing_row_does_not_merge_two_samples(tmp_path: Path) -> None:
     """GPU 0 at one second and GPU 1 at the next: the GPU index grows, the time tells them apart."""
     lines = TWO_GPUS.read_text().splitlines(keepends=True)
