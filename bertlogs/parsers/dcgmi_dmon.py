@@ -57,7 +57,8 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
     other = ~gpu_row & pl.col("text").str.contains(_OTHER_ENTITY)
     frame = rows.filter(gpu_row).with_columns(gpu=pl.col("gpu").cast(pl.Int64), time=pl.lit(None, pl.Float64))
     path = str(source.path)
-    notes = odd_lines(path, rows.filter(~gpu_row & ~other).select("line", "text"), "not a dcgmi dmon row")
+    bad = rows.filter(~gpu_row & ~other & ~pl.col("before")).select("line", "text")
+    notes = odd_lines(path, bad, "not a dcgmi dmon row")
     others = rows.filter(other)
     if others.height:
         kinds = ", ".join(sorted(set(others["entity"].unique().drop_nulls().to_list())))

@@ -70,7 +70,8 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
     good = pl.col("gpu").cast(pl.Int64, strict=False).is_not_null() & pl.col("fits")
     good = good & (pl.col("time").is_not_null() | ~pl.col("header").is_in(stamped))
     frame = rows.filter(good).with_columns(gpu=pl.col("gpu").cast(pl.Int64))
-    notes = odd_units + odd_lines(str(source.path), rows.filter(~good).select("line", "text"), "not a dmon row")
+    bad = rows.filter(~good & ~pl.col("before")).select("line", "text")
+    notes = odd_units + odd_lines(str(source.path), bad, "not a dmon row")
     half = positions["date"].keys() ^ positions["clock"].keys()  # -o D or -o T alone
     first_half = frame.filter(pl.col("header").is_in(sorted(half)))["line"].head(1)
     if first_half.len():
@@ -113,11 +114,16 @@ def read_rows(
     positions: dict[str, dict[str, int]],
     source: Source,
 ) -> pl.DataFrame:
-    """Every line below a header that is not a header, `skipped` or blank, with its header's columns picked
-    by position (`positions`: column -> {header text: token index}) and read as numbers (`TEXT` columns as
-    text); `fits` says whether it has the header's number of fields (`positions["width"]`)."""
-    header = pl.when(is_header).then(pl.col("text")).forward_fill()
-    candidate = header.is_not_null() & ~is_header & ~skipped & (pl.col("text") != "")
+    """Every line that is not a header, `skipped` or blank, with its header's columns picked by position
+    (`positions`: column -> {header text: token index}) and read as numbers (`TEXT` columns as text).
+
+    A line's header is the last one above it, else the first one below it (a capture cut at its start, such
+    as `tail -n 1000`); `before` marks the lines above the first header (a prompt, prose, or such rows), and
+    `fits` says whether a line has its header's number of fields (`positions["width"]`).
+    """
+    header_line = pl.when(is_header).then(pl.col("text"))
+    above = header_line.forward_fill()
+    candidate = ~is_header & ~skipped & (pl.col("text") != "")
 
     def at(name: str) -> pl.Expr:
         index = pl.col("header").replace_strict(positions[name], default=None, return_dtype=pl.Int64)
@@ -127,13 +133,14 @@ def read_rows(
     names = [name for name in positions if name != "width"]
     picked = {name: at(name) if name in TEXT else at(name).cast(pl.Float64, strict=False) for name in names}
     return (
-        lines.with_columns(header=header, candidate=candidate)
-        .filter(pl.col("candidate"))
+        lines.with_columns(header=pl.coalesce(above, header_line.backward_fill()), before=above.is_null())
+        .filter(candidate & pl.col("header").is_not_null())
         .with_columns(tokens=pl.col("text").str.extract_all(TOKEN))
         .select(
             "line",
             "text",
             "header",
+            "before",
             fits=pl.col("tokens").list.len() == width,
             **picked,
         )
@@ -152,7 +159,7 @@ def _positions(headers: pl.DataFrame, path: str) -> tuple[dict[str, dict[str, in
             at = next((names.index(alias) for alias in aliases if alias in names), None)
             if at is None:
                 continue
-            shown = units[at] if units is not None and at < len(units) else None
+            shown = units[at] if at < len(units) else None
             if shown == unit:
                 positions[column][text] = at
             else:
@@ -169,7 +176,7 @@ def numbered(frame: pl.DataFrame) -> pl.DataFrame:
 
 def odd_lines(path: str, bad: pl.DataFrame, what: str) -> list[str]:
     """`path:line: what: 'text'` for the first few lines of `bad` (`line`, `text`), then how many more."""
-    warnings = [f"{path}:{line}: {what}: {text[:120]!r}" for line, text in bad.head(_SHOWN_LINES).iter_rows()]
+    warnings = [f"{path}:{n}: {what}: {text.strip()[:120]!r}" for n, text in bad.head(_SHOWN_LINES).iter_rows()]
     if bad.height > _SHOWN_LINES:
         more = bad.height - _SHOWN_LINES
         warnings.append(f"{path}:{bad['line'][_SHOWN_LINES]}: and {more} more such line(s), not read")
