@@ -331,3 +331,15 @@ def test_a_missing_row_does_not_merge_two_samples(tmp_path: Path) -> None:
     frame, warnings = smi(written(tmp_path, "".join(lines[:4] + lines[6:])))  # GPU 1 at :58, GPU 0 at :59 lost
     assert warnings == []
     assert column(frame, "sample") == [0, 1, 2, 2] and column(frame, "gpu") == [0, 1, 0, 1]
+
+
+def test_dcgmi_garbage_rows_are_warnings_with_their_line(tmp_path: Path) -> None:
+    lines = T4.read_text().splitlines(keepends=True)
+    garbage = ["Error getting values information. Return -6: No data is available\n", "    GPU 2          80\n"]
+    path = written(tmp_path, "".join(lines[:2] + garbage + lines[2:]))
+    frame, warnings = dcgmi(path)
+    assert column(frame, "util_pct") == [79, 92, 93]
+    assert warnings == [
+        f"{path}:3: not a dcgmi dmon row: 'Error getting values information. Return -6: No data is available'",
+        f"{path}:4: not a dcgmi dmon row: 'GPU 2          80'",
+    ]
