@@ -219,6 +219,14 @@ def test_a_capture_pasted_as_shell_comments(tmp_path: Path) -> None:
     assert frame.height == 37 and frame.equals(expected)
 
 
+@pytest.mark.parametrize("mark", ["#   ", "> ", "    "], ids=["shell comment", "markdown quote", "indented"])
+def test_a_dcgmi_capture_behind_paste_marks(tmp_path: Path, mark: str) -> None:
+    path = written(tmp_path, "".join(mark + line for line in T4.read_text().splitlines(keepends=True)))
+    assert dcgmi_dmon.looks_like(Source(path).head) and not smi_dmon.looks_like(Source(path).head)
+    frame, warnings = dcgmi(path)
+    assert warnings == [] and frame.equals(dcgmi(T4)[0]) and frame.height == 3
+
+
 def test_a_truncated_last_line_is_left_out(tmp_path: Path) -> None:
     text = MORPHEUS.read_text()
     path = written(tmp_path, text[: text.rindex("1740") + 2])  # the last row cut inside its pclk

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from bertlogs.parsers.smi_dmon import cleaned_lines, distinct_headers, numbered, odd_lines, read_rows
+from bertlogs.parsers.smi_dmon import PASTE_MARKS, cleaned_lines, distinct_headers, numbered, odd_lines, read_rows
 from bertlogs.parsers.text import Source
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
@@ -34,16 +34,15 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 _HEADER = r"^Entity(?:Id)?(?:\s|$)"
 _SKIPPED = r"^(?:ID|Id)(?:\s|$)|^dmon was stopped d"  # units line; the end after Ctrl-C
 _OTHER_ENTITY = r"^(?:GPU-I|GPU-CI|vGPU|Switch|Link|CPU|Core|(?:GPU|SW) [0-9]+ LINK) [0-9]+(?:\s|$)"
-_SNIFF_LINE = ("#Entity", "# Entity")
 
 
 def looks_like(head: str) -> bool:
-    """A `#Entity` header line followed by upper-case DCGM short names."""
+    """A `#Entity` header line (maybe behind paste marks) followed by upper-case DCGM short names."""
     for line in head.split("\n", 200)[:200]:
-        start = line.lstrip(" \t")
-        if start.startswith(_SNIFF_LINE):
-            names = start.lstrip("# ").split()[1:]
-            return bool(names) and all(n[:1].isalpha() and n == n.upper() for n in names)
+        marks, entity, names = line.partition("Entity")
+        if entity and "#" in marks and not marks.strip(PASTE_MARKS):
+            short_names = names.removeprefix("Id").split()
+            return bool(short_names) and all(n[:1].isalpha() and n == n.upper() for n in short_names)
     return False
 
 

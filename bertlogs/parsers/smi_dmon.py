@@ -44,7 +44,7 @@ _SNIFF = re.compile(
     re.MULTILINE,
 )
 # what a paste puts before a line: indentation, a root prompt or shell comment `#`, a markdown quote `> \#`
-_PASTE_MARKS = " \t#>\\"
+PASTE_MARKS = " \t#>\\"
 TEXT = ("gpu", "date", "clock", "entity")  # columns that read_rows leaves as text
 TOKEN = r"\S+"
 _SHOWN_LINES = 5
@@ -80,7 +80,7 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
 
 
 def cleaned_lines(source: Source) -> tuple[pl.LazyFrame, list[str]]:
-    """`line` and `text`, with what a paste adds before a line removed (`_PASTE_MARKS`; trailing
+    """`line` and `text`, with what a paste adds before a line removed (`PASTE_MARKS`; trailing
     blanks and tabs fall out when a line is split into tokens); a truncated last line is left out, with a
     warning."""
     lines, warnings = source.lines(), []
@@ -88,7 +88,7 @@ def cleaned_lines(source: Source) -> tuple[pl.LazyFrame, list[str]]:
         last = source.line_count()
         lines = lines.filter(pl.col("line") < last)
         warnings.append(f"{source.path}:{last}: truncated last line ignored")
-    return lines.with_columns(text=pl.col("text").str.strip_chars_start(_PASTE_MARKS)), warnings
+    return lines.with_columns(text=pl.col("text").str.strip_chars_start(PASTE_MARKS)), warnings
 
 
 def distinct_headers(lines: pl.LazyFrame, is_header: pl.Expr, source: Source) -> pl.DataFrame:
