@@ -86,8 +86,7 @@ def parse(source: Source, *, utc_offset_s: float = 0.0) -> tuple[pl.DataFrame, l
         last_step = _first(logged.filter(pl.col("key") == f.STEPS_COVERED)["step"])
         final_eval = _metrics_block(segments, last_step if last_step is not None else train_total, logged)
         parts = [config, logged, final_eval, _progress_facts(bars), _model_facts(segments), _oom_facts(segments)]
-        frame = pl.concat(parts, how="diagonal_relaxed")
-        frame = pl.concat([frame, _phases(frame)], how="diagonal_relaxed").sort(
+        frame = pl.concat([*parts, _phases(config, segments)], how="diagonal_relaxed").sort(
             "line", "kind", "key", maintain_order=True
         )
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
@@ -269,17 +268,15 @@ def _oom_facts(segments: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _phases(frame: pl.DataFrame) -> pl.DataFrame:
+def _phases(config: pl.DataFrame, segments: pl.DataFrame) -> pl.DataFrame:
     """TRAIN_START at the end of the training block (the Trainer starts `train_runtime`'s clock there),
-    TRAIN_END at the `train_runtime` line: both only where those lines have a clock."""
-    block = frame.filter(
-        (pl.col("kind") == f.CONFIG) & (pl.col("section") == "training") & pl.col("time").is_not_null()
-    )
-    end = frame.filter((pl.col("key") == f.RUNTIME_S) & pl.col("time").is_not_null())
+    TRAIN_END at the first line with `'train_runtime': ` (the Trainer's own dict, printed as the loop ends;
+    a script's TrainOutput comes later): both only where those lines have a clock."""
+    block = config.filter((pl.col("section") == "training") & pl.col("time").is_not_null())
+    end = segments.filter(pl.col("msg").str.contains("'train_runtime': ", literal=True) & pl.col("time").is_not_null())
     return pl.concat(
         [
-            block.sort("seg").tail(1).with_columns(key=pl.lit(f.TRAIN_START)),
-            end.sort("seg").tail(1).with_columns(key=pl.lit(f.TRAIN_END), step=pl.col("step")),
-        ],
-        how="diagonal_relaxed",
+            block.sort("seg").tail(1).select("seg", "line", "time", "clock", key=pl.lit(f.TRAIN_START)),
+            end.sort("seg").head(1).select("seg", "line", "time", "clock", key=pl.lit(f.TRAIN_END)),
+        ]
     ).with_columns(kind=pl.lit(f.PHASE), value=pl.col("time"))
