@@ -91,7 +91,15 @@ def parse(source: Source, *, utc_offset_s: float = 0.0) -> tuple[pl.DataFrame, l
         )
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
         raise ParseError(str(source.path), f"cannot be parsed ({one_line(exc)})") from exc
-    return conform(frame, FACT_SCHEMA), []
+    return conform(frame, FACT_SCHEMA), _stepless(str(source.path), logged)
+
+
+def _stepless(path: str, logged: pl.DataFrame) -> list[str]:
+    lines = logged.filter(pl.col("step").is_null())["line"].unique().sort()
+    if lines.is_empty():
+        return []
+    what = "Trainer dict(s) without a step (no 'step' key, no progress bar drawn after them)"
+    return [f"{path}:{lines[0]}: {len(lines)} {what}: their facts have no step"]
 
 
 def _first(values: pl.Series) -> float | None:
