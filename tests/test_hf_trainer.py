@@ -297,6 +297,24 @@ def test_odd_stdout_lines_are_no_facts(tmp_path: Path) -> None:
     assert series(frame, f.MODEL, f.LAYERS) == [(None, 4)] and series(frame, f.MODEL, f.HIDDEN) == [(None, 512)]
 
 
+def test_training_after_an_evaluation_reads_its_block_as_training(tmp_path: Path) -> None:
+    path = tmp_path / "stdout.log"  # `trainer.evaluate()` for a baseline, then `trainer.train()`
+    path.write_text(
+        "***** Running Evaluation *****\n  Num examples = 1,043\n  Batch size = 8\n"
+        "***** Running training *****\n  Num examples = 8,551\n  Num Epochs = 3\n"
+        "  Total train batch size (w. parallel, distributed & accumulation) = 32\n  Total optimization steps = 804\n"
+    )
+    config = parsed(hf_trainer, path).filter(kind=f.CONFIG)
+    assert list(zip(config["key"], config["value"], strict=True)) == [
+        ("eval_num_examples", 1043),
+        ("eval_batch_size", 8),
+        (f.NUM_EXAMPLES, 8551),
+        (f.NUM_EPOCHS, 3),
+        (f.BATCH_SIZE, 32),
+        (f.NUM_STEPS, 804),
+    ]
+
+
 def test_python_calls_do_not_grow_with_lines(tmp_path: Path) -> None:
     lines = (PIPE / "stdout.log").read_text().splitlines(keepends=True)
     steps = [s for s in lines if "{'loss'" in s]

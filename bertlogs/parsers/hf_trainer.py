@@ -125,7 +125,8 @@ def _segments(lines: pl.LazyFrame, utc_offset_s: float) -> pl.LazyFrame:
     epoch_s = lambda dt: dt.dt.epoch("us").cast(pl.Float64) / 1e6  # noqa: E731
     stamped = pl.col("stamp").is_not_null() & (pl.col("part") == pl.col("last"))
     msg = pl.col("segment").str.replace(r"^.*?(?:" + _PREFIX + ")", "")
-    header = msg.str.extract(r"\*\*\*\*\* Running (Training|Evaluation|Prediction) \*\*\*\*\*", 1).str.to_lowercase()
+    # `***** Running training *****`, `***** Running Evaluation *****`, `***** Running Prediction *****`
+    header = msg.str.extract(r"\*\*\*\*\* Running (?i:(training|evaluation|prediction)) \*\*\*\*\*", 1)
     return split.select(
         "seg",
         "line",
@@ -133,7 +134,7 @@ def _segments(lines: pl.LazyFrame, utc_offset_s: float) -> pl.LazyFrame:
         msg=msg,
         time=pl.when(stamped).then(epoch_s(pl.col("stamp"))).otherwise(epoch_s(local) - utc_offset_s),
         clock=pl.when(stamped).then(pl.lit("utc")).when(local.is_not_null()).then(pl.lit("local")),
-        section=header.replace({"prediction": "evaluation"}).forward_fill().fill_null("training"),
+        section=header.str.to_lowercase().replace({"prediction": "evaluation"}).forward_fill().fill_null("training"),
     )
 
 
