@@ -36,13 +36,15 @@ def write_run(dataset_dir: Path, name: str, run: RunFiles) -> None:
     """
     written: list[Path] = []
     try:
-        for kind, parsed in (("samples", run.gpu), ("facts", run.log)):
-            if parsed is None or parsed.frame.is_empty():
+        logs = [p for p in [run.log, *run.records] if p is not None]
+        for kind, parsed in (("samples", [run.gpu] if run.gpu is not None else []), ("facts", logs)):
+            frames = [p.frame.with_columns(source=pl.lit(p.path.name)) for p in parsed if not p.frame.is_empty()]
+            if not frames:
                 continue
             directory = dataset_dir / kind / f"run={file_stem(name)}"
             directory.mkdir(parents=True, exist_ok=True)
             written.append(directory / "part-0.parquet")
-            parsed.frame.with_columns(source=pl.lit(parsed.path.name)).write_parquet(written[-1], compression="snappy")
+            pl.concat(frames).write_parquet(written[-1], compression="snappy")
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)

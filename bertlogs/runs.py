@@ -45,6 +45,7 @@ class RunFiles:
     log: Parsed | None = None
     gpu: Parsed | None = None
     eval_file: Parsed | None = None
+    records: list[Parsed] = field(default_factory=list)  # files whose facts join the log's (trainer_state.json)
     meta: Meta = field(default_factory=Meta)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -144,6 +145,7 @@ def _assemble(load: _Loading, year: int | None) -> RunFiles:
     run.log = _largest(run, [p for p in load.parsed if p.kind is Kind.TRAINING_LOG], "training logs")
     run.gpu = _largest(run, [p for p in load.parsed if p.kind is Kind.GPU_CAPTURE], "GPU captures")
     run.eval_file = next((p for p in load.parsed if p.kind is Kind.EVAL_RESULTS), None)
+    run.records = [p for p in load.parsed if p.kind is Kind.RUN_RECORD]
     if run.log is not None and year is None and run.log.frame["clock"].eq("local-year-assumed").any():
         stamped = run.gpu.frame["time"].drop_nulls() if run.gpu is not None else pl.Series([], dtype=pl.Float64)
         if len(stamped):
@@ -155,7 +157,7 @@ def _assemble(load: _Loading, year: int | None) -> RunFiles:
             run.warnings.append(f"{run.log.path}: its stamps have no year and nothing else dates the run")
     if not load.files:
         run.errors.append(f"{run.path}: nothing that could be read")
-    elif run.log is None:
+    elif run.log is None and not run.records:
         run.errors.append(f"{run.path}: no training log found among {len(load.files)} file(s)")
     return run
 

@@ -170,7 +170,7 @@ def test_parse_of_a_bad_file_names_the_file_and_line(tmp_path: Path) -> None:
     path.write_text("shopping list\n")
     result = runner.invoke(app, ["parse", str(path)])
     assert result.exit_code == ExitCode.BAD_INPUT
-    assert f"{path}:1: none of the formats bertlogs reads (tf1-log, " in result.output
+    assert f"{path}:1: none of the formats bertlogs reads (hf-trainer, " in result.output
 
 
 def test_bad_options_are_usage_errors() -> None:

@@ -15,6 +15,7 @@ import pytest
 from conftest import DEMO, FIXTURES, REAL
 
 from bertlogs.parsers import dcgmi_dmon, smi_dmon, sniff
+from bertlogs.parsers.registry import Format
 from bertlogs.parsers.text import Source
 from bertlogs.schema import SAMPLE_SCHEMA
 
@@ -139,7 +140,8 @@ def test_dmon_files_are_claimed_by_their_own_sniffer_only() -> None:
     dcgmi_files = [T4, USER_GUIDE, MIG]
     assert all(smi_dmon.looks_like(Source(p).head) and not dcgmi_dmon.looks_like(Source(p).head) for p in smi_files)
     assert all(dcgmi_dmon.looks_like(Source(p).head) and not smi_dmon.looks_like(Source(p).head) for p in dcgmi_files)
-    assert [sniff(Source(p).head) for p in smi_files + dcgmi_files] == [None] * 9  # today's sniffers leave them
+    formats = [sniff(Source(p).head) for p in smi_files + dcgmi_files]
+    assert formats == [Format.SMI_DMON] * len(smi_files) + [Format.DCGMI_DMON] * len(dcgmi_files)
 
 
 @pytest.mark.parametrize(

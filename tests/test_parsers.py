@@ -38,6 +38,15 @@ def test_matches_expected_output(path: Path) -> None:
 # The format of every input under fixtures/real/ (None: refused as none of bertlogs' formats); a file added
 # there without a row here fails `test_every_real_file_has_its_expected_format`.
 REAL_FORMATS: dict[str, Format | None] = {
+    "hf-trainer/hf_scratch_llm_stdout_padded_dicts_with_step_excerpt.log": Format.HF_TRAINER,
+    "hf-trainer/merlinmy_whisper_small_hi_trainer_state.json": Format.HF_STATE,
+    "nvidia-smi-dmon/cn_notes_a10_dmon_mutc_TD_snippet.txt": Format.SMI_DMON,
+    "nvidia-smi-dmon/dcgm_user_guide_mig_gract_tenso_pandoc_excerpt.txt": Format.DCGMI_DMON,
+    "nvidia-smi-dmon/dcgmi_dmon_t4_triton_resnet_1inst_snippet.txt": Format.DCGMI_DMON,
+    "nvidia-smi-dmon/deepspeech_issue178_dmon_pucvmet_4gpus_md_quote_snippet.txt": Format.SMI_DMON,
+    "nvidia-smi-dmon/hashcat_gtx1050ti_dmon_old_header_snippet.txt": Format.SMI_DMON,
+    "nvidia-smi-dmon/morpheus_abp_nvsmi_dmon_snippet.txt": Format.SMI_DMON,
+    "nvidia-smi-dmon/nvenc_transcode_dmon_d30_run1_snippet.txt": Format.SMI_DMON,
     "not-gpu-captures/ambroise012_bert_pruning_v100_codecarbon_emissions.csv": None,
     "not-gpu-captures/bertlogs_own_summary_tiny-bs2_base-bs2.csv": None,
     "not-gpu-captures/ogunatalay_machine_translation_custom_monitor_gpu_usage.csv": None,
@@ -275,7 +284,7 @@ def test_gzip_is_read_by_content(tmp_path: Path) -> None:
         (b"\x00\x01\x02binary", "binary file"),
         (
             b"hello world\nnothing to see\n",
-            r":1: none of the formats bertlogs reads \(tf1-log, smi-table, ",
+            r":1: none of the formats bertlogs reads \(hf-trainer, hf-trainer-state, ",
         ),
         (b"\x1f\x8bnot really gzip", "damaged gzip"),
     ],

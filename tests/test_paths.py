@@ -55,7 +55,7 @@ def test_links_out_of_the_inputs_fifos_and_notes_are_named_never_read(tmp_path: 
     assert row["status"] == "ok" and row["num_examples"] == 8551
     assert f"{run}/linked.log: symbolic link to {secret}, outside the inputs" in row["warnings"]
     assert f"{run}/pipe.log: not a regular file but a FIFO or pipe" in row["warnings"]
-    assert f"{run}/NOTES.md:1: none of the formats bertlogs reads (tf1-log, " in row["warnings"]
+    assert f"{run}/NOTES.md:1: none of the formats bertlogs reads (hf-trainer, " in row["warnings"]
     assert "README.md" in result.stderr and "not a run directory, not read" in result.stderr
     assert digest(tmp_path / "archive") == before
 

@@ -106,9 +106,9 @@ def test_an_unknown_file_is_refused_naming_the_formats_and_never_reaches_the_csv
     monkeypatch.setitem(REGISTRY, Format.SMI_CSV, Entry(Kind.GPU_CAPTURE, "CSV", smi_csv.looks_like, called.append))
     path = tmp_path / "notes.txt"
     path.write_text("shopping list: milk, eggs\n")
-    with pytest.raises(NotDataError, match=r"notes.txt:1: none of the formats bertlogs reads \(tf1-log, smi-table"):
+    with pytest.raises(NotDataError, match=r"notes.txt:1: none of the formats bertlogs reads \(hf-trainer, "):
         parse_file(path)
-    with pytest.raises(ParseError, match=r"'smi_csv': not a format bertlogs reads \(tf1-log \(TF1"):
+    with pytest.raises(ParseError, match=r"'smi_csv': not a format bertlogs reads \(hf-trainer \(Hugging Face"):
         parse_file(MIXED, fmt="smi_csv")  # type: ignore[arg-type]
     assert called == []
 
@@ -147,7 +147,7 @@ def test_cli_parse_refuses_an_unknown_format_with_the_list(name: str, hint: str)
     result = runner.invoke(app, ["parse", str(MIXED), "--format", name])
     assert result.exit_code == ExitCode.USAGE
     message = " ".join(result.output.replace("│", " ").split())  # rich frames and wraps usage errors
-    assert f"'{name}': not a format bertlogs reads (tf1-log (TF1 Estimator training logs); smi-table" in message
+    assert f"'{name}': not a format bertlogs reads (hf-trainer (Hugging Face Trainer stdout); " in message
     assert "eval-results (BERT's eval_results.txt))" + hint in message
 
 

@@ -15,11 +15,14 @@ from bertlogs.schema import FACT_SCHEMA, conform
 Last = dict[tuple[str, str], float]
 
 
-def log_facts(log: Parsed | None, warnings: list[str]) -> pl.DataFrame:
-    """The log's facts; of a log written by several workers, the first worker's."""
-    if log is None:
+def log_facts(log: Parsed | None, records: list[Parsed], warnings: list[str]) -> pl.DataFrame:
+    """The facts of the log and of the run's records (a Trainer's state, the model's config); of a log
+    written by several workers, the first worker's. Facts that two files both hold (the state's log_history
+    and the stdout's dicts) count once: readings are taken per step, evaluations from the last step's."""
+    frames = [p.frame for p in ([log] if log is not None else []) + records]
+    if not frames:
         return conform(pl.DataFrame(), FACT_SCHEMA)
-    facts = log.frame
+    facts = pl.concat(frames) if len(frames) > 1 else frames[0]
     workers = facts["worker"].drop_nulls().unique().sort()
     if len(workers) > 1:
         warnings.append(f"{len(workers)} workers in the log; figures use {workers[0]}")

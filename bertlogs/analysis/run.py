@@ -48,7 +48,7 @@ def error_result(name: str, path: Path, exc: Exception, doing: str) -> RunResult
 def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int] | None = None) -> RunResult:
     """Figures of one run. Problems become warnings and a status, never exceptions."""
     warnings, reasons = list(run.warnings), list[Reason]()
-    facts = log.log_facts(run.log, warnings)
+    facts = log.log_facts(run.log, run.records, warnings)
     last = log.last_values(facts)
     row = Row(run=run.name, path=str(run.path), **labels(run, last))
     readings = _log_figures(row, run, facts, last, reasons)

@@ -14,16 +14,29 @@ from typing import Any
 
 import polars as pl
 
-from bertlogs.parsers import eval_results, smi_csv, smi_table, tf1
+from bertlogs.parsers import (
+    dcgmi_dmon,
+    eval_results,
+    hf_config,
+    hf_state,
+    hf_trainer,
+    smi_csv,
+    smi_dmon,
+    smi_table,
+    tf1,
+)
 from bertlogs.schema import FACT_SCHEMA, SAMPLE_SCHEMA
 
 
 class Kind(str, Enum):
-    """What a file is to a run: each run has one training log and one GPU capture, maybe evaluation results."""
+    """What a file is to a run: each run has one training log and one GPU capture, maybe evaluation results,
+    and run records (files beside the log that complement it: a Trainer's state, the model's config), whose
+    facts join the log's."""
 
     TRAINING_LOG = "training log"
     GPU_CAPTURE = "GPU capture"
     EVAL_RESULTS = "evaluation results"
+    RUN_RECORD = "run record"
 
     def __str__(self) -> str:
         return self.value
@@ -38,9 +51,14 @@ class Format(str, Enum):
     """A format bertlogs reads (its value names it in messages, in `parse`'s output and on the command line)."""
 
     TF1_LOG = "tf1-log"
+    HF_TRAINER = "hf-trainer"
+    HF_STATE = "hf-trainer-state"
+    MODEL_CONFIG = "model-config"
     EVAL_RESULTS = "eval-results"
     SMI_TABLE = "smi-table"
     SMI_CSV = "smi-csv"
+    SMI_DMON = "smi-dmon"
+    DCGMI_DMON = "dcgmi-dmon"
 
     def __str__(self) -> str:
         return self.value
@@ -83,6 +101,12 @@ class Entry:
 
 # In sniffing order: the first format that claims a head wins, unless formats with evidence compete for it.
 REGISTRY: dict[Format, Entry] = {
+    # before TF1's: the Trainer's stdout prints `***** Running training *****` too
+    Format.HF_TRAINER: Entry(Kind.TRAINING_LOG, "Hugging Face Trainer stdout", hf_trainer.looks_like, hf_trainer.parse),
+    Format.HF_STATE: Entry(Kind.RUN_RECORD, "Hugging Face trainer_state.json", hf_state.looks_like, hf_state.parse),
+    Format.MODEL_CONFIG: Entry(
+        Kind.RUN_RECORD, "a model's config.json or bert_config.json", hf_config.looks_like, hf_config.parse
+    ),
     Format.TF1_LOG: Entry(
         Kind.TRAINING_LOG,
         "TF1 Estimator training logs",
@@ -108,6 +132,8 @@ REGISTRY: dict[Format, Entry] = {
         evidence=smi_csv.evidence,
         refusal=smi_csv.refused_header,
     ),
+    Format.SMI_DMON: Entry(Kind.GPU_CAPTURE, "nvidia-smi dmon", smi_dmon.looks_like, smi_dmon.parse),
+    Format.DCGMI_DMON: Entry(Kind.GPU_CAPTURE, "dcgmi dmon", dcgmi_dmon.looks_like, dcgmi_dmon.parse),
     Format.EVAL_RESULTS: Entry(
         Kind.EVAL_RESULTS, "BERT's eval_results.txt", eval_results.looks_like, eval_results.parse
     ),
