@@ -9,8 +9,13 @@ Each kind, its keys, and what a fact's `value` and `step` hold:
 - MODEL: the model's shape, LAYERS and HIDDEN (value: the count).
 - RATE: a progress reading: STEPS_PER_S or EXAMPLES_PER_S (value: the rate) averaged over the steps
   `step - steps_covered .. step`, where steps_covered is the STEPS_COVERED fact at the same step (every
-  producer states it: TF1's StepCounterHook covers 100 steps, another logger its own interval).
-- LOSS: LOSS (value: one mini-batch's loss at `step`), FINAL_STEP_LOSS.
+  producer states it: TF1's StepCounterHook covers 100 steps, another logger its own interval). With the
+  reading, where the producer states them: RUNTIME_S (the seconds those steps took) and TOTAL_FLOS (the
+  floating-point operations they did, by the producer's estimate). A Hugging Face Trainer run has one reading
+  over the whole training loop (`train_runtime`, `train_samples_per_second`): steps_covered = its step.
+- LOSS: LOSS (value: one mini-batch's loss at `step`, or the mean since the previous logging step where the
+  producer says so: the Hugging Face Trainer's `loss`), FINAL_STEP_LOSS, TRAIN_LOSS_MEAN (over the whole run),
+  and what is logged with a loss: GRAD_NORM, LEARNING_RATE, EPOCH (the fractional epoch reached at `step`).
 - EVAL: an evaluation's metrics (key: the metric's own name, such as EVAL_ACCURACY, EVAL_LOSS or
   EVAL_BATCH_LOSS; step: the global step evaluated). EVAL_SAVED is a second copy of the same results
   (TF1's `Saving dict` line), used only when no EVAL block was logged.
@@ -19,7 +24,8 @@ Each kind, its keys, and what a fact's `value` and `step` hold:
 - ERROR: a failure: DIVERGED, OOM (value: the loss that diverged, else 1).
 - NOTE: SKIPPED_TRAINING (training did not run).
 
-`time` is unix seconds when the line had a clock (`clock` says which), else null.
+`time` is unix seconds when the line had a clock (`clock` says which), else null. In a binary file (a
+TensorBoard event file) `line` is the record's number, 1 for the first.
 """
 
 from __future__ import annotations
@@ -51,9 +57,15 @@ HIDDEN = "hidden"
 STEPS_PER_S = "global_step/sec"
 EXAMPLES_PER_S = "examples/sec"
 STEPS_COVERED = "steps_covered"
+RUNTIME_S = "runtime_s"
+TOTAL_FLOS = "total_flos"
 
 # LOSS keys (LOSS is also the key)
 FINAL_STEP_LOSS = "final_step_loss"
+TRAIN_LOSS_MEAN = "train_loss_mean"
+GRAD_NORM = "grad_norm"
+LEARNING_RATE = "learning_rate"
+EPOCH = "epoch"
 
 # EVAL keys the summary reads
 EVAL_ACCURACY = "eval_accuracy"
