@@ -100,6 +100,17 @@ def test_a_first_reading_at_the_files_first_step_covers_the_interval_of_the_next
     assert steps_covered(TENSOR_CONTENT) == [(step, 100.0) for step in range(100, 501, 100)]
 
 
+def test_a_single_reading_covers_the_steps_since_the_files_first(tmp_path: Path) -> None:
+    from tensorboard.summary import Writer
+
+    writer = Writer(str(tmp_path))  # a run of 150 steps: StepCounterHook's one reading, at step 101
+    writer.add_scalar("loss", 0.7, 1, wall_time=1.6e9)
+    writer.add_scalar("global_step/sec", 5.5, 101, wall_time=1.6e9 + 18.2)
+    writer.close()
+    (path,) = tmp_path.iterdir()
+    assert steps_covered(path) == [(101, 100.0)]
+
+
 def test_the_trainers_closing_readings_cover_the_whole_run() -> None:
     assert steps_covered(HF) == [(804, 804.0)]
 
