@@ -162,9 +162,9 @@ def _points(events: list[tuple[int, Any]]) -> pl.DataFrame:
     from tensorboard.compat.proto.event_pb2 import SessionLog
 
     what = [e.WhichOneof("what") for _, e in events]
-    summaries = [(n, e) for (n, e), kind in zip(events, what, strict=True) if kind == "summary"]
-    heads = [(n, e.wall_time, e.step, len(e.summary.value)) for n, e in summaries]
-    values = [v for _, e in summaries for v in e.summary.value]
+    summaries = [(n, e, e.summary.value) for (n, e), kind in zip(events, what, strict=True) if kind == "summary"]
+    heads = [(n, e.wall_time, e.step, len(tagged)) for n, e, tagged in summaries]
+    values = [v for *_, tagged in summaries for v in tagged]
     kinds = [v.WhichOneof("value") for v in values]
     numbers = [
         v.simple_value if kind == "simple_value" else _tensor_scalar(v.tensor) if kind == "tensor" else None
