@@ -27,6 +27,7 @@ TF1_EVAL = EVENTS / "tf1-estimator" / "eval" / "events.out.tfevents.1574690601.b
 HF = EVENTS / "hf-trainer" / "events.out.tfevents.1574690400.bert-host"
 TB_WRITER = EVENTS / "tensorboard-writer" / "events.out.tfevents.1574690400.bert-host"
 TENSOR_CONTENT = EVENTS / "tensor-content" / "events.out.tfevents.1574690400.bert-host"
+TF2 = EVENTS / "tf2-summary" / "events.out.tfevents.1574690400.bert-host.v2"
 
 # What each tag means, written out here apart from the parser's own table.
 TF1_TRAIN = {
@@ -69,8 +70,15 @@ def tbparse_points(path: Path) -> pl.DataFrame:
 
 @pytest.mark.parametrize(
     ("path", "meaning"),
-    [(TF1, TF1_TRAIN), (TF1_EVAL, TF1_EVAL_TAGS), (HF, HF_TAGS), (TB_WRITER, TF1_TRAIN), (TENSOR_CONTENT, TF2_TENSORS)],
-    ids=lambda p: p.parent.name if isinstance(p, Path) else "",
+    [
+        (TF1, TF1_TRAIN),
+        (TF1_EVAL, TF1_EVAL_TAGS),
+        (HF, HF_TAGS),
+        (TB_WRITER, TF1_TRAIN),
+        (TENSOR_CONTENT, TF2_TENSORS),
+        (TF2, TF1_TRAIN),
+    ],
+    ids=["tf1-estimator", "tf1-eval", "hf-trainer", "tensorboard-writer", "tensor-content", "tf2-summary"],
 )
 def test_every_scalar_as_tbparse_reads_it(path: Path, meaning: dict[str, tuple[str, str]]) -> None:
     peer = tbparse_points(path)
@@ -98,6 +106,7 @@ def test_a_tf1_reading_covers_the_100_steps_since_the_previous_one() -> None:
 def test_a_first_reading_at_the_files_first_step_covers_the_interval_of_the_next() -> None:
     assert steps_covered(TB_WRITER) == [(step, 100.0) for step in range(101, 600, 100)]
     assert steps_covered(TENSOR_CONTENT) == [(step, 100.0) for step in range(100, 501, 100)]
+    assert steps_covered(TF2) == [(step, 100.0) for step in range(101, 600, 100)]
 
 
 def test_a_single_reading_covers_the_steps_since_the_files_first(tmp_path: Path) -> None:
@@ -238,7 +247,7 @@ def test_other_binary_files_are_not_claimed(tmp_path: Path, content: bytes) -> N
         tfevents.parse_path(path)
 
 
-@pytest.mark.parametrize("path", [TF1, TF1_EVAL, HF, TB_WRITER, TENSOR_CONTENT], ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("path", [TF1, TF1_EVAL, HF, TB_WRITER, TENSOR_CONTENT, TF2], ids=lambda p: p.parent.name)
 def test_event_files_are_claimed_by_their_first_record(path: Path) -> None:
     assert tfevents.looks_like_bytes(path.read_bytes()[:256])
     assert not tfevents.looks_like_bytes(b"INFO:tensorflow:global_step/sec: 5.5\n" * 4)
