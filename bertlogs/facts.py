@@ -35,7 +35,8 @@ Each kind, its keys, and what a fact's `value` and `step` hold:
 - ERROR: a failure: DIVERGED, OOM (value: the loss that diverged, else 1).
 - NOTE: SKIPPED_TRAINING (training did not run).
 
-`time` is unix seconds when the line had a clock (`clock` says which), else null.
+`time` is unix seconds when the line had a clock (`clock` says which), else null. In a binary file (a
+TensorBoard event file) `line` is the record's number, 1 for the first.
 """
 
 from __future__ import annotations
