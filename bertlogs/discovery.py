@@ -30,6 +30,10 @@ from bertlogs.parsers.text import not_regular, read_head
 _NOT_DATA = re.compile(
     r"^(?:README.*|events\.out\.tfevents\..*|.*\.(?:md|rst|py|sh|ipynb|png|svg|jpg|pdf|html|parquet))$", re.IGNORECASE
 )
+# TensorBoard event files, the one kind of file read from a run's subfolders (`eval/`, the Trainer's
+# `runs/<date>_<host>/`, collect's `events/`): checkpoints and exports beside them are never opened.
+_EVENT_FILE = re.compile(r"^events\.out\.tfevents\.")
+_EVENT_DEPTH = 3  # subfolder levels of a run searched for event files
 
 
 MAX_DEPTH = 32  # directory levels searched below an input (real archives have a handful)
@@ -108,14 +112,14 @@ class _Walk:
         data = [f for f in files if not _NOT_DATA.match(f.name) and not f.name.startswith(".")]
         # a run's own output folder (checkpoints, eval_results.txt) does not make it a mere container
         if data and (not subdirs or _holds_run_data(data)):
-            self._add(name, path, files, skipped)
+            self._add(name, path, files + _event_files(subdirs), skipped)
             return True
         if depth >= MAX_DEPTH and subdirs:
             self.notes.append(f"{path}: more than {MAX_DEPTH} levels below an input: not searched deeper")
             subdirs = []
         holds_runs = [self.directory(sub, sub.name, depth + 1) for sub in subdirs]
         if data and not any(holds_runs):
-            self._add(name, path, files, skipped)
+            self._add(name, path, files + _event_files(subdirs), skipped)
             return True
         if files:
             self.notes.append(f"{path}: not a run directory, not read: {listed([f.name for f in files])}")
@@ -158,6 +162,19 @@ class _Walk:
             unique, n = f"{name}-{n}", n + 1
         self._names.add(unique)
         self.runs.append(FoundRun(unique, path, files, skipped))
+
+
+def _event_files(subdirs: list[Path]) -> list[Path]:
+    """The TensorBoard event files in a run's subfolders, up to _EVENT_DEPTH levels down (links and hidden
+    folders are not followed), sorted."""
+    found: list[Path] = []
+    for top in subdirs:
+        for directory, names, files in os.walk(top):
+            depth = len(Path(directory).relative_to(top).parts)
+            names[:] = [] if depth + 1 >= _EVENT_DEPTH else sorted(n for n in names if not n.startswith("."))
+            events = (Path(directory, n) for n in files if _EVENT_FILE.match(n))
+            found += [p for p in events if not p.is_symlink() and _kind(p) == "file"]
+    return sorted(found)
 
 
 def _holds_run_data(files: list[Path]) -> bool:

@@ -35,11 +35,18 @@ Each kind, its keys, and what a fact's `value` and `step` hold:
 - ERROR: a failure: DIVERGED, OOM (value: the loss that diverged, else 1).
 - NOTE: SKIPPED_TRAINING (training did not run).
 
-`time` is unix seconds when the line had a clock (`clock` says which), else null. In a binary file (a
+`time` is unix seconds when the line had a clock (`clock` says which: UTC and LOCAL stamps of lines,
+STEP_WALL_TIME where the writer stamped the step itself, as TensorBoard event files do: the best clock a run
+has, preferred by analysis for the readings and the window), else null. In a binary file (a
 TensorBoard event file) `line` is the record's number, 1 for the first.
 """
 
 from __future__ import annotations
+
+# clocks (the `clock` column)
+UTC = "utc"
+LOCAL = "local"
+STEP_WALL_TIME = "step-wall-time"
 
 # kinds
 CONFIG = "config"

@@ -32,7 +32,7 @@ SAMPLE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 # One row per fact found in a training log. `line` is 1-based; `time` unix seconds or null;
-# `clock` says where the time came from (utc, local, local-year-assumed, or null).
+# `clock` says where the time came from (utc, local, local-year-assumed, step-wall-time: see `facts`, or null).
 FACT_SCHEMA: dict[str, pl.DataType] = {
     "line": pl.Int64(),
     "time": pl.Float64(),

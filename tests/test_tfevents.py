@@ -4,6 +4,7 @@ The fixtures were written by real writers (fixtures/tfevents/make.py, README.md 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import shutil
@@ -88,7 +89,7 @@ def test_every_scalar_as_tbparse_reads_it(path: Path, meaning: dict[str, tuple[s
     frame, found_warnings = tfevents.parse_path(path)
     assert found_warnings == []
     assert frame.schema == pl.Schema(FACT_SCHEMA)
-    assert (frame["clock"] == "utc").all()
+    assert (frame["clock"] == f.STEP_WALL_TIME).all()
     ours = frame.filter(~pl.col("key").is_in([f.STEPS_COVERED, f.CHECKPOINT])).select(expected.columns)
     assert ours.sort(pl.all()).to_dicts() == expected.to_dicts()
 
@@ -268,3 +269,52 @@ def test_no_tensorflow_is_imported_and_nothing_before_a_file_is_read(tmp_path: P
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_runs_event_files_give_its_window_and_readings_over_the_logs_stamps(tmp_path: Path) -> None:
+    """A TF1 model dir (event files, `eval/` beside them) with a docker-stamped log whose stamps run 7 s late:
+    the window and the readings come from the event files' step wall times, and the run says so."""
+    from bertlogs.raw import GPU_CSV_COLUMNS
+    from bertlogs.summary import summarize
+
+    run = tmp_path / "tiny-bs32"
+    shutil.copytree(EVENTS / "tf1-estimator", run)
+    late = 1574690400.0 + 7
+    stamp = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")  # noqa: E731
+    log = [
+        (late, "INFO:tensorflow:  Num examples = 32000"),
+        (late, "INFO:tensorflow:  Batch size = 32"),
+        (late, "INFO:tensorflow:  Num steps = 1000"),
+        (late + 30, "INFO:tensorflow:global_step/sec: 3.0"),  # what the log says is overruled, not mixed in
+        (late + 30, "INFO:tensorflow:examples/sec: 96.0"),
+    ]
+    (run / "train.log").write_text("".join(f"{stamp(t)} {line}\n" for t, line in log))
+    rows = [",".join(GPU_CSV_COLUMNS)]
+    for i in range(2600):  # 10 Hz from 20 s before the run to 240 s after its start, 100 W, 50 %
+        row = {"sample": i, "time_unix_s": 1574690380 + i / 10, "gpu": 0, "power_w": 100, "util_pct": 50}
+        rows.append(",".join(str(row.get(c, "")) for c in GPU_CSV_COLUMNS))
+    (run / "gpu.csv").write_text("\n".join(rows) + "\n")
+
+    facts = pl.concat(tfevents.parse_path(p)[0] for p in sorted(run.rglob("events.out.tfevents.*")))
+    rates = facts.filter(pl.col("key") == f.STEPS_PER_S).sort("step")
+    first_time, first_rate = rates.row(0, named=True)["time"], rates.row(0, named=True)["value"]
+    saved = facts.filter((pl.col("kind") == f.CHECKPOINT) & (pl.col("value") == 1000))["time"][-1]
+    row = summarize([tmp_path]).results[0].row
+    assert row.window_method.startswith("event files' step wall times"), row.warnings
+    assert row.train_s == pytest.approx(saved - (first_time - 100 / first_rate))
+    assert row.rate_readings == rates.height  # the log's own reading is not among them
+    assert row.eval_accuracy == facts.filter(pl.col("key") == f.EVAL_ACCURACY)["value"][-1]
+    assert row.power_w == pytest.approx(100.0) and row.status == "ok", row.warnings
+
+
+def test_parse_file_knows_an_event_file_by_its_bytes_and_still_refuses_other_binaries(tmp_path: Path) -> None:
+    from bertlogs.parsers import parse_file
+    from bertlogs.parsers.registry import Format
+
+    renamed = tmp_path / "run.bin"  # by content, not name
+    shutil.copy(HF, renamed)
+    assert parse_file(renamed).format is Format.TFEVENTS
+    other = tmp_path / "events.out.tfevents.0.host"
+    other.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(NotDataError, match="binary file"):
+        parse_file(other)

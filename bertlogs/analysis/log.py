@@ -16,13 +16,18 @@ Last = dict[tuple[str, str], float]
 
 
 def log_facts(log: Parsed | None, records: list[Parsed], warnings: list[str]) -> pl.DataFrame:
-    """The facts of the log and of the run's records (a Trainer's state, the model's config); of a log
-    written by several workers, the first worker's. Facts that two files both hold (the state's log_history
-    and the stdout's dicts) count once: readings are taken per step, evaluations from the last step's."""
+    """The facts of the log and of the run's records (a Trainer's state, event files, the model's config); of
+    a log written by several workers, the first worker's. Facts that two files both hold (the state's
+    log_history and the stdout's dicts) count once: readings are taken per step, evaluations from the last
+    step's. Where event files hold throughput readings stamped with the step's wall time, those are the run's
+    readings (the best clock it has) and the others are left out."""
     frames = [p.frame for p in ([log] if log is not None else []) + records]
     if not frames:
         return conform(pl.DataFrame(), FACT_SCHEMA)
     facts = pl.concat(frames) if len(frames) > 1 else frames[0]
+    rate, walled = pl.col("kind") == F.RATE, pl.col("clock") == F.STEP_WALL_TIME
+    if len(frames) > 1 and facts.select((rate & walled & pl.col("time").is_not_null()).any()).item():
+        facts = facts.filter(~rate | walled)
     workers = facts["worker"].drop_nulls().unique().sort()
     if len(workers) > 1:
         warnings.append(f"{len(workers)} workers in the log; figures use {workers[0]}")
@@ -74,6 +79,7 @@ def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl
         .group_by("step")
         .agg(
             pl.col("time").max(),
+            pl.col("clock").first(),
             first(F.STEPS_PER_S).alias("gs"),
             first(F.EXAMPLES_PER_S).alias("ex"),
             first(F.STEPS_COVERED).alias("steps"),
@@ -81,6 +87,7 @@ def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl
         .select(
             "step",
             "time",
+            "clock",
             "steps",
             steps_per_s=pl.coalesce("gs", pl.col("ex") / bs) if bs else pl.col("gs"),
             examples_per_s=pl.coalesce("ex", pl.col("gs") * bs) if bs else pl.col("ex"),

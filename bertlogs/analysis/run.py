@@ -119,7 +119,8 @@ def _window(
     length = row.num_steps * speed.s_per_step if speed is not None and row.num_steps and row.epochs else None
     if window is not None:
         row.epoch_s_method = "wall clock of the log over the training window"
-        row.window_method = "log clock: from the start of the steps the first reading covers to the last step"
+        clock = "event files' step wall times" if _walled(readings) else "log clock"
+        row.window_method = f"{clock}: from the start of the steps the first reading covers to the last step"
     elif length is not None:
         row.epoch_s_method = "num_steps x mean seconds per step from the rate readings (log has no clock)"
         if every is not None:
@@ -164,6 +165,10 @@ def _gpu_figures(
     if n := figures.in_window(capture.excluded, window, period_s, used):
         reasons.append((Status.PARTIAL, f"{n} reading(s) in the training window were impossible and left out"))
     return used, mine
+
+
+def _walled(readings: pl.DataFrame) -> bool:
+    return bool(readings.height) and bool((readings["clock"] == F.STEP_WALL_TIME).all())
 
 
 def _overlaps(every: pl.DataFrame, window: figures.Window) -> bool:

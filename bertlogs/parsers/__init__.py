@@ -11,8 +11,8 @@ from pathlib import Path
 import polars as pl
 
 from bertlogs.errors import NotDataError, ParseError, one_line
-from bertlogs.parsers.registry import READ, REGISTRY, Format, Kind, refusal, sniff
-from bertlogs.parsers.text import Source
+from bertlogs.parsers.registry import BINARY_HEAD_BYTES, READ, REGISTRY, Format, Kind, refusal, sniff, sniff_bytes
+from bertlogs.parsers.text import Source, not_regular
 
 __all__ = [
     "Format",
@@ -52,8 +52,23 @@ def open_file(path: Path, fmt: Format | None = None) -> tuple[Source, Format]:
     Raises:
         ParseError: unreadable, binary, or (unless `fmt` is given) not a format bertlogs reads.
     """
+    binary = _binary_format(path) if fmt is None or REGISTRY[_known(fmt, path)].looks_like_bytes else None
+    if binary is not None and fmt in (None, binary):
+        return Source.binary(path), binary
     source = Source(path)
     return source, _known(fmt, path) if fmt is not None else _sniffed(source)
+
+
+def _binary_format(path: Path) -> Format | None:
+    """The binary format the file's first bytes show (an event file), else None; a FIFO or device is never
+    opened, and what cannot be read is left to `Source` to report."""
+    try:
+        if not_regular(path.stat().st_mode) is not None:
+            return None
+        with path.open("rb") as f:
+            return sniff_bytes(f.read(BINARY_HEAD_BYTES))
+    except OSError:
+        return None
 
 
 def parse_file(path: Path, *, fmt: Format | None = None, year: int | None = None, utc_offset_s: float = 0.0) -> Parsed:

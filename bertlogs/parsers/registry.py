@@ -24,6 +24,7 @@ from bertlogs.parsers import (
     smi_dmon,
     smi_table,
     tf1,
+    tfevents,
 )
 from bertlogs.schema import FACT_SCHEMA, SAMPLE_SCHEMA
 
@@ -54,6 +55,7 @@ class Format(str, Enum):
     HF_TRAINER = "hf-trainer"
     HF_STATE = "hf-trainer-state"
     MODEL_CONFIG = "model-config"
+    TFEVENTS = "tfevents"
     EVAL_RESULTS = "eval-results"
     SMI_TABLE = "smi-table"
     SMI_CSV = "smi-csv"
@@ -83,6 +85,8 @@ class Entry:
     parse_many(sources, *, utc_offsets_s): several files in one polars query (cheaper for many small files).
     refusal(head): why a head that nearly is this format is not (a CSV of other columns), for the message.
     takes_year: the format's stamps carry no year; parse and parse_many take `year=` to complete them.
+    looks_like_bytes(head): for a binary format, whether a file's first bytes are this format (its text
+      `looks_like` is then never true, and `parse` reads the path of a `Source.binary`).
     """
 
     kind: Kind
@@ -93,6 +97,7 @@ class Entry:
     parse_many: Callable[..., list[Frame]] | None = None
     refusal: Callable[[str], str | None] | None = None
     takes_year: bool = False
+    looks_like_bytes: Callable[[bytes], bool] | None = None
 
     def year_argument(self, year: int | None) -> dict[str, Any]:
         """The keyword arguments that pass `year` on to this format's parser, if it takes one."""
@@ -106,6 +111,13 @@ REGISTRY: dict[Format, Entry] = {
     Format.HF_STATE: Entry(Kind.RUN_RECORD, "Hugging Face trainer_state.json", hf_state.looks_like, hf_state.parse),
     Format.MODEL_CONFIG: Entry(
         Kind.RUN_RECORD, "a model's config.json or bert_config.json", hf_config.looks_like, hf_config.parse
+    ),
+    Format.TFEVENTS: Entry(
+        Kind.RUN_RECORD,
+        "TensorBoard event files",
+        tfevents.looks_like,
+        tfevents.parse,
+        looks_like_bytes=tfevents.looks_like_bytes,
     ),
     Format.TF1_LOG: Entry(
         Kind.TRAINING_LOG,
@@ -159,6 +171,16 @@ def sniff(head: str) -> Format | None:
             return fmt
         return max(rivals, key=lambda f: _evidence(f, head))  # the first of equals: registry order
     return None
+
+
+BINARY_HEAD_BYTES = 1 << 16  # what a binary format's sniffer is shown
+
+
+def sniff_bytes(head: bytes) -> Format | None:
+    """The binary format whose first bytes these are; None when none of ours (text formats are sniffed on
+    the decoded head)."""
+    found = (f for f, e in REGISTRY.items() if e.looks_like_bytes is not None and e.looks_like_bytes(head))
+    return next(found, None)
 
 
 def refusal(head: str) -> str:

@@ -84,6 +84,15 @@ class Source:
         source._open(data, data[:HEAD_BYTES], len(data), data[-1:])
         return source
 
+    @classmethod
+    def binary(cls, path: Path) -> Source:
+        """A binary file that a binary format's sniffer claimed (`head` is empty: its parser reads the path)."""
+        source = cls.__new__(cls)
+        source.path, source.before_line = path, None
+        source._data, source.head, source.ends_with_newline = path, "", True
+        source.large = path.stat().st_size >= STREAMING_FROM_BYTES
+        return source
+
     def _open(self, data: Path | bytes, head: bytes, size: int, last: bytes) -> None:
         where = str(self.path)
         if b"\r" in head and b"\n" not in head and size:  # classic Mac line ends: one line to polars

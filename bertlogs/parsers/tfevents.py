@@ -35,7 +35,7 @@ import polars as pl
 
 from bertlogs import facts as f
 from bertlogs.errors import NotDataError, ParseError
-from bertlogs.parsers.text import not_regular
+from bertlogs.parsers.text import Source, not_regular
 from bertlogs.schema import FACT_SCHEMA, conform
 
 FILE_VERSION = b"brain.Event:"
@@ -78,6 +78,16 @@ def looks_like_bytes(head: bytes) -> bool:
         and checksum(payload) == _FOOTER.unpack_from(head, end)[0]
         and FILE_VERSION in payload
     )
+
+
+def looks_like(head: str) -> bool:
+    """A text head never is an event file (they are binary: see `looks_like_bytes`)."""
+    return False
+
+
+def parse(source: Source, *, utc_offset_s: float = 0.0) -> tuple[pl.DataFrame, list[str]]:
+    """`parse_path` on an opened binary file (`Source.binary`)."""
+    return parse_path(source.path, utc_offset_s=utc_offset_s)
 
 
 def parse_path(path: Path, *, utc_offset_s: float = 0.0) -> tuple[pl.DataFrame, list[str]]:
@@ -237,7 +247,7 @@ def _facts(points: pl.DataFrame, is_eval: bool) -> pl.DataFrame:
         key=pl.when(tag.is_null()).then(pl.lit(f.CHECKPOINT)).otherwise("key"),
     ).filter(pl.col("key").is_not_null())
     found = pl.concat([meaning, _steps_covered(meaning, points)], how="diagonal")
-    return conform(found.with_columns(clock=pl.lit("utc")).sort("line", "key"), FACT_SCHEMA)
+    return conform(found.with_columns(clock=pl.lit(f.STEP_WALL_TIME)).sort("line", "key"), FACT_SCHEMA)
 
 
 def _steps_covered(meaning: pl.DataFrame, points: pl.DataFrame) -> pl.DataFrame:
