@@ -198,8 +198,9 @@ def test_tensorboard_event_files_are_copied_at_the_end(tmp_path, no_nvidia_smi) 
         f"echo y > {output}/eval/events.out.tfevents.1574690500.host"
     )
     result = collect_command(["sh", "-c", script], Options(out=tmp_path / "raw", run_id="r", tfevents=output))
-    copied = sorted(p.name for p in (result.run_dir / "events").iterdir())
-    assert copied == ["events.out.tfevents.1574690400.host", "events.out.tfevents.1574690500.host"]
+    events = result.run_dir / "events"
+    copied = sorted(str(p.relative_to(events)) for p in events.rglob("*") if p.is_file())
+    assert copied == ["eval/events.out.tfevents.1574690500.host", "events.out.tfevents.1574690400.host"]
     missing = collect_command(["true"], Options(out=tmp_path / "raw", run_id="r2", tfevents=tmp_path / "none"))
     assert any("no TensorBoard event files" in w for w in missing.warnings)
 

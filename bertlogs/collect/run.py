@@ -200,9 +200,10 @@ class _Session:
             self.warnings.append(f"{directory}: no TensorBoard event files to copy")
             return
         try:
-            (self.run_dir / "events").mkdir()
-            for path in found:
-                shutil.copy2(path, self.run_dir / "events" / path.name)
+            for path in found:  # where each lies is kept: an `eval/` directory says its scalars are evaluations
+                copy = self.run_dir / "events" / path.relative_to(directory)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, copy)
         except OSError as exc:
             self.error = f"{self.run_dir / 'events'}: cannot write: {exc.strerror or exc}"
 
