@@ -130,7 +130,7 @@ def excluded_note(count: int, what: str, first_at: str, reading: str) -> str:
     return f"{count} {what} reading(s) outside their physical range left out of the figures, {first}"
 
 
-Series = tuple[list[float], list[float]]
+Series = tuple[np.ndarray, np.ndarray]  # times (float64, unix s) and values (float32): compact, as results travel
 
 
 def buckets(times: np.ndarray, values: np.ndarray, points: int) -> Series:
@@ -141,13 +141,21 @@ def buckets(times: np.ndarray, values: np.ndarray, points: int) -> Series:
     known = ~np.isnan(values)
     t, v = times[known], values[known]
     if len(t) <= points:
-        return t.tolist(), v.tolist()
+        return t, v.astype(np.float32)
     span = t[-1] - t[0]
     k = np.minimum(((t - t[0]) / (span if span > 0 else 1.0) * points).astype(np.int64), points - 1)
     counts = np.bincount(k, minlength=points)
     kept = counts > 0
     mean = lambda x: np.bincount(k, weights=x, minlength=points)[kept] / counts[kept]  # noqa: E731
-    return mean(t).tolist(), mean(v).tolist()
+    return mean(t), mean(v).astype(np.float32)
+
+
+def as_lists(series: Series | None, points: int) -> tuple[list[float], list[float]]:
+    """A trace's series at most `points` long (bucketed again if longer), as lists to draw from."""
+    if series is None:
+        return [], []
+    times, values = series if len(series[0]) <= points else buckets(series[0], series[1].astype(float), points)
+    return times.tolist(), values.tolist()
 
 
 def trace(samples: pl.DataFrame | None, points: int) -> dict[str, Series]:

@@ -32,6 +32,14 @@ _MARKERS = re.compile(
     r"|^[^\n{]{0,80}\{'(?:loss|eval_loss|train_runtime)': |TrainOutput\(global_step=",
     re.MULTILINE,
 )
+_MARKER_WORDS = (
+    "Total optimization steps",
+    "Instantaneous batch",
+    "{'loss'",
+    "{'eval_loss'",
+    "{'train_runtime'",
+    "TrainOutput(",
+)
 _STAMP = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)Z "
 _ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
 # transformers' explicit format, or run_glue.py's basicConfig format: both local time
@@ -68,7 +76,17 @@ _METRIC = r"^\s*(?<key>[A-Za-z_]\w*)\s+=\s+(?<value>\S+)\s*$"
 
 def looks_like(head: str) -> bool:
     """The training block, a Trainer log dict or a TrainOutput: what the Trainer alone prints."""
-    return _MARKERS.search(head) is not None
+    # every marker holds one of these: a substring test spares the regex (4 ms on a 256 KiB head) most files
+    words = (
+        "Total optimization steps",
+        "Instantaneous batch",
+        "{'loss'",
+        "{'eval_loss'",
+        "{'train_runtime'",
+        "TrainOutput(",
+    )
+    maybe = any(word in head for word in words)
+    return maybe and _MARKERS.search(head) is not None
 
 
 def parse(source: Source, *, utc_offset_s: float = 0.0) -> tuple[pl.DataFrame, list[str]]:

@@ -8,11 +8,10 @@ from itertools import chain
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
 import polars as pl
 
 from bertlogs.analysis import RunResult
-from bertlogs.analysis.samples import Series, buckets
+from bertlogs.analysis.samples import as_lists
 from bertlogs.report.tables import METHOD_NOTE, SHORT
 from bertlogs.summary import Summary
 
@@ -23,18 +22,10 @@ tr.partial{background:#fff8e1}tr.failed,tr.error{background:#fdecea}.note{color:
 .charts{display:flex;flex-wrap:wrap;gap:2em}svg text{font:11px sans-serif}.warn{color:#a15c00;font-size:12px}"""
 
 
-def series(result: RunResult, column: str, points: int) -> Series:
-    """(time, value) of the run's trace where the value is known, at most `points` of them (`samples.buckets`)."""
-    times, values = result.trace.get(column, ([], []))
-    if len(times) <= points:
-        return times, values
-    return buckets(np.array(times), np.array(values, dtype=float), points)
-
-
 def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
     """Power (blue) and utilisation (red) over the whole capture, training window shaded."""
     parts = []
-    lines = {column: series(result, column, 120) for column in ("power_w", "util_pct")}
+    lines = {column: as_lists(result.trace.get(column), 120) for column in ("power_w", "util_pct")}
     t_all = lines["power_w"][0]
     if len(t_all) < 2:
         return ""

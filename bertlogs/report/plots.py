@@ -9,7 +9,8 @@ from __future__ import annotations
 import html
 from itertools import chain
 
-from bertlogs.analysis import RunResult
+from bertlogs.analysis import TRACE_POINTS, RunResult
+from bertlogs.analysis.samples import as_lists
 
 _PANELS = [
     ("power_w", "Power (W)", "#1f77b4"),
@@ -34,7 +35,7 @@ def _tick(value: float) -> str:
 
 def plot_svg(result: RunResult) -> str | None:
     """The run's plot as an SVG document; None when the run has no samples."""
-    lines = {column: result.trace.get(column, ([], [])) for column, _, _ in _PANELS}
+    lines = {column: as_lists(result.trace.get(column), TRACE_POINTS) for column, _, _ in _PANELS}
     t_all = lines["power_w"][0]
     if len(t_all) < 2:
         return None
