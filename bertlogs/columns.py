@@ -22,6 +22,9 @@ class Status(str, enum.Enum):
     FAILED = "failed"
     ERROR = "error"
 
+    def __str__(self) -> str:
+        return self.value
+
 
 def _column(help: str, unit: str = "", header: str | None = None, fmt: str = "{}", scale: float = 1.0) -> Any:
     """A summary column: `header` and `fmt` (applied to value x `scale`) say how the short tables show it."""

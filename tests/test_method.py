@@ -563,3 +563,49 @@ def test_analyze_on_a_full_disk_exits_write_failed(tmp_path: Path) -> None:
         result = bertlogs("analyze", str(DEMO / "tiny-bs64"), "--out", str(disk / "report"))
         assert result.returncode == ExitCode.WRITE_FAILED, result.stderr
         assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
+
+
+def eight_gpu_capture(stagger_ms: int) -> str:
+    """`nvidia-smi --query-gpu -lms 100` on 8 GPUs, each row stamped `stagger_ms` after the one before."""
+    rows = ["timestamp, index, power.draw [W], memory.used [MiB], memory.total [MiB], utilization.gpu [%]"]
+    for k in range(601):
+        busy = 10 < k / 10 <= 50
+        for gpu in range(8):
+            stamp = utc(T0 + k / 10 + stagger_ms * gpu / 1000).strftime("%Y/%m/%d %H:%M:%S.%f")[:-3]
+            power, util = (180.0 + 7 * (k % 5) - 11 * gpu, 90 - 2 * gpu) if busy else (30.0 + gpu, 0)
+            rows.append(f"{stamp}, {gpu}, {power:.2f} W, {9000 + 100 * gpu} MiB, 11019 MiB, {util} %")
+    return "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize("stagger_ms", [5, 8])  # 8 GPUs x 8 ms: a sample's rows span over half the period
+def test_eight_gpus_read_one_after_another_are_one_sample(tmp_path: Path, stagger_ms: int) -> None:
+    for name, stagger in (("aligned", 0), ("staggered", stagger_ms)):
+        (tmp_path / name).mkdir()
+        shutil.copy(DEMO / "tiny-bs16" / "run_classifier.log", tmp_path / name)
+        (tmp_path / name / "nvidia-smi.csv").write_text(eight_gpu_capture(stagger))
+    aligned, staggered = row_of([tmp_path], "aligned"), row_of([tmp_path], "staggered")
+    assert staggered["gpu_samples"] == aligned["gpu_samples"] > 0
+    assert staggered["sample_period_s"] == pytest.approx(aligned["sample_period_s"], abs=1e-6)
+    assert (
+        staggered["power_w_max"]
+        == aligned["power_w_max"]
+        == max(sum(180 + 7 * j - 11 * g for g in range(8)) for j in range(5))
+    )
+    assert staggered["power_w"] == pytest.approx(aligned["power_w"], rel=2e-3)
+
+
+def test_whole_second_stamps_shared_by_two_samples_keep_them_apart(tmp_path: Path) -> None:
+    """Two GPUs sampled every 0.5 s, stamped by whole-second `date` lines: two samples share each stamp."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(DEMO / "tiny-bs16" / "run_classifier.log", run)
+    row = "| 39%   67C    P2  {p:>3}W / 250W |  9000MiB / 12189MiB |    {u:>2}%      Default |\n"
+    lines = []
+    for k in range(240):  # 120 s; busy from 10 s to 110 s at 200 W per GPU
+        busy = 20 <= k < 220
+        lines += [row.format(p=200 if busy else 30, u=90 if busy else 0)] * 2
+        lines.append(utc(T0 + k // 2).strftime("%a %b %d %H:%M:%S UTC %Y") + "\n")
+    (run / "nvidia-smi.log").write_text("".join(lines))
+    found = row_of([run])
+    assert found["power_w_max"] == 400.0  # two GPUs at 200 W, never one sample of four readings
+    assert found["sample_period_s"] == 1.0  # the stamps' resolution: README "Samples"

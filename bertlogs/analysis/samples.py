@@ -1,9 +1,11 @@
 """A run's GPU samples on one clock, and the one definition of a sample across GPUs.
 
-A sample is one reading of every GPU in the capture. GPUs read a few milliseconds apart (nvidia-smi's CSV
-stamps each GPU's row; NVML reads one GPU after another) are one sample: rows sorted by time start a new
-sample where the same GPU reads again or the gap to the previous row exceeds half the capture's period.
-The sample's time is its first row's. Period, jitter, maxima, the trace and the activity start all count
+A sample is one reading of every GPU in the capture. Every capture lists a sample's GPUs in index order
+(nvidia-smi's tables and CSV, dmon, NVML reading one GPU after another), each row maybe stamped a few ms
+after the one before: in capture order, a new sample starts where the GPU index does not grow, or where the
+gap to the previous row exceeds half the capture's period (a GPU missing from a sample). So neither stamps
+staggered over tens of milliseconds nor coarse stamps shared by several samples (whole seconds) merge or
+split samples. The sample's time is its first row's. Period, jitter, maxima, the trace and the activity start all count
 samples by this definition; time-weighted means integrate each GPU over its own stamps.
 """
 
@@ -60,19 +62,19 @@ def capture(gpu: Parsed | None, period_s: float | None, warnings: list[str]) -> 
         sample, index, reading, value = excluded.select("sample", "gpu", "reading", "value").row(0)
         where = f"{gpu.path} sample {sample} (GPU {index})"
         warnings.append(excluded_note(excluded.height, "GPU", where, f"{reading} {value:g}"))
-    rows = rows if rows["time"].is_sorted() else rows.sort("time", "gpu")
     return Capture(rows if unclocked else _renumbered(rows), excluded, unclocked)
 
 
 def _renumbered(rows: pl.DataFrame) -> pl.DataFrame:
-    """`sample` by the one definition (module docstring): a new sample where the same GPU reads again or
-    the gap to the previous row is over half the period (the smallest of the GPUs' median intervals)."""
+    """`sample` by the one definition (module docstring), in capture order: a new sample where the GPU index
+    does not grow or the gap to the previous row is over half the period (the smallest of the GPUs' median
+    intervals between their own readings)."""
     if rows["gpu"].n_unique() == 1:
         return rows.with_columns(sample=pl.int_range(pl.len(), dtype=pl.Int64))
     own = pl.col("time").diff().over("gpu")
     period = rows.select(own.filter(own > 0).median().over("gpu").min()).item() or 0.0
-    gap, same_gpu = pl.col("time").diff(), pl.col("gpu") == pl.col("gpu").shift(1)
-    new = (same_gpu | (gap > _SAME_SAMPLE_SHARE * period)).fill_null(True)
+    gap, not_growing = pl.col("time").diff(), pl.col("gpu") <= pl.col("gpu").shift(1)
+    new = (not_growing | (gap > _SAME_SAMPLE_SHARE * period)).fill_null(True)
     return rows.with_columns(sample=new.cum_sum().cast(pl.Int64) - 1)
 
 
