@@ -318,3 +318,44 @@ def test_parse_file_knows_an_event_file_by_its_bytes_and_still_refuses_other_bin
     other.write_bytes(bytes(range(256)) * 8)
     with pytest.raises(NotDataError, match="binary file"):
         parse_file(other)
+
+
+def tf1_run(run: Path, log_start_s: float) -> None:
+    """A TF1 run directory: a docker-stamped log starting at `log_start_s`, 1000 steps at 32 examples."""
+    run.mkdir(parents=True)
+    stamp = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")  # noqa: E731
+    lines = ["  Num examples = 32000", "  Batch size = 32", "  Num steps = 1000"]
+    lines += ["Saving checkpoints for 0 into /o/model.ckpt.", "global_step/sec: 5.0", "examples/sec: 160.0"]
+    text = "".join(f"{stamp(log_start_s + i)} INFO:tensorflow:{line}\n" for i, line in enumerate(lines))
+    (run / "train.log").write_text(text)
+
+
+def write_attempt(directory: Path, start_s: float, last_step: int, steps_per_s: float) -> None:
+    """A TF1 attempt's event file, written by tensorboardX: readings every 100 steps up to `last_step`."""
+    from tensorboardX import SummaryWriter
+
+    with SummaryWriter(str(directory)) as writer:
+        for step in range(101, last_step + 1, 100):
+            wall = start_s + step / steps_per_s
+            writer.add_scalar("global_step/sec", steps_per_s, step, walltime=wall)
+            writer.add_scalar("examples/sec", 32 * steps_per_s, step, walltime=wall)
+
+
+def test_event_files_of_another_run_are_not_used_and_a_restarts_newest_readings_are(tmp_path: Path) -> None:
+    from bertlogs.summary import summarize
+
+    t0 = 1574690400.0
+    tf1_run(tmp_path / "old-attempt", t0 + 3 * 3600)  # the log is 3 h after the only event file
+    write_attempt(tmp_path / "old-attempt" / "runs" / "a", t0, 1000, 4.0)
+    tf1_run(tmp_path / "longer", t0)  # the event file reaches past the run's 1000 steps
+    write_attempt(tmp_path / "longer" / "runs" / "a", t0, 2001, 4.0)
+    tf1_run(tmp_path / "restarted", t0 + 3600)  # an aborted attempt an hour before the run that finished
+    write_attempt(tmp_path / "restarted" / "runs" / "a", t0, 501, 4.0)
+    write_attempt(tmp_path / "restarted" / "runs" / "b", t0 + 3600, 1000, 8.0)
+    rows = {r.row.run: r.row for r in summarize([tmp_path]).results}
+    for name in ("old-attempt", "longer"):
+        assert rows[name].examples_per_s == pytest.approx(160.0), name  # the log's own reading
+        assert "another run's, not used" in rows[name].warnings, name
+    assert rows["restarted"].examples_per_s == pytest.approx(256.0)  # only the newest attempt's 8 steps/s
+    assert rows["restarted"].window_method.startswith("event files' step wall times")
+    assert "the newest readings used" in rows["restarted"].warnings

@@ -19,20 +19,49 @@ def log_facts(log: Parsed | None, records: list[Parsed], warnings: list[str]) ->
     """The facts of the log and of the run's records (a Trainer's state, event files, the model's config); of
     a log written by several workers, the first worker's. Facts that two files both hold (the state's
     log_history and the stdout's dicts) count once: readings are taken per step, evaluations from the last
-    step's. Where event files hold throughput readings stamped with the step's wall time, those are the run's
-    readings (the best clock it has) and the others are left out."""
+    step's. Throughput readings stamped with the step's wall time (event files) are the run's readings, the
+    best clock it has, when they agree with the run (see `_step_stamped`); the others are then left out."""
     frames = [p.frame for p in ([log] if log is not None else []) + records]
     if not frames:
         return conform(pl.DataFrame(), FACT_SCHEMA)
     facts = pl.concat(frames) if len(frames) > 1 else frames[0]
-    rate, walled = pl.col("kind") == F.RATE, pl.col("clock") == F.STEP_WALL_TIME
-    if len(frames) > 1 and facts.select((rate & walled & pl.col("time").is_not_null()).any()).item():
-        facts = facts.filter(~rate | walled)
+    if facts.select((pl.col("clock") == F.STEP_WALL_TIME).any()).item():
+        facts = _step_stamped(facts, warnings)
     workers = facts["worker"].drop_nulls().unique().sort()
     if len(workers) > 1:
         warnings.append(f"{len(workers)} workers in the log; figures use {workers[0]}")
         facts = facts.filter(pl.col("worker").is_null() | (pl.col("worker") == workers[0]))
     return facts
+
+
+# Event files whose readings lie further than this from the log's own stamps are another run's (an old attempt)
+_SAME_RUN_S = 60.0
+
+
+def _step_stamped(facts: pl.DataFrame, warnings: list[str]) -> pl.DataFrame:
+    """The facts with the event files' readings taking the place of the others', if they agree with the run:
+    no step past its num_steps, and, where the log has stamps, within a minute of them. Of a step read by
+    several attempts (a restarted run's event files), the newest reading is kept."""
+    rate, t = pl.col("kind") == F.RATE, pl.col("time")
+    walled = (pl.col("clock") == F.STEP_WALL_TIME).fill_null(False)
+    stamped = facts.filter(rate & walled & t.is_finite())
+    others = facts.filter(~(rate & walled))
+    if stamped.is_empty():
+        return others
+    steps = others.filter((pl.col("kind") == F.CONFIG) & (pl.col("key") == F.NUM_STEPS))["value"].to_list()
+    span = [t.min().alias("first"), t.max().alias("last")]
+    clocked = others.filter(t.is_finite() & ~walled).select(span).row(0)
+    first, last, top = stamped.select(*span, pl.col("step").max()).row(0)
+    too_far = bool(steps) and top is not None and top > steps[-1]
+    apart = clocked[0] is not None and (first > clocked[1] + _SAME_RUN_S or last < clocked[0] - _SAME_RUN_S)
+    if too_far or apart:
+        why = f"reach step {top} of {steps[-1]:.0f}" if too_far else "lie apart from the log's stamps"
+        warnings.append(f"event files' readings {why}: another run's, not used")
+        return others
+    newest = stamped.sort("time").unique(["key", "step"], keep="last", maintain_order=True)
+    if newest.height < stamped.height:
+        warnings.append("event files of several attempts read the same steps: the newest readings used")
+    return pl.concat([others.filter(~rate), newest])
 
 
 def last_values(facts: pl.DataFrame) -> Last:
