@@ -88,7 +88,7 @@ def test_labels_and_shapes(joined: pl.DataFrame) -> None:
     assert (joined["num_steps"] == 5 * ((8551 + joined["batch_size"] - 1) // joined["batch_size"])).all()
 
 
-@pytest.mark.parametrize("run", ["tiny-bs64", "mini-bs2", "base-bs2"])
+@pytest.mark.parametrize("run", RUNS)
 def test_train_log_is_a_trainer_log_with_one_whole_run_reading(run: str) -> None:
     """The facts bertlogs derives the window from: the train_runtime dict, at its line's stamp."""
     parsed = parse_file(DEMO_HF / run / "train.log")
@@ -112,6 +112,10 @@ def test_train_log_is_a_trainer_log_with_one_whole_run_reading(run: str) -> None
     assert epoch_s == pytest.approx(seed["epoch_s"][0], rel=5e-4)  # '.4g' as the Trainer prints it
     end = facts.filter(pl.col("key") == F.TRAIN_END)["time"][0]
     assert rate[F.RUNTIME_S][2] == end  # the reading is stamped where train_runtime stops
+    # ... and train_runtime (to 0.1 ms in the state) started where the training block ends, before step 1
+    runtime_s = json.loads((DEMO_HF / run / "trainer_state.json").read_text())["log_history"][-1]["train_runtime"]
+    start = facts.filter(pl.col("key") == F.TRAIN_START)["time"][0]
+    assert 0 <= (end - runtime_s) - start < 0.005
 
 
 def _scalars(path: Path) -> list[tuple[str, int, float, float]]:
@@ -155,6 +159,17 @@ def test_event_files_hold_the_trainer_state_on_the_logs_clock(run: str) -> None:
     meta = json.loads((DEMO_HF / run / "meta.json").read_text())
     walls = [t for _, _, t, _ in training + final]
     assert meta["start"]["unix_s"] < min(walls) and max(walls) < meta["end"]["unix_s"]
+
+
+@pytest.mark.parametrize("run", ["tiny-bs2", "base-bs32"])
+def test_every_file_is_read_as_what_it_is(run: str) -> None:
+    formats = {p.name: parse_file(p).format for p in (DEMO_HF / run).iterdir() if p.is_file() and p.name != "meta.json"}
+    assert formats == {
+        "train.log": Format.HF_TRAINER,
+        "trainer_state.json": Format.HF_STATE,
+        "config.json": Format.MODEL_CONFIG,
+        "gpu.csv": Format.SMI_CSV,
+    }
 
 
 def test_gpu_csv_is_collects() -> None:
