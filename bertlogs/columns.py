@@ -59,6 +59,7 @@ class Row:
         fmt="{:.2f}",
     )
     final_step_loss: float | None = _column("'Loss for final step' (one mini-batch: noisy)")
+    train_loss_mean: float | None = _column("the run's mean training loss (the Hugging Face Trainer's train_loss)")
     rate_readings: int | None = _column("throughput readings in the log (each covers the steps it states)")
     examples_per_s_mean: float | None = _column(
         "arithmetic mean of the examples/sec readings (biased high)", "examples/s"

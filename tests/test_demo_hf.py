@@ -72,11 +72,6 @@ def test_eval_figures_to_the_printed_digits(joined: pl.DataFrame) -> None:
     assert (joined["eval_loss_ours"].round(2) == joined["eval_loss"]).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the summary has no column for the Trainer's train_loss (facts.TRAIN_LOSS_MEAN): the seed's Train Loss "
-    "(TF1's eval `loss`, eval_batch_loss) has no Hugging Face counterpart; needs a train_loss_mean column",
-)
 def test_train_loss_to_the_printed_digits(joined: pl.DataFrame) -> None:
     assert (joined["train_loss_mean"].round(2) == joined["train_loss"]).all()
 

@@ -80,6 +80,7 @@ def _log_figures(row: Row, run: RunFiles, facts: pl.DataFrame, last: log.Last, r
     evaluation = log.last_evaluation(facts, run.eval_file)
     row.eval_accuracy, row.eval_loss, row.eval_batch_loss = evaluation.accuracy, evaluation.loss, evaluation.batch_loss
     row.final_step_loss = last.get((F.LOSS, F.FINAL_STEP_LOSS))
+    row.train_loss_mean = last.get((F.LOSS, F.TRAIN_LOSS_MEAN))
     readings, impossible = log.rates(facts, row.batch_size)
     if not impossible.is_empty():
         line, key, bad = impossible.select("line", "key", "value").row(0)
@@ -209,7 +210,8 @@ def _status(row: Row, run: RunFiles, failures: list[str], reasons: list[Reason],
     else:
         row.status = Status.PARTIAL if reasons or row.eval_accuracy is None else Status.OK
     if row.eval_accuracy is None and row.status != Status.ERROR:
-        warnings.append("no evaluation results")
+        evaluated = row.eval_loss is not None or row.eval_batch_loss is not None
+        warnings.append("the evaluation reports no eval_accuracy" if evaluated else "no evaluation results")
     warnings[:0] = [reason for _, reason in reasons]
     if run.meta.status == "interrupted":
         warnings.insert(0, "collection was interrupted")
