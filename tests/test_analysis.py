@@ -191,3 +191,14 @@ def test_a_reading_covers_the_steps_it_states_not_a_fixed_100() -> None:
     assert row.train_s == pytest.approx(35.0)  # from T0 (T0 + 5 minus 50 steps at 10/s) to T0 + 35
     assert row.examples_per_s == pytest.approx(200 * 4 / 35.0)  # not the plain harmonic mean 26.7
     assert row.epoch_s == pytest.approx(35.0)  # 200 steps x 4 / 800 examples = 1 epoch
+
+
+def test_a_trainer_runs_window_is_its_train_runtime_before_the_line_that_states_it() -> None:
+    """fixtures/hf-trainer/collect (the real Trainer under collect): train_runtime, not steps over the
+    3-decimal train_steps_per_second."""
+    run = Path(__file__).resolve().parent.parent / "fixtures" / "hf-trainer" / "collect"
+    state = json.loads((run / "tiny-bs8" / "trainer_state.json").read_text())
+    runtime_s = next(e["train_runtime"] for e in state["log_history"] if "train_runtime" in e)
+    row = summarize([run]).results[0].row
+    assert row.train_s == pytest.approx(runtime_s, abs=2e-6)  # to the stamp's microsecond
+    assert row.epoch_s == pytest.approx(runtime_s / row.epochs, abs=1e-6)

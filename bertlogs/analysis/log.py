@@ -95,8 +95,9 @@ def last_evaluation(facts: pl.DataFrame, eval_file: Parsed | None) -> Evaluation
 
 
 def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One row per throughput reading: step, time, steps (covered), steps_per_s, examples_per_s (one derived
-    from the other when missing); and the readings left out as impossible (not a positive finite number)."""
+    """One row per throughput reading: step, time, clock, steps (covered), runtime_s (where stated),
+    steps_per_s, examples_per_s (one derived from the other when missing); and the readings left out as
+    impossible (not a positive finite number)."""
     value, key = pl.col("value"), pl.col("key")
     rate, sane = pl.col("kind") == F.RATE, value.is_finite() & (value > 0)
     impossible = facts.filter(rate & ~sane & (key != F.STEPS_COVERED))
@@ -112,12 +113,14 @@ def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl
             first(F.STEPS_PER_S).alias("gs"),
             first(F.EXAMPLES_PER_S).alias("ex"),
             first(F.STEPS_COVERED).alias("steps"),
+            first(F.RUNTIME_S).alias("runtime_s"),
         )
         .select(
             "step",
             "time",
             "clock",
             "steps",
+            "runtime_s",
             steps_per_s=pl.coalesce("gs", pl.col("ex") / bs) if bs else pl.col("gs"),
             examples_per_s=pl.coalesce("ex", pl.col("gs") * bs) if bs else pl.col("ex"),
         )
@@ -152,7 +155,9 @@ def log_window(facts: pl.DataFrame, readings: pl.DataFrame, num_steps: int | Non
     if readings.is_empty() or readings["time"].is_null().any():
         return None
     first = readings.row(0, named=True)
-    start = first["time"] - first["steps"] / first["steps_per_s"]
+    # the seconds the first reading's steps took: as the producer states them (the Trainer's train_runtime),
+    # else from its rate (which the Trainer rounds to 3 decimals)
+    start = first["time"] - (first["runtime_s"] or first["steps"] / first["steps_per_s"])
     saves = facts.filter((pl.col("kind") == F.CHECKPOINT) & pl.col("time").is_not_null())
     final = saves.filter(pl.col("value") == float(num_steps)) if num_steps is not None else saves.clear()
     if not final.is_empty():
