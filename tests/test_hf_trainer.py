@@ -338,3 +338,30 @@ def test_python_calls_do_not_grow_with_lines(tmp_path: Path) -> None:
     calls(10)
     few, many = calls(10), calls(1000)
     assert many <= few + 50, f"{few} Python calls for 10 copies but {many} for 1,000: a per-line loop?"
+
+
+def test_neighbours_of_trainer_files_are_not_claimed() -> None:
+    from bertlogs.parsers import hf_config
+
+    notebook = '{\n "cells": [{"outputs": [{"text": ["  Total optimization steps = 1,070\\n"]}]}]\n}\n'
+    lightning = "Epoch 0: {'loss': 0.52, 'acc': 0.8}\n"
+    assert not hf_trainer.looks_like(notebook) and not hf_trainer.looks_like(lightning)
+    assert hf_trainer.looks_like("{'loss': 0.61, 'grad_norm': 1.2, 'learning_rate': 2e-05, 'epoch': 0.47}\n")
+    wandb = '{"num_hidden_layers": {"value": 12}, "hidden_size": {"value": 768}}\n'
+    assert not hf_config.looks_like(wandb) and hf_config.looks_like('{"hidden_size": 128, "num_hidden_layers": 2}')
+
+
+def test_integers_too_large_for_a_float_are_parse_errors_not_crashes(tmp_path: Path) -> None:
+    from bertlogs.schema import read_meta
+
+    digits = "9" * 400
+    state = tmp_path / "trainer_state.json"
+    state.write_text(f'{{"global_step": 1, "log_history": [{{"loss": {digits}, "step": 1}}], "max_steps": {digits}}}')
+    frame, _ = hf_state.parse(Source(state))
+    assert frame.filter(pl.col("key") == "loss").is_empty()  # not a float: left out
+    state.write_text(f'{{"global_step": 1, "log_history": [], "max_steps": {"9" * 5000}}}')
+    with pytest.raises(ParseError, match="not a JSON this reader takes"):
+        hf_state.parse(Source(state))
+    meta = tmp_path / "meta.json"
+    meta.write_text(f'{{"labels": {{"model": {digits}}}}}')
+    assert read_meta(meta)[0].labels["model"].startswith("1e+")  # a number label, written as collect would

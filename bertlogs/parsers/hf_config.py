@@ -3,6 +3,8 @@ google-research/bert's `bert_config.json`: the model's shape as MODEL facts (LAY
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from bertlogs import facts as f
@@ -16,7 +18,7 @@ _SHAPE = {"num_hidden_layers": f.LAYERS, "hidden_size": f.HIDDEN}
 
 def looks_like(head: str) -> bool:
     """A JSON object naming both a layer count and a hidden size (HF writes its keys sorted, in the first KiB)."""
-    return head.lstrip().startswith("{") and all(f'"{name}"' in head for name in _SHAPE)
+    return head.lstrip().startswith("{") and all(re.search(f'"{name}": *[0-9]', head) for name in _SHAPE)
 
 
 def parse(source: Source, *, utc_offset_s: float = 0.0) -> tuple[pl.DataFrame, list[str]]:

@@ -143,14 +143,19 @@ def read_json(source: Source, what: str) -> dict:
         raise ParseError(path, f"not valid JSON ({exc.msg}, column {exc.colno})", exc.lineno, shown) from exc
     except RecursionError as exc:
         raise ParseError(path, "JSON nested too deeply") from exc
+    except ValueError as exc:  # an integer of over 4,300 digits
+        raise ParseError(path, f"not a JSON this reader takes ({exc})") from exc
     if not isinstance(document, dict):
         raise ParseError(path, f"not a JSON object, so not a {what}")
     return document
 
 
 def _real(value: object) -> bool:
-    """A JSON number (NaN included: the Trainer writes a diverged loss as NaN); true and false are not."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A JSON number that is a float (NaN included: the Trainer writes a diverged loss as NaN); true and
+    false are not, nor an integer too large for one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, float) or abs(value) < 2**1023
 
 
 def _count(value: object) -> bool:

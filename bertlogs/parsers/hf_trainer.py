@@ -29,8 +29,16 @@ from bertlogs.schema import FACT_SCHEMA, conform
 
 _MARKERS = re.compile(
     r"Total optimization steps = |Instantaneous batch size per device = "
-    r"|^[^\n{]{0,80}\{'(?:loss|eval_loss|train_runtime)': |TrainOutput\(global_step=",
+    r"|^[^\n{]{0,80}\{'(?:loss|eval_loss|train_runtime)': [^\n]*'epoch': |TrainOutput\(global_step=",
     re.MULTILINE,
+)
+_MARKER_WORDS = (
+    "Total optimization steps",
+    "Instantaneous batch",
+    "{'loss'",
+    "{'eval_loss'",
+    "{'train_runtime'",
+    "TrainOutput(",
 )
 _MARKER_WORDS = (
     "Total optimization steps",
@@ -75,17 +83,11 @@ _METRIC = r"^\s*(?<key>[A-Za-z_]\w*)\s+=\s+(?<value>\S+)\s*$"
 
 
 def looks_like(head: str) -> bool:
-    """The training block, a Trainer log dict or a TrainOutput: what the Trainer alone prints."""
+    """The training block, a Trainer log dict or a TrainOutput: what the Trainer alone prints (a JSON document,
+    such as a notebook holding a Trainer's output, is no stdout)."""
     # every marker holds one of these: a substring test spares the regex (4 ms on a 256 KiB head) most files
-    words = (
-        "Total optimization steps",
-        "Instantaneous batch",
-        "{'loss'",
-        "{'eval_loss'",
-        "{'train_runtime'",
-        "TrainOutput(",
-    )
-    maybe = any(word in head for word in words)
+    json_document = head.lstrip().startswith("{") and not head.lstrip().startswith("{'")
+    maybe = not json_document and any(word in head for word in _MARKER_WORDS)
     return maybe and _MARKERS.search(head) is not None
 
 
