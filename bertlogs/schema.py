@@ -163,9 +163,9 @@ def _labels(value: object, bad: _Bad) -> dict[str, str]:
         return {}
     labels = {}
     for key, label in value.items():
-        if (isinstance(label, int) and not isinstance(label, bool)) or (
-            isinstance(label, float) and math.isfinite(label)
-        ):
+        if isinstance(label, int) and not isinstance(label, bool):
+            label = str(label)
+        elif isinstance(label, float) and math.isfinite(label):
             label = f"{label:g}"
         if not isinstance(label, str):
             bad(f"labels.{key}", "a string", label)
