@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bertlogs.errors import NotFoundError
-from bertlogs.parsers import Kind, sniff
+from bertlogs.parsers import REGISTRY, sniff
 from bertlogs.parsers.text import not_regular, read_head
 
 # Names that make no directory a run by themselves (they are still read, and named, inside a run).
@@ -37,7 +37,7 @@ _EVENT_DEPTH = 3  # subfolder levels of a run searched for event files
 
 
 MAX_DEPTH = 32  # directory levels searched below an input (real archives have a handful)
-_SNIFFED_FILES = 8  # files whose head is read to tell a run with subfolders from a folder of runs
+_SNIFFED_FILES = 32  # files whose head is read to tell a run with subfolders from a folder of runs
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,8 @@ def _event_files(subdirs: list[Path]) -> list[Path]:
 
 
 def _holds_run_data(files: list[Path]) -> bool:
-    """Whether any of `files` is, by its head, a training log, a GPU capture or collect's meta.json."""
+    """Whether any of `files` is, by its head, a file that makes a run (a training log, a GPU capture, a
+    Trainer's state: `Entry.makes_a_run`) or collect's meta.json."""
     for path in files[:_SNIFFED_FILES]:
         if path.name == "meta.json":
             return True
@@ -186,7 +187,7 @@ def _holds_run_data(files: list[Path]) -> bool:
             fmt = sniff(read_head(path))
         except (OSError, zlib.error):
             continue
-        if fmt is not None and fmt.kind in (Kind.TRAINING_LOG, Kind.GPU_CAPTURE):
+        if fmt is not None and REGISTRY[fmt].makes_a_run:
             return True
     return False
 

@@ -122,3 +122,21 @@ def test_a_file_inside_a_directory_given_too_is_one_run_not_two(tmp_path: Path) 
     found = discovery.discover([tmp_path / "tiny-bs2" / "run_classifier.log", tmp_path / "tiny-bs2"])
     assert [r.name for r in found.runs] == ["tiny-bs2"]
     assert "inside another input directory" in found.notes[0]
+
+
+def test_a_trainer_output_directory_with_checkpoint_folders_is_one_run(tmp_path: Path) -> None:
+    """run_glue.py's --output_dir: the state and a dozen tokenizer files beside checkpoint-N/ folders."""
+    from bertlogs.discovery import discover
+
+    hf = Path(__file__).resolve().parent.parent / "fixtures" / "hf-trainer" / "pipe"
+    out = tmp_path / "tiny-bs8"
+    out.mkdir()
+    for name in ("trainer_state.json", "config.json"):
+        shutil.copy(hf / name, out / name)
+    for i in range(12):  # tokenizer and results files: none makes a run, all sort before trainer_state.json
+        (out / f"a{i:02d}_tokenizer.json").write_text('{"model_max_length": 512}\n')
+    for step in (20, 40):
+        (out / f"checkpoint-{step}").mkdir()
+        shutil.copy(hf / "trainer_state.json", out / f"checkpoint-{step}" / "trainer_state.json")
+    found = discover([tmp_path])
+    assert [r.path for r in found.runs] == [out]

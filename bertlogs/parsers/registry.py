@@ -87,6 +87,8 @@ class Entry:
     takes_year: the format's stamps carry no year; parse and parse_many take `year=` to complete them.
     looks_like_bytes(head): for a binary format, whether a file's first bytes are this format (its text
       `looks_like` is then never true, and `parse` reads the path of a `Source.binary`).
+    marks_run: a file of this format makes its directory a run even with subfolders, as a training log and a
+      GPU capture always do (a Trainer's state, beside its `checkpoint-N/` folders).
     """
 
     kind: Kind
@@ -98,6 +100,11 @@ class Entry:
     refusal: Callable[[str], str | None] | None = None
     takes_year: bool = False
     looks_like_bytes: Callable[[bytes], bool] | None = None
+    marks_run: bool = False
+
+    @property
+    def makes_a_run(self) -> bool:
+        return self.marks_run or self.kind in (Kind.TRAINING_LOG, Kind.GPU_CAPTURE)
 
     def year_argument(self, year: int | None) -> dict[str, Any]:
         """The keyword arguments that pass `year` on to this format's parser, if it takes one."""
@@ -108,7 +115,9 @@ class Entry:
 REGISTRY: dict[Format, Entry] = {
     # before TF1's: the Trainer's stdout prints `***** Running training *****` too
     Format.HF_TRAINER: Entry(Kind.TRAINING_LOG, "Hugging Face Trainer stdout", hf_trainer.looks_like, hf_trainer.parse),
-    Format.HF_STATE: Entry(Kind.RUN_RECORD, "Hugging Face trainer_state.json", hf_state.looks_like, hf_state.parse),
+    Format.HF_STATE: Entry(
+        Kind.RUN_RECORD, "Hugging Face trainer_state.json", hf_state.looks_like, hf_state.parse, marks_run=True
+    ),
     Format.MODEL_CONFIG: Entry(
         Kind.RUN_RECORD, "a model's config.json or bert_config.json", hf_config.looks_like, hf_config.parse
     ),
