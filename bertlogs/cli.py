@@ -161,6 +161,7 @@ def analyze(
 
     Example: bertlogs analyze fixtures/cola-sweep --out report
     """
+    from bertlogs.parsers.registry import Kind
     from bertlogs.summary import summarize
 
     if jobs < 0:
@@ -169,6 +170,11 @@ def analyze(
         raise typer.BadParameter("must be positive", param_hint="--period")
     gpu_list, offset_s, workers = _gpu_list(gpus), _utc_offset(utc_offset), jobs or os.cpu_count() or 1
     fmt = _input_format(input_format)
+    if fmt is not None and fmt.kind is Kind.RUN_RECORD:  # a run has many records of several formats
+        raise typer.BadParameter(
+            f"{fmt} is a run record, read by its content; give a training-log or GPU-capture format",
+            param_hint="--format",
+        )
 
     def work(dataset_dir: Path | None) -> Summary:
         return _with_progress(

@@ -222,3 +222,5 @@ def test_analyze_format_forces_the_files_of_its_kind(tmp_path: Path) -> None:
     assert f"{run / 'nvidia-smi.log'}" in forced.output and "no GPU capture" in forced.output
     unknown = runner.invoke(app, ["analyze", str(tmp_path), "--format", "mllog"])
     assert unknown.exit_code == ExitCode.USAGE and "tf1-log" in unknown.output
+    record = runner.invoke(app, ["analyze", str(tmp_path), "--format", "model-config"])  # a run has several
+    assert record.exit_code == ExitCode.USAGE and "run record" in record.output
