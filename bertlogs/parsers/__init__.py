@@ -41,10 +41,6 @@ class Parsed:
     def kind(self) -> Kind:
         return self.format.kind
 
-    @property
-    def is_gpu(self) -> bool:
-        return self.kind is Kind.GPU_CAPTURE
-
 
 def open_file(path: Path, fmt: Format | None = None) -> tuple[Source, Format]:
     """The file, opened, and its format: `fmt` when given, else the one its head shows.
