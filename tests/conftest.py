@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import hashlib
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,21 @@ from hypothesis import settings  # noqa: E402
 
 settings.register_profile("bertlogs", deadline=None)
 settings.load_profile("bertlogs")
+
+
+def python_calls(call: Callable[[], object]) -> int:
+    """Python and C function calls made from Python while `call` runs (polars' own threads are not seen): the
+    vectorisation guard counts them on a small and a large input."""
+    calls = 0
+
+    def count(frame, event, arg):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return calls

@@ -7,12 +7,11 @@ snippets); fixtures/dmon holds two hand-made files for what no real file shows (
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import DEMO, FIXTURES, REAL
+from conftest import DEMO, FIXTURES, REAL, python_calls
 
 from bertlogs.parsers import dcgmi_dmon, smi_dmon, sniff
 from bertlogs.parsers.registry import Format
@@ -297,22 +296,6 @@ def test_a_header_alone_gives_no_samples(tmp_path: Path) -> None:
 # --- vectorised ------------------------------------------------------------------------------------------------
 
 
-def python_calls(parse: object, path: Path) -> int:
-    calls = 0
-
-    def count(frame, event, arg):  # type: ignore[no-untyped-def]
-        nonlocal calls
-        if event in ("call", "c_call"):
-            calls += 1
-
-    sys.setprofile(count)
-    try:
-        parse(Source(path), utc_offset_s=0.0)  # type: ignore[operator]
-    finally:
-        sys.setprofile(None)
-    return calls
-
-
 @pytest.mark.parametrize(("module", "source"), [(smi_dmon, TWO_GPUS), (dcgmi_dmon, MIG)], ids=["smi", "dcgmi"])
 def test_python_calls_do_not_grow_with_lines(tmp_path: Path, module: object, source: Path) -> None:
     lines = source.read_text().splitlines(keepends=True)
@@ -320,8 +303,9 @@ def test_python_calls_do_not_grow_with_lines(tmp_path: Path, module: object, sou
     small.write_text("".join(lines[1:]) * 100)
     large.write_text("".join(lines[1:]) * 1000)
     parse = module.parse  # type: ignore[attr-defined]
-    python_calls(parse, small)  # warm caches and imports
-    few, many = python_calls(parse, small), python_calls(parse, large)
+    python_calls(lambda: parse(Source(small), utc_offset_s=0.0))  # warm caches and imports
+    few = python_calls(lambda: parse(Source(small), utc_offset_s=0.0))
+    many = python_calls(lambda: parse(Source(large), utc_offset_s=0.0))
     assert parse(Source(large), utc_offset_s=0.0)[0].height == 10 * parse(Source(small), utc_offset_s=0.0)[0].height
     assert many <= few + 50, f"{few} Python calls for the small capture but {many} for the large: a per-line loop?"
 

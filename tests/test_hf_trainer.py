@@ -4,12 +4,11 @@ Trainer (fixtures/hf-trainer, made by its make.py). Expected values are read off
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import DEMO, FIXTURES, REAL
+from conftest import DEMO, FIXTURES, REAL, python_calls
 from polars.testing import assert_frame_equal
 
 from bertlogs import facts as f
@@ -322,18 +321,7 @@ def test_python_calls_do_not_grow_with_lines(tmp_path: Path) -> None:
     def calls(copies: int) -> int:
         path = tmp_path / f"{copies}.log"
         path.write_text("".join(lines[:150] + steps * copies + lines[150:]))
-        count = 0
-
-        def profile(frame, event, arg):  # type: ignore[no-untyped-def]
-            nonlocal count
-            count += event in ("call", "c_call")
-
-        sys.setprofile(profile)
-        try:
-            hf_trainer.parse(Source(path), utc_offset_s=0)
-        finally:
-            sys.setprofile(None)
-        return count
+        return python_calls(lambda: hf_trainer.parse(Source(path), utc_offset_s=0))
 
     calls(10)
     few, many = calls(10), calls(1000)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import DEMO
+from conftest import DEMO, python_calls
 
 from bertlogs.parsers import parse_file
 
@@ -33,23 +32,6 @@ def tf1_log(rows: int) -> str:
     return "".join(log[:150]) + "".join(readings[i % len(readings)] for i in range(rows)) + "".join(log[-25:])
 
 
-def python_calls(path: Path) -> int:
-    """Python and C function calls made from Python while parsing (polars' own threads are not seen)."""
-    calls = 0
-
-    def count(frame, event, arg):  # type: ignore[no-untyped-def]
-        nonlocal calls
-        if event in ("call", "c_call"):
-            calls += 1
-
-    sys.setprofile(count)
-    try:
-        parse_file(path)
-    finally:
-        sys.setprofile(None)
-    return calls
-
-
 @pytest.fixture(autouse=True)
 def no_python_udfs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Python functions run by polars per element or batch (from its own threads) would not be counted."""
@@ -68,7 +50,7 @@ def test_python_calls_do_not_grow_with_lines(tmp_path: Path, make: Callable[[int
     small, large = tmp_path / "small", tmp_path / "large"
     small.write_text(make(1_000))
     large.write_text(make(10_000))
-    python_calls(small)  # warm caches and imports
-    few, many = python_calls(small), python_calls(large)
+    python_calls(lambda: parse_file(small))  # warm caches and imports
+    few, many = python_calls(lambda: parse_file(small)), python_calls(lambda: parse_file(large))
     assert parse_file(large).frame.height > parse_file(small).frame.height * 5  # the rows are really there
     assert many <= few + 50, f"{few} Python calls for 1,000 lines but {many} for 10,000: a per-line loop?"

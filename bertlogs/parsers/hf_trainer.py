@@ -40,14 +40,6 @@ _MARKER_WORDS = (
     "{'train_runtime'",
     "TrainOutput(",
 )
-_MARKER_WORDS = (
-    "Total optimization steps",
-    "Instantaneous batch",
-    "{'loss'",
-    "{'eval_loss'",
-    "{'train_runtime'",
-    "TrainOutput(",
-)
 _STAMP = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)Z "
 _ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
 # transformers' explicit format, or run_glue.py's basicConfig format: both local time

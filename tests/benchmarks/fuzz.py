@@ -2,7 +2,8 @@
 """Fuzz campaign (not a test): inputs mutated from the real fixtures, fed to every parser entry point and to
 `bertlogs.summary.summarize` end to end.
 
-Each input is a real capture or log (fixtures/real/, fixtures/cola-sweep/) after one to three mutations:
+Each input is a real capture or log (fixtures/real/, fixtures/cola-sweep/, the real producers' files in
+fixtures/tfevents/ and fixtures/hf-trainer/) after one to three mutations:
 byte flips, truncation (every line boundary of every real fixture, then random cuts), duplicated and
 shuffled lines, huge, negative, NaN and Unicode numbers, NUL bytes (in the head and after it), very long
 lines, CR/CRLF mixes, gzip (whole or corrupt). Inputs come from a fixed seed: a run is reproducible.
@@ -45,7 +46,9 @@ KEEP_REPRODUCERS = 5
 
 def seeds() -> list[Path]:
     real = [p for p in sorted(REAL.glob("*/*")) if p.suffix != ".md" and ".expected" not in p.name]
-    return real + sorted(SWEEP.glob("*/*"))
+    # files of the real producers: event files (binary), the Trainer's stdout, state and config
+    made = sorted(p for d in ("tfevents", "hf-trainer") for p in (REPO / "fixtures" / d).rglob("*") if p.is_file())
+    return real + [p for p in made if p.suffix not in (".md", ".py")] + sorted(SWEEP.glob("*/*"))
 
 
 # ---- mutations: bytes in, bytes out, driven by one random.Random ------------------------------------------
