@@ -24,6 +24,7 @@ from bertlogs.parsers import (
     smi_dmon,
     smi_table,
     tf1,
+    unsupported,
 )
 from bertlogs.schema import FACT_SCHEMA, SAMPLE_SCHEMA
 
@@ -162,7 +163,11 @@ def sniff(head: str) -> Format | None:
 
 
 def refusal(head: str) -> str:
-    """Why a head is none of the formats bertlogs reads: a format's own reason, else the list of formats."""
+    """Why a head is none of the formats bertlogs reads: what it is when it is a known neighbour (an MLPerf
+    log), else a format's own reason, else the list of formats."""
+    neighbour = unsupported.what(head)
+    if neighbour is not None:
+        return f"{neighbour}: not read (bertlogs reads {', '.join(REGISTRY)})"
     reasons = (entry.refusal(head) for entry in REGISTRY.values() if entry.refusal is not None)
     return next((reason for reason in reasons if reason is not None), NOT_OURS)
 
