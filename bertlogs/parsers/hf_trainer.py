@@ -78,7 +78,8 @@ def parse(source: Source, *, utc_offset_s: float = 0.0) -> tuple[pl.DataFrame, l
         ParseError: content polars cannot read.
     """
     try:
-        segments = _segments(scan_lines(source.data, clean=False), utc_offset_s).collect(engine=engine(source.large))
+        lines = source.peel(scan_lines(source.data, clean=False), utc_offset_s)
+        segments = _segments(lines, utc_offset_s).collect(engine=engine(source.large))
         config = _config_facts(segments)
         train_total = _first(config.filter(pl.col("key") == f.NUM_STEPS)["value"])
         bars = _training_bars(segments, train_total)
@@ -132,8 +133,15 @@ def _segments(lines: pl.LazyFrame, utc_offset_s: float) -> pl.LazyFrame:
         "line",
         "segment",
         msg=msg,
-        time=pl.when(stamped).then(epoch_s(pl.col("stamp"))).otherwise(epoch_s(local) - utc_offset_s),
-        clock=pl.when(stamped).then(pl.lit("utc")).when(local.is_not_null()).then(pl.lit("local")),
+        # a stamp peeled off the line (`[2024-05-01 10:00:00] `, see `Source.peel`) when it has no other
+        time=pl.when(stamped)
+        .then(epoch_s(pl.col("stamp")))
+        .otherwise(pl.coalesce(epoch_s(local) - utc_offset_s, "stamp_s")),
+        clock=pl.when(stamped)
+        .then(pl.lit("utc"))
+        .when(local.is_not_null())
+        .then(pl.lit("local"))
+        .otherwise(pl.col("stamp_clock")),
         section=header.str.to_lowercase().replace({"prediction": "evaluation"}).forward_fill().fill_null("training"),
     )
 
@@ -203,6 +211,8 @@ def _dict_facts(segments: pl.DataFrame, bars: pl.DataFrame) -> pl.DataFrame:
         global_step=whole(found.struct["global_step"].cast(pl.Float64, strict=False)),
         output=found.struct["global_step"].is_not_null(),
     ).filter(pl.col("pairs").is_not_null())
+    # a dict given again verbatim (printed, then quoted in a docstring or pasted twice) is logged once
+    dicts = dicts.unique(subset=["pairs", "global_step"], keep="first", maintain_order=True)
     # the training bar drawn again right after a dict shows the step it was logged at
     after = bars.select(seg=pl.col("seg") - 1, bar_step=pl.col("n"))
     dicts = dicts.join(after, on="seg", how="left").with_columns(step=pl.coalesce("global_step", "bar_step"))

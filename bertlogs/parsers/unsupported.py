@@ -8,13 +8,19 @@ import re
 # (what the file is, a pattern its head shows), most specific first; judged from content only, like sniffing
 _NEIGHBOURS: list[tuple[str, re.Pattern[str]]] = [
     ("an MLPerf log (:::MLLOG lines)", re.compile(r"^.{0,80}:::MLL?OG |^.{0,80}:::MLPv[0-9]", re.MULTILINE)),
-    ("an nvidia-smi -q report (NVSMI LOG)", re.compile(r"^=+NVSMI LOG=+[ \t]*$|^Attached GPUs +: [0-9]+", re.MULTILINE)),
+    (
+        "an nvidia-smi -q report (NVSMI LOG)",
+        re.compile(r"^=+NVSMI LOG=+[ \t]*$|^Attached GPUs +: [0-9]+", re.MULTILINE),
+    ),
     ("an nvidia-smi -q -x report (XML)", re.compile(r"<nvidia_smi_log>|<!DOCTYPE nvidia_smi_log")),
     (
         "an nvidia-smi --query-compute-apps CSV (processes, not GPU samples)",
         re.compile(r"^[ \t]*(?:[a-z_.]+(?: \[[^\]]*\])?, )*pid, process_name", re.MULTILINE),
     ),
-    ("an nvidia-smi pmon capture (per-process, not GPU samples)", re.compile(r"^# gpu +pid +type +sm +mem", re.MULTILINE)),
+    (
+        "an nvidia-smi pmon capture (per-process, not GPU samples)",
+        re.compile(r"^# gpu +pid +type +sm +mem", re.MULTILINE),
+    ),
     (
         "a Weights & Biases wandb-summary.json",
         re.compile(r'^\s*\{.*"_wandb": \{|^\s*\{.*"_runtime": [0-9.]+, "_step"', re.DOTALL),
