@@ -36,7 +36,8 @@ _STAMP = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)
 _ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
 # transformers' explicit format, or run_glue.py's basicConfig format: both local time
 _PREFIX = (
-    r"\[(?:INFO|WARNING|ERROR|DEBUG|CRITICAL)\|[^\]|]+\] (?<explicit>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8},[0-9]{3}) >> "
+    r"\[(?:INFO|WARNING|ERROR|DEBUG|CRITICAL)\|[^\]|]+\] "
+    r"(?<explicit>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8},[0-9]{3}) >>(?: |$)"  # `>>` ends a line peeled of its blanks
     r"|^(?<basic>[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9:]{8}) - [A-Z]+ - \S+ - "
 )
 _BAR = (

@@ -51,7 +51,7 @@ _DATE = (
 
 _DATE_PY = _DATE.replace("(?<", "(?P<")
 # a stamp line glued onto a table's last border, cut short when the loop wrote it: `+-----...Tue Nov 26 ...`
-_GLUED_TO_BORDER = r"^\+[-=+]+"
+_GLUED_TO_BORDER = r"^\+[-=+]*"
 _WEEKDAYS = ("Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun ")
 
 

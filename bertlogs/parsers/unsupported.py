@@ -18,10 +18,6 @@ _NEIGHBOURS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(r"^[ \t]*(?:[a-z_.]+(?: \[[^\]]*\])?, )*pid, process_name", re.MULTILINE),
     ),
     (
-        "an nvidia-smi pmon capture (per-process, not GPU samples)",
-        re.compile(r"^# gpu +pid +type +sm +mem", re.MULTILINE),
-    ),
-    (
         "a Weights & Biases wandb-summary.json",
         re.compile(r'^\s*\{.*"_wandb": \{|^\s*\{.*"_runtime": [0-9.]+, "_step"', re.DOTALL),
     ),
