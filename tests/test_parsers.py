@@ -73,6 +73,7 @@ REAL_FORMATS: dict[str, Format | None] = {
     "tf1-estimator/mobilebert_zh_eval_results_txt_snippet.txt": Format.EVAL_RESULTS,
     "tf1-estimator/mobilebert_zh_indented_absl_tf114_snippet.txt": Format.TF1_LOG,
     "tf1-estimator/neurosat_tpu_readme_indented_with_prose_snippet.txt": Format.TF1_LOG,
+    "tf1-estimator/riseml_census_logs_service_label_bracketed_utc_stamps_snippet.txt": Format.TF1_LOG,
     "tf1-estimator/zh_notes_run_squad_base_train_tail_snippet.txt": Format.TF1_LOG,
 }
 

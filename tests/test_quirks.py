@@ -69,7 +69,7 @@ def name(p: Path) -> str:
 
 
 @pytest.mark.parametrize("path", ALL, ids=name)
-@pytest.mark.parametrize("prefix", ["[12] ", "[stdout] ", "0: ", "[job 7] [stdout] "])
+@pytest.mark.parametrize("prefix", ["[12] ", "[stdout] ", "0: ", "[job 7] [stdout] ", "web_1  | ", "2.train | [7] "])
 def test_a_counter_or_tag_before_every_line_is_peeled(path: Path, prefix: str) -> None:
     same(parsed(path, lambda line: prefix + line), parsed(path))
 

@@ -46,16 +46,21 @@ DATE_TIME = (
     r"(?P<date>[0-9]{4}[-/][0-9]{2}[-/][0-9]{2})[ T](?P<hms>[0-9]{2}:[0-9]{2}:[0-9]{2})(?:[.,:](?P<frac>[0-9]{1,9}))?"
     r"[ \t]*(?P<zone>Z|UTC|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
+_DATE_TIME_TEXT = re.sub(r"\(\?P<\w+>", "(?:", DATE_TIME)  # the same, capturing nothing
 # Every line behind a bracketed stamp or counter (`[2020-03-05 07:32:05:49] `, `[12] `, `[stdout] `; not a
-# worker tag `[host::stderr]` nor transformers' `[INFO|file.py:12]`, which their formats read), a `srun -l`
-# counter (`0: `), or a Python logger's `2024-05-01 10:00:00,123 - name - INFO - ` (its level followed by a
-# blank: `...Z INFO:tensorflow:` is a Docker stamp and a TF header, which the TF1 format reads).
-_BRACKET = r"\[(?P<bracket>[^\[\]|:\n]*(?::[^\[\]|:\n]+)*)\]"
+# worker tag `[host::stderr]` nor transformers' `[INFO|file.py:12]`, which their formats read), a service
+# label (docker compose's `web_1  | `, `riseml logs`' `2.train       | `), a `srun -l` counter (`0: `), or a
+# Python logger's `2024-05-01 10:00:00,123 - name - INFO - ` (its level followed by a blank: `...Z
+# INFO:tensorflow:` is a Docker stamp and a TF header, which the TF1 format reads).
+_BRACKET = r"\[[^\[\]|:\n]*(?::[^\[\]|:\n]+)*\]"
+_SERVICE = r"[\w.-]+[ \t]+\|[ \t]"
 _LOGGER = (
-    rf"(?P<logger>{DATE_TIME.replace('?P<', '?P<log_')})[ \t]*(?:[-:|][ \t]*)?(?:[\w.]+[ \t]+-[ \t]+)?"
+    rf"{_DATE_TIME_TEXT}[ \t]*(?:[-:|][ \t]*)?(?:[\w.]+[ \t]+-[ \t]+)?"
     r"\[?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\]?(?:[ \t]*\|[^|\n]*?-[ \t]+|[ \t]+-[ \t]+|[ \t]+)"
 )
-_PREFIXES = rf"(?:(?:{_BRACKET}[ \t]*)+|[0-9]{{1,5}}: |{_LOGGER})"
+_PREFIXES = rf"(?:(?:{_BRACKET}|{_SERVICE}|[0-9]{{1,5}}: |{_LOGGER})[ \t]*)+"  # wrapped again: `0: [12] `
+# the stamp of a prefix: the first date-time in it (a logger's, or in brackets)
+_PREFIX_STAMP = rf"(?:^|[ \t\[])({_DATE_TIME_TEXT})"
 PREFIX = rf"^[ \t]*{_PREFIXES}"
 # in the head: lines that hold something, and lines behind a prefix (maybe inside HTML tags), counted by regex
 _FILLED_LINE = re.compile(r"^[ \t]*\S", re.MULTILINE)
@@ -97,8 +102,7 @@ class Quirks:
             text = text.str.replace_many(list(_ENTITIES), list(_ENTITIES.values()))
         stamp_s, clock = pl.lit(None, pl.Float64), pl.lit(None, pl.String)
         if self.prefix:
-            prefix = text.str.extract_groups(PREFIX)
-            stamp = pl.coalesce(prefix.struct["bracket"], prefix.struct["logger"])
+            stamp = text.str.extract(f"({PREFIX})", 1).str.extract(_PREFIX_STAMP, 1)
             stamp_s, clock = unix_s(stamp, utc_offset_s), zone_clock(stamp)
             text = text.str.replace(PREFIX, "")
         if self.quotes:
