@@ -90,6 +90,14 @@ def test_a_bracketed_stamp_is_the_time_of_lines_that_have_none() -> None:
     assert frame["clock"].unique().to_list() == ["local"]
 
 
+def test_a_bracketed_stamp_wins_over_the_lines_own_stamp_as_dockers_does() -> None:
+    """A wrapper's stamp is whole (a year, maybe a zone); absl's `I0305 07:32:06.1` has no year."""
+    text = "[2020-03-05 07:32:05:49] I0305 07:32:06.123456 140 basic_session_run_hooks.py:692] global_step/sec: 3.2\n"
+    frame = parse_text(text, utc_offset_s=3600).frame
+    local = datetime(2020, 3, 5, 7, 32, 5, 490000, tzinfo=timezone(timedelta(hours=1)))
+    assert frame["time"].unique().to_list() == [local.timestamp()] and frame["clock"].unique().to_list() == ["local"]
+
+
 def test_a_bracketed_stamp_with_its_zone_is_utc() -> None:
     text = "[2024-05-01T10:00:00+08:00] INFO:tensorflow:global_step/sec: 3.2\n"
     frame = parse_text(text, utc_offset_s=3600).frame
@@ -107,9 +115,16 @@ def test_stamped_grep_rows_of_two_gpus_are_one_sample_per_stamp() -> None:
 
 
 @pytest.mark.parametrize("path", TF1 + HF, ids=name)
-def test_a_python_logger_prefix_is_peeled(path: Path) -> None:
-    clean = parsed(path)
-    same(parsed(path, lambda line: "2024-05-01 10:00:00,123 - root - INFO - " + line), clean, TIMELESS)
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "2024-05-01 10:00:00,123 - root - INFO - ",  # logging's `%(asctime)s - %(name)s - %(levelname)s - `
+        "2024-05-01 10:00:00,123 INFO ",
+        "2024-05-01 10:00:00.123 | INFO     | __main__:main:12 - ",  # loguru's default
+    ],
+)
+def test_a_python_logger_prefix_is_peeled(path: Path, prefix: str) -> None:
+    same(parsed(path, lambda line: prefix + line), parsed(path), TIMELESS)
 
 
 def test_a_logger_level_glued_to_a_tf_header_is_no_prefix() -> None:

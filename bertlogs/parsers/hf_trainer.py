@@ -134,15 +134,16 @@ def _segments(lines: pl.LazyFrame, utc_offset_s: float) -> pl.LazyFrame:
         "line",
         "segment",
         msg=msg,
-        # a stamp peeled off the line (`[2024-05-01 10:00:00] `, see `Source.peel`) when it has no other
+        # a stamp peeled off the line (`[2024-05-01 10:00:00] `, see `Source.peel`) is a wrapper's, as collect's
         time=pl.when(stamped)
         .then(epoch_s(pl.col("stamp")))
-        .otherwise(pl.coalesce(epoch_s(local) - utc_offset_s, "stamp_s")),
+        .otherwise(pl.coalesce("stamp_s", epoch_s(local) - utc_offset_s)),
         clock=pl.when(stamped)
         .then(pl.lit("utc"))
+        .when(pl.col("stamp_s").is_not_null())
+        .then(pl.col("stamp_clock"))
         .when(local.is_not_null())
-        .then(pl.lit("local"))
-        .otherwise(pl.col("stamp_clock")),
+        .then(pl.lit("local")),
         section=header.str.to_lowercase().replace({"prediction": "evaluation"}).forward_fill().fill_null("training"),
     )
 

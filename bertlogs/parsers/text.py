@@ -50,13 +50,14 @@ _DATE_TIME_TEXT = re.sub(r"\(\?P<\w+>", "(?:", DATE_TIME)  # the same, capturing
 # Every line behind a bracketed stamp or counter (`[2020-03-05 07:32:05:49] `, `[12] `, `[stdout] `; not a
 # worker tag `[host::stderr]` nor transformers' `[INFO|file.py:12]`, which their formats read), a service
 # label (docker compose's `web_1  | `, `riseml logs`' `2.train       | `), a `srun -l` counter (`0: `), or a
-# Python logger's `2024-05-01 10:00:00,123 - name - INFO - ` (its level followed by a blank: `...Z
+# Python logger's `2024-05-01 10:00:00,123 - name - INFO - ` or loguru's (the level followed by a blank: `...Z
 # INFO:tensorflow:` is a Docker stamp and a TF header, which the TF1 format reads).
 _BRACKET = r"\[[^\[\]|:\n]*(?::[^\[\]|:\n]+)*\]"
 _SERVICE = r"[\w.-]+[ \t]+\|[ \t]"
 _LOGGER = (
     rf"{_DATE_TIME_TEXT}[ \t]*(?:[-:|][ \t]*)?(?:[\w.]+[ \t]+-[ \t]+)?"
-    r"\[?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\]?(?:[ \t]*\|[^|\n]*?-[ \t]+|[ \t]+-[ \t]+|[ \t]+)"
+    r"\[?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\]?"
+    r"(?:[ \t]*\|[ \t]*[\w.]+:[\w<>]+:[0-9]+[ \t]+-[ \t]+|[ \t]+-[ \t]+|[ \t]+)"  # loguru's `| mod:fn:12 - `
 )
 _PREFIXES = rf"(?:(?:{_BRACKET}|{_SERVICE}|[0-9]{{1,5}}: |{_LOGGER})[ \t]*)+"  # wrapped again: `0: [12] `
 # the stamp of a prefix: the first date-time in it (a logger's, or in brackets)
