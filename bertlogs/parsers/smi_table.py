@@ -56,6 +56,7 @@ _WEEKDAYS = ("Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun ")
 
 
 _NUMBER_ROW = re.compile(NUMBER_ROW, re.MULTILINE)
+PerFile = Callable[[pl.Expr], pl.Expr]  # an expression windowed per file (or as is, for one file)
 
 
 def looks_like(head: str) -> bool:
@@ -167,13 +168,18 @@ def _gpus(per_file: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr]:
     ]
 
 
-def _stamp(t: pl.Expr, dates: bool, offset: pl.Expr, tables: bool) -> pl.Expr:
+def _stamp(t: pl.Expr, dates: bool, offset: pl.Expr, tables: bool, prefixed: PerFile | None) -> pl.Expr:
     """A line's stamp in unix seconds: a `date +%s.%N` number, or (with `dates`) a `date` line in local time;
-    in a file of tables, also one glued onto a truncated border."""
+    in a file of tables, also one glued onto a truncated border. With `prefixed` (rows behind peeled
+    date-time prefixes, no tables; it windows per file), a row whose prefix's time differs from the line
+    above's is stamped with it, as if a stamp line started its sample."""
     if tables:  # a strip, not a regex: cheap on every line
         t = t.str.strip_chars_start(_BORDER)
     seconds = t.cast(pl.Float64, strict=False)
     stamp: pl.Expr = pl.when(seconds.is_between(*_EPOCH_S)).then(seconds)
+    if prefixed is not None:
+        changed = (pl.col("stamp_s") != prefixed(pl.col("stamp_s").shift(1))).fill_null(True)
+        stamp = pl.coalesce(stamp, pl.when(changed).then(pl.col("stamp_s")))
     if not dates:
         return stamp
     date = t.str.extract_groups(_DATE)
@@ -191,25 +197,14 @@ def _stamp(t: pl.Expr, dates: bool, offset: pl.Expr, tables: bool) -> pl.Expr:
     return pl.coalesce(stamp, from_date)
 
 
-def _classify(
-    lines: pl.LazyFrame,
-    tables: bool,
-    dates: bool,
-    offset: pl.Expr,
-    prefix_samples: Callable[[pl.Expr], pl.Expr] | None,
-) -> pl.LazyFrame:
+def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr, by: PerFile | None) -> pl.LazyFrame:
     """Per line: row/header flags, the index of an index row, a stamp, and the number row's cells as numbers;
-    `offset` is the capture's UTC offset in seconds (for `date` lines). With `prefix_samples` (rows behind
-    peeled date-time prefixes, no tables), a row whose prefix's time differs from the line above's starts a
-    sample at that time, as a stamp line would (the function windows per file).
+    `offset` is the capture's UTC offset in seconds (for `date` lines); `by`: `_stamp`'s `prefixed`.
 
     Only what the file can hold is looked for: each regex costs a pass over every line.
     """
     t = pl.col("text")
-    stamp = _stamp(t, dates, offset, tables)
-    if prefix_samples is not None:
-        changed = (pl.col("stamp_s") != prefix_samples(pl.col("stamp_s").shift(1))).fill_null(True)
-        stamp = pl.coalesce(stamp, pl.when(changed).then(pl.col("stamp_s")))
+    stamp = _stamp(t, dates, offset, tables, by)
     # header lines and index rows exist in tables only
     table_lines = (
         {
