@@ -25,6 +25,11 @@ from bertlogs.parsers import Parsed, parse_text
 from bertlogs.parsers.registry import REGISTRY
 from bertlogs.parsers.text import Source
 
+
+def text_of(path: Path) -> str:
+    return path.read_bytes().decode()  # as it is: `read_text` would turn tqdm's `\r` redraws into lines
+
+
 TF1 = [*sorted((REAL / "tf1-estimator").glob("*_snippet.txt")), DEMO / "base-bs2" / "run_classifier.log"]
 TF1 = [p for p in TF1 if "eval_results" not in p.name]
 TABLES = [*sorted((REAL / "nvidia-smi-table").glob("*[!v]")), DEMO / "base-bs2" / "nvidia-smi.log"]
@@ -44,10 +49,6 @@ def parsed(path: Path, wrap: Callable[[str], str] = lambda line: line, **kwargs:
     """The file parsed with `wrap` applied to every line (its line ends kept apart)."""
     lines = text_of(path).split("\n")
     return parse_text("\n".join(wrap(line) for line in lines), **kwargs)  # type: ignore[arg-type]
-
-
-def text_of(path: Path) -> str:
-    return path.read_bytes().decode()  # as it is: `read_text` would turn tqdm's `\r` redraws into lines
 
 
 def same(wrapped: Parsed, clean: Parsed, ignore: list[str] | None = None) -> None:
@@ -161,13 +162,11 @@ def test_html_tags_around_lines_are_peeled(path: Path, wrap: Callable[[str], str
     same(parsed(path, wrap), parsed(path))
 
 
-@pytest.mark.parametrize("path", ALL, ids=name)
+@pytest.mark.parametrize("path", [p for p in ALL if html.escape(text_of(p)) != text_of(p)], ids=name)
 def test_html_escaped_text_is_unescaped(path: Path) -> None:
     """A blog's `<pre>` block: `'` as `&#x27;`, `>` as `&gt;`, `&` as `&amp;`, each line ending in `<br />`."""
     text = text_of(path)
     escaped = "<pre>" + "<br />\n".join(html.escape(line) for line in text.split("\n")) + "</pre>"
-    if escaped == "<pre>" + "<br />\n".join(text.split("\n")) + "</pre>":
-        pytest.skip("nothing to escape")
     same(parse_text(escaped), parse_text(text))
 
 
@@ -253,7 +252,7 @@ def test_iso_stamps_with_a_zone_give_every_sample_its_time(form: str, offset_s: 
     expected = parse_text(text, utc_offset_s=offset_s).frame
     got = parse_text(iso, utc_offset_s=3600).frame
     assert got["time"].is_not_null().all()
-    assert_frame_equal(got, expected, check_exact=False, rtol=0, atol=1e-6)
+    assert_frame_equal(got, expected, check_exact=False, rel_tol=0, abs_tol=1e-6)
 
 
 def test_iso_stamps_without_a_zone_are_local() -> None:
