@@ -7,6 +7,7 @@ read as the file itself, so the tests hold for the kind of quirk, not for one ex
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -70,7 +71,9 @@ def name(p: Path) -> str:
 
 
 @pytest.mark.parametrize("path", ALL, ids=name)
-@pytest.mark.parametrize("prefix", ["[12] ", "[stdout] ", "0: ", "[job 7] [stdout] ", "web_1  | ", "2.train | [7] "])
+@pytest.mark.parametrize(
+    "prefix", ["[12] ", "[stdout] ", "0: ", "[job 7] [stdout] ", "web_1  | ", "2.train | [7] ", "[1,0]<stdout>:", "> "]
+)
 def test_a_counter_or_tag_before_every_line_is_peeled(path: Path, prefix: str) -> None:
     same(parsed(path, lambda line: prefix + line), parsed(path))
 
@@ -122,6 +125,8 @@ def test_stamped_grep_rows_of_two_gpus_are_one_sample_per_stamp() -> None:
         "2024-05-01 10:00:00,123 - root - INFO - ",  # logging's `%(asctime)s - %(name)s - %(levelname)s - `
         "2024-05-01 10:00:00,123 INFO ",
         "2024-05-01 10:00:00.123 | INFO     | __main__:main:12 - ",  # loguru's default
+        "2024-05-01 10:00:00,123 INFO: ",
+        "2024-05-01T10:00:00.123456789Z stdout F ",  # Kubernetes' CRI log line
     ],
 )
 def test_a_python_logger_prefix_is_peeled(path: Path, prefix: str) -> None:
@@ -168,6 +173,22 @@ def test_html_escaped_text_is_unescaped(path: Path) -> None:
     text = text_of(path)
     escaped = "<pre>" + "<br />\n".join(html.escape(line) for line in text.split("\n")) + "</pre>"
     same(parse_text(escaped), parse_text(text))
+
+
+@pytest.mark.parametrize("path", ALL, ids=name)
+def test_a_notebooks_output_reads_as_the_log(path: Path) -> None:
+    """A log printed in a Jupyter cell, kept in the `.ipynb` JSON: each line a JSON string ending in `\\n`."""
+    lines = text_of(path).splitlines(keepends=True)
+    output = {"name": "stdout", "output_type": "stream", "text": lines}
+    cells = {"cells": [{"cell_type": "code", "outputs": [output]}], "nbformat": 4}
+    notebook = json.dumps(cells, indent=1, ensure_ascii=False)  # as Jupyter writes it
+    clean, wrapped = parse_text(text_of(path)), parse_text(notebook)
+    assert wrapped.format == clean.format
+    if "line" in clean.frame.columns:  # Jupyter splits its strings at `\r` too: facts on other lines, same facts
+        frames = [f.drop("line").sort(pl.all(), nulls_last=True) for f in (wrapped.frame, clean.frame)]
+    else:
+        frames = [wrapped.frame, clean.frame]
+    assert_frame_equal(*frames, check_exact=True)
 
 
 EVAL_BLOCK = REAL / "tf1-estimator" / "glue_notes_mrpc_eval_snippet.txt"
