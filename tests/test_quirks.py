@@ -189,6 +189,7 @@ def test_a_notebooks_output_reads_as_the_log(path: Path) -> None:
     else:
         frames = [wrapped.frame, clean.frame]
     assert_frame_equal(*frames, check_exact=True)
+    assert not clean.frame.is_empty()
 
 
 EVAL_BLOCK = REAL / "tf1-estimator" / "glue_notes_mrpc_eval_snippet.txt"

@@ -36,9 +36,12 @@ KEY_VALUE = r"^\s*(?P<key>[A-Za-z_][\w.]*) = (?P<value>\S+)\s*$"
 # Wrappings a log picks up on its way to an archive (pipes, schedulers, notebooks, blogs, chat), looked for in
 # the head and peeled off every line before any format reads it (patterns shared by Python's re and polars').
 _HTML_TAG = (
-    r"</?(?:br|p|pre|code|samp|kbd|tt|td|tr|th|table|tbody|thead|strong|b|i|em|span|div|li|ul|ol|h[1-6])\b[^<>\n]*>"
+    r"</?(?:br|p|pre|code|samp|kbd|tt|td|tr|th|table|tbody|thead|strong|b|i|em|u|s|a|font|small|span|div|li|ul|ol"
+    r"|blockquote|h[1-6])\b[^<>\n]*>"
 )
 _ENTITIES = {"&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'", "&#x27;": "'", "&apos;": "'", "&nbsp;": " "}
+_ENTITIES |= {"&#60;": "<", "&#62;": ">", "&#34;": '"', "&#x3C;": "<", "&#x3E;": ">", "&#x22;": '"', "&#x7C;": "|"}
+_ENTITIES |= {"&#124;": "|", "&#37;": "%", "&#x25;": "%"}
 _ENTITIES["&amp;"] = "&"  # last: `&amp;gt;` is `&gt;` (one pass)
 # A date-time as loggers and captures write it: `2024-05-01 10:00:00,123`, `2020-03-05 07:32:05:49` (the
 # fraction after a colon), `2024-05-01T10:00:00+08:00`, `...Z`, `2019/11/25 14:00:00.100`.
@@ -54,12 +57,14 @@ _DATE_TIME_TEXT = re.sub(r"\(\?P<\w+>", "(?:", DATE_TIME)  # the same, capturing
 # INFO:tensorflow:` is a Docker stamp and a TF header, which the TF1 format reads).
 _BRACKET = r"\[[^\[\]|:\n]*(?::[^\[\]|:\n]+)*\]"
 _SERVICE = r"[\w.-]+[ \t]+\|[ \t]"
+# mpirun --tag-output's `[1,0]<stdout>:`, a markdown or mail quote's `> `, Kubernetes' CRI `... stdout F `
+_OTHER_TAGS = rf"<std(?:out|err)>:|>[ \t]|{_DATE_TIME_TEXT}[ \t]+std(?:out|err)[ \t]+[FP][ \t]"
 _LOGGER = (
     rf"{_DATE_TIME_TEXT}[ \t]*(?:[-:|][ \t]*)?(?:[\w.]+[ \t]+-[ \t]+)?"
     r"\[?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\]?"
-    r"(?:[ \t]*\|[ \t]*[\w.]+:[\w<>]+:[0-9]+[ \t]+-[ \t]+|[ \t]+-[ \t]+|[ \t]+)"  # loguru's `| mod:fn:12 - `
+    r"(?:[ \t]*\|[ \t]*[\w.]+:[\w<>]+:[0-9]+[ \t]+-[ \t]+|[ \t]+-[ \t]+|:?[ \t]+)"  # loguru's `| mod:fn:12 - `
 )
-_PREFIXES = rf"(?:(?:{_BRACKET}|{_SERVICE}|[0-9]{{1,5}}: |{_LOGGER})[ \t]*)+"  # wrapped again: `0: [12] `
+_PREFIXES = rf"(?:(?:{_BRACKET}|{_SERVICE}|{_OTHER_TAGS}|[0-9]{{1,5}}: |{_LOGGER})[ \t]*)+"  # again: `0: [12] `
 # the stamp of a prefix: the first date-time in it (a logger's, or in brackets)
 _PREFIX_STAMP = rf"(?:^|[ \t\[])({_DATE_TIME_TEXT})"
 PREFIX = rf"^[ \t]*{_PREFIXES}"
@@ -68,12 +73,18 @@ _FILLED_LINE = re.compile(r"^[ \t]*\S", re.MULTILINE)
 _PREFIXED_LINE = re.compile(rf"^(?:{_HTML_TAG})*[ \t]*{_PREFIXES}", re.MULTILINE)
 _QUOTES = r"^[ \t]*(?:\"\"\"|\'\'\')|(?:\"\"\"|\'\'\')[ \t]*,?$"
 _QUIRK_LINES = 200
+# a notebook's (`.ipynb`) output: each line a JSON string, `"INFO:tensorflow:loss = 0.61, step = 1\n",`
+_JSON_LINE = r'^[ \t]*"((?:[^"\\\n]|\\.)*?)(?:\\n)?",?[ \t]*$'
+_JSON_LINE_PY = re.compile(_JSON_LINE, re.MULTILINE)
+_JSON_OUTPUT_LINE = re.compile(r'^[ \t]*"(?:[^"\\\n]|\\.)*\\n",?[ \t]*$', re.MULTILINE)
+_JSON_ESCAPES = {"\\\\": "\\", '\\"': '"', "\\t": "\t", "\\r": "\r", "\\/": "/", "\\u001b": "\x1b"}
 
 
 @dataclass(frozen=True)
 class Quirks:
     """Which wrappings a file's head shows (each costs a pass over every line, so only those are peeled)."""
 
+    json_strings: bool = False  # two lines or more: a log's own lines never end in `\n",`
     html: bool = False
     entities: bool = False
     prefix: bool = False  # on most lines: a line of a log that merely starts with `[x]` keeps it
@@ -83,9 +94,13 @@ class Quirks:
     @classmethod
     def of(cls, head: str) -> Quirks:
         judged = "\n".join(head.split("\n", _QUIRK_LINES)[:_QUIRK_LINES])
+        json_strings = len(_JSON_OUTPUT_LINE.findall(judged)) >= 2
+        if json_strings:  # the other wrappings are judged inside the strings (an approximation: no unescaping)
+            head = judged = "\n".join(_JSON_LINE_PY.findall(judged))
         filled = len(_FILLED_LINE.findall(judged))
         html = "<" in head and re.search(_HTML_TAG, head) is not None
         return cls(
+            json_strings=json_strings,
             html=html,
             entities="&" in head and any(entity in head for entity in _ENTITIES),
             prefix=2 * len(_PREFIXED_LINE.findall(judged)) > filled > 0,
@@ -97,6 +112,12 @@ class Quirks:
         """`lines` with these wrappings peeled off `text`, and each line's `stamp_s` (unix seconds) and
         `stamp_clock` from a peeled date-time prefix (local time at `utc_offset_s` unless it names its zone)."""
         text = pl.col("text")
+        if self.json_strings:  # the strings are the log; the notebook's own lines (`"cells": [`) are left blank
+            unquoted = text.str.replace(_JSON_LINE, "${1}").str.replace_many(
+                list(_JSON_ESCAPES), list(_JSON_ESCAPES.values())
+            )
+            unquoted = unquoted.str.replace_all(_ANSI, "")  # colours escaped in the JSON, as scan_lines cleans them
+            text = pl.when(text.str.contains(_JSON_LINE)).then(unquoted).otherwise(pl.lit(""))
         if self.html:
             text = text.str.replace_all(_HTML_TAG, "")
         if self.entities:
@@ -114,7 +135,7 @@ class Quirks:
 
     @property
     def any(self) -> bool:
-        return self.html or self.entities or self.prefix or self.quotes or self.trailing_blanks
+        return self.json_strings or self.html or self.entities or self.prefix or self.quotes or self.trailing_blanks
 
 
 def unix_s(stamp: pl.Expr, utc_offset_s: float | pl.Expr) -> pl.Expr:
