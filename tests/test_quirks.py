@@ -229,6 +229,15 @@ def test_a_trainer_eval_dict_printed_and_quoted_counts_once() -> None:
     assert_frame_equal(twice.drop("line"), once.drop("line"), check_exact=True)
 
 
+def test_the_trainers_eval_metrics_block_printed_and_quoted_counts_once() -> None:
+    text = text_of(FIXTURES / "hf-trainer" / "eval-after" / "stdout.log")
+    block = text[text.index("***** eval metrics *****") :].split("\n\n")[0]
+    once = parse_text(text).frame
+    twice = parse_text(text + f'\n"""\n{block}\n"""\n').frame
+    assert once.filter(pl.col("kind") == vocab.EVAL).height >= 5
+    assert_frame_equal(twice, once, check_exact=True)
+
+
 # ---- a `date` line glued onto a truncated table border ----
 
 POLLED = REAL / "nvidia-smi-table" / "guanqun-yang_slurmmwe_l40s_550.54.15_poll_first8.log"
@@ -264,8 +273,13 @@ STAMP = r"([0-9]{4})/([0-9]{2})/([0-9]{2}) ([0-9:.]+)"
 
 @pytest.mark.parametrize(
     ("form", "offset_s"),
-    [(r"\1-\2-\3T\4+08:00", 8 * 3600), (r"\1-\2-\3T\4Z", 0), (r"\1-\2-\3T\4-0530", -5.5 * 3600)],
-    ids=["+08:00", "Z", "-0530"],
+    [
+        (r"\1-\2-\3T\4+08:00", 8 * 3600),
+        (r"\1-\2-\3T\4Z", 0),
+        (r"\1-\2-\3T\4-0530", -5.5 * 3600),
+        (r"\1/\2/\3 \4 +0800", 8 * 3600),
+    ],
+    ids=["+08:00", "Z", "-0530", "slashes +0800"],
 )
 def test_iso_stamps_with_a_zone_give_every_sample_its_time(form: str, offset_s: float) -> None:
     """The stamp's own zone wins over the capture's offset; samples stay one per stamp."""

@@ -260,7 +260,9 @@ def _metrics_block(segments: pl.DataFrame, step: float | None, logged: pl.DataFr
         step=pl.lit(step).cast(pl.Int64),
     )
     seen = logged.filter(pl.col("kind") == f.EVAL).select("step", "key")
-    return found.filter(pl.col("value").is_not_null()).join(seen, on=["step", "key"], how="anti", nulls_equal=True)
+    # the block given again (printed, then quoted in a docstring or pasted twice) is one evaluation
+    found = found.filter(pl.col("value").is_not_null()).unique(subset=["key"], keep="first", maintain_order=True)
+    return found.join(seen, on=["step", "key"], how="anti", nulls_equal=True)
 
 
 def _model_facts(segments: pl.DataFrame) -> pl.DataFrame:

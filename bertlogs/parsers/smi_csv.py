@@ -57,7 +57,7 @@ _TIMESTAMP = r"^[0-9]{4}/[0-9][0-9]/[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9](
 # a timestamp of another form than nvidia-smi's (`2024-05-01T10:00:00+08:00`, `...Z`, `2024-05-01 10:00:00.123`):
 # read by the general (slower) date-time reader, its own zone winning over the capture's UTC offset
 _OTHER_TIMESTAMP = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:|:[0-9]{2}(?:[.,][0-9]+)?(?:Z|[+-][0-9]{2}:?[0-9]{2})\b"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:|:[0-9]{2}(?:[.,][0-9]+)?[ \t]*(?:Z|UTC|[+-][0-9]{2}:?[0-9]{2})\b"
 )
 # `250.07 W`, `17304 MiB`, `34 %`, `1500 MHz` read as their numbers
 _UNITS = " \t\rWMiB%Hz"
