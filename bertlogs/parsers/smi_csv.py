@@ -8,6 +8,7 @@ form); two MiB columns whose sum stays constant are read as used and free memory
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import polars as pl
 
@@ -152,7 +153,7 @@ def _timed(rows: pl.LazyFrame, columns: dict[str, pl.Expr], source: Source, utc_
 def _rows(source: Source, width: int, skip_lines: int, utc_offset_s: float) -> pl.LazyFrame:
     """Fields `c0`.. of the lines after `skip_lines`: polars' CSV reader, or the lines split at commas once their
     wrappings (a prefix, HTML, trailing blanks) are peeled, and then with `stamp_s` (see `Source.lines`)."""
-    if not source.quirks.any:
+    if not replace(source.quirks, trailing_blanks=False).any:  # cells are stripped of blanks anyway
         return scan_fields(source.data, width=width, skip_lines=skip_lines)
     fields = pl.col("text").str.split_exact(",", width - 1)
     lines = source.lines(utc_offset_s).filter(pl.col("line") > skip_lines)

@@ -147,7 +147,7 @@ def _samples(per_file: Callable[[pl.Expr], pl.Expr], tables: bool) -> list[pl.Ex
 
 
 def _has_date_line(head: str, tables: bool) -> bool:
-    lines = re.sub(rf"^[{_BORDER}]+", "", head, flags=re.MULTILINE) if tables else head
+    lines = re.sub(rf"^[{re.escape(_BORDER)}]+", "", head, flags=re.MULTILINE) if tables else head
     return re.search(_DATE_PY, lines, re.MULTILINE) is not None
 
 
@@ -234,5 +234,5 @@ def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr, b
             temp_c=number(cells.struct["1"].str.strip_chars_end("C"), pl.Float32()),
             **{name: number(cells.struct[str(i)], pl.Float32()) for i, name in _CELLS},
         )
-        .drop("text", "cells")
+        .drop("text", "cells", "stamp_clock", *([] if by is not None or tables else ["stamp_s"]))
     )
