@@ -125,7 +125,7 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
     warnings = [f"{where} columns not read: {', '.join(skipped)}"] if skipped else []
     if not columns:
         return pl.DataFrame(schema=SAMPLE_SCHEMA), warnings
-    frame = _timed(rows, columns, source, utc_offset_s)
+    frame = _timed(rows, columns, _OTHER_TIMESTAMP.search("\n".join(lines)) is not None, utc_offset_s, source)
     if "memory_free_mib" in columns and "memory_total_mib" not in columns:
         used = pl.col("memory_used_mib") if "memory_used_mib" in columns else pl.lit(0.0)
         frame = frame.with_columns(memory_total_mib=used + pl.col("memory_free_mib"))
@@ -137,13 +137,15 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
     return conform(frame, SAMPLE_SCHEMA).collect(engine=engine(source.large)), warnings
 
 
-def _timed(rows: pl.LazyFrame, columns: dict[str, pl.Expr], source: Source, utc_offset_s: float) -> pl.LazyFrame:
-    """The rows' columns and `time`: from the `timestamp` column, else from a peeled prefix's stamp; a line that
-    is no row (blank, prose, a command, a table) has no value that reads, and is left out."""
+def _timed(
+    rows: pl.LazyFrame, columns: dict[str, pl.Expr], other_form: bool, utc_offset_s: float, source: Source
+) -> pl.LazyFrame:
+    """The rows' columns and `time`: from the `timestamp` column (`other_form`: not nvidia-smi's, see
+    `_OTHER_TIMESTAMP`), else from a peeled prefix's stamp; a line that is no row (blank, prose, a command, a
+    table) has no value that reads, and is left out."""
     prefix_time = source.quirks.prefix and "timestamp" not in columns
     frame = rows.select(**columns, **({"time": pl.col("stamp_s")} if prefix_time else {}))
     if "timestamp" in columns:
-        other_form = _OTHER_TIMESTAMP.search(source.head) is not None
         stamp = pl.col("timestamp")
         frame = frame.with_columns(time=unix_s(stamp, utc_offset_s) if other_form else _unix_s(stamp) - utc_offset_s)
     # a prose line behind a stamped prefix is still no row
