@@ -331,7 +331,7 @@ def _saved_dict_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
         .with_columns(
             step=_count(saved.struct["step"]),
             pair=saved.struct["pairs"]
-            .str.extract_all(r"[A-Za-z_][\w.]* = [^,]+")
+            .str.extract_all(r"[A-Za-z_][\w./]* = [^,]+")  # tf.metrics names hold `/`
             .list.eval(pl.element().str.split_exact(" = ", 1)),
         )
         .explode("pair")
