@@ -95,19 +95,18 @@ class Quirks:
     @classmethod
     def of(cls, head: str) -> Quirks:
         judged = "\n".join(head.split("\n", _QUIRK_LINES)[:_QUIRK_LINES])
-        json_strings = len(_JSON_OUTPUT_LINE.findall(judged)) >= 2
+        json_strings = '\\n"' in judged and len(_JSON_OUTPUT_LINE.findall(judged)) >= 2
         if json_strings:  # the other wrappings are judged inside the strings (an approximation: no unescaping)
             head = judged = "\n".join(_JSON_LINE_PY.findall(judged))
-        filled = len(_FILLED_LINE.findall(judged))
         # a substring test first (microseconds on 256 KiB), the regex on the whole head only when it hits
-        html = any(hint in head for hint in _HTML_HINTS) and re.search(_HTML_TAG, head) is not None
+        html = "<" in head and any(hint in head for hint in _HTML_HINTS) and re.search(_HTML_TAG, head) is not None
         return cls(
             json_strings=json_strings,
             html=html,
             entities="&" in head and any(entity in head for entity in _ENTITIES),
-            prefix=2 * len(_PREFIXED_LINE.findall(judged)) > filled > 0,
+            prefix=_mostly_prefixed(judged),
             quotes=('"""' in head or "'''" in head),
-            trailing_blanks=re.search(r"\S[ \t]+\r?$", judged, re.MULTILINE) is not None,
+            trailing_blanks=any(end in judged for end in (" \n", "\t\n", " \r\n", "\t\r\n")),
         )
 
     def peel(self, lines: pl.LazyFrame, utc_offset_s: float) -> pl.LazyFrame:
@@ -138,6 +137,13 @@ class Quirks:
     @property
     def any(self) -> bool:
         return self.json_strings or self.html or self.entities or self.prefix or self.quotes or self.trailing_blanks
+
+
+def _mostly_prefixed(judged: str) -> bool:
+    """Whether most of these lines (that hold something) are behind a prefix; none in the first 20 lines: no."""
+    if _PREFIXED_LINE.search("\n".join(judged.split("\n", 20)[:20])) is None:  # most files: 20 lines judged
+        return False
+    return 2 * len(_PREFIXED_LINE.findall(judged)) > len(_FILLED_LINE.findall(judged)) > 0
 
 
 def unix_s(stamp: pl.Expr, utc_offset_s: float | pl.Expr) -> pl.Expr:
