@@ -49,6 +49,8 @@ REAL_FORMATS: dict[str, Format | None] = {
     "nvidia-smi-dmon/nvenc_transcode_dmon_d30_run1_snippet.txt": Format.SMI_DMON,
     "not-gpu-captures/ambroise012_bert_pruning_v100_codecarbon_emissions.csv": None,
     "not-gpu-captures/bertlogs_own_summary_tiny-bs2_base-bs2.csv": None,
+    "not-gpu-captures/elsasjsu_rtx4090_nvidia_smi_q_first12.txt": None,
+    "not-gpu-captures/mlcommons_v0.7_dgx1_bert_result_0_first16.txt": None,
     "not-gpu-captures/ogunatalay_machine_translation_custom_monitor_gpu_usage.csv": None,
     "nvidia-smi-csv/andyzzz_miris_v100s_gpu_log.csv": Format.SMI_CSV,
     "nvidia-smi-csv/beam11221_plato_headerless_query_l5_head61.csv": Format.SMI_CSV,
@@ -71,6 +73,7 @@ REAL_FORMATS: dict[str, Format | None] = {
     "tf1-estimator/mobilebert_zh_eval_results_txt_snippet.txt": Format.EVAL_RESULTS,
     "tf1-estimator/mobilebert_zh_indented_absl_tf114_snippet.txt": Format.TF1_LOG,
     "tf1-estimator/neurosat_tpu_readme_indented_with_prose_snippet.txt": Format.TF1_LOG,
+    "tf1-estimator/riseml_census_logs_service_label_bracketed_utc_stamps_snippet.txt": Format.TF1_LOG,
     "tf1-estimator/zh_notes_run_squad_base_train_tail_snippet.txt": Format.TF1_LOG,
 }
 

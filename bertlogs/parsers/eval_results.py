@@ -22,13 +22,15 @@ def looks_like(head: str) -> bool:
 
 def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[str]]:
     """One EVAL fact per `key = value` line whose value is a number; the step is `global_step`'s value (the
-    file has no clock: `utc_offset_s` is unused)."""
+    file has no clock of its own: a peeled date-time prefix gives a line its time, local at `utc_offset_s`)."""
     pair = pl.col("pair").struct
     found = (
-        source.lines()
+        source.lines(utc_offset_s)
         .with_columns(pair=pl.col("text").str.extract_groups(KEY_VALUE))
         .select(
             "line",
+            time="stamp_s",
+            clock="stamp_clock",
             kind=pl.lit(vocab.EVAL),
             key=pair["key"],
             value=pair["value"].str.to_lowercase().cast(pl.Float64, strict=False),

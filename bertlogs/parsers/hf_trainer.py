@@ -44,7 +44,8 @@ _STAMP = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)
 _ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
 # transformers' explicit format, or run_glue.py's basicConfig format: both local time
 _PREFIX = (
-    r"\[(?:INFO|WARNING|ERROR|DEBUG|CRITICAL)\|[^\]|]+\] (?<explicit>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8},[0-9]{3}) >> "
+    r"\[(?:INFO|WARNING|ERROR|DEBUG|CRITICAL)\|[^\]|]+\] "
+    r"(?<explicit>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8},[0-9]{3}) >>(?: |$)"  # `>>` ends a line peeled of its blanks
     r"|^(?<basic>[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9:]{8}) - [A-Z]+ - \S+ - "
 )
 _BAR = (
@@ -90,7 +91,8 @@ def parse(source: Source, *, utc_offset_s: float = 0.0) -> tuple[pl.DataFrame, l
         ParseError: content polars cannot read.
     """
     try:
-        segments = _segments(scan_lines(source.data, clean=False), utc_offset_s).collect(engine=engine(source.large))
+        lines = source.peel(scan_lines(source.data, clean=False), utc_offset_s)
+        segments = _segments(lines, utc_offset_s).collect(engine=engine(source.large))
         config = _config_facts(segments)
         train_total = _first(config.filter(pl.col("key") == f.NUM_STEPS)["value"])
         bars = _training_bars(segments, train_total)
@@ -144,8 +146,16 @@ def _segments(lines: pl.LazyFrame, utc_offset_s: float) -> pl.LazyFrame:
         "line",
         "segment",
         msg=msg,
-        time=pl.when(stamped).then(epoch_s(pl.col("stamp"))).otherwise(epoch_s(local) - utc_offset_s),
-        clock=pl.when(stamped).then(pl.lit("utc")).when(local.is_not_null()).then(pl.lit("local")),
+        # a stamp peeled off the line (`[2024-05-01 10:00:00] `, see `Source.peel`) is a wrapper's, as collect's
+        time=pl.when(stamped)
+        .then(epoch_s(pl.col("stamp")))
+        .otherwise(pl.coalesce("stamp_s", epoch_s(local) - utc_offset_s)),
+        clock=pl.when(stamped)
+        .then(pl.lit("utc"))
+        .when(pl.col("stamp_s").is_not_null())
+        .then(pl.col("stamp_clock"))
+        .when(local.is_not_null())
+        .then(pl.lit("local")),
         section=header.str.to_lowercase().replace({"prediction": "evaluation"}).forward_fill().fill_null("training"),
     )
 
@@ -215,6 +225,8 @@ def _dict_facts(segments: pl.DataFrame, bars: pl.DataFrame) -> pl.DataFrame:
         global_step=whole(found.struct["global_step"].cast(pl.Float64, strict=False)),
         output=found.struct["global_step"].is_not_null(),
     ).filter(pl.col("pairs").is_not_null())
+    # a dict given again verbatim (printed, then quoted in a docstring or pasted twice) is logged once
+    dicts = dicts.unique(subset=["pairs", "global_step"], keep="first", maintain_order=True)
     # the training bar drawn again right after a dict shows the step it was logged at
     after = bars.select(seg=pl.col("seg") - 1, bar_step=pl.col("n"))
     dicts = dicts.join(after, on="seg", how="left").with_columns(step=pl.coalesce("global_step", "bar_step"))
@@ -260,7 +272,9 @@ def _metrics_block(segments: pl.DataFrame, step: float | None, logged: pl.DataFr
         step=pl.lit(step).cast(pl.Int64),
     )
     seen = logged.filter(pl.col("kind") == f.EVAL).select("step", "key")
-    return found.filter(pl.col("value").is_not_null()).join(seen, on=["step", "key"], how="anti", nulls_equal=True)
+    # the block given again (printed, then quoted in a docstring or pasted twice) is one evaluation
+    found = found.filter(pl.col("value").is_not_null()).unique(subset=["key"], keep="first", maintain_order=True)
+    return found.join(seen, on=["step", "key"], how="anti", nulls_equal=True)
 
 
 def _model_facts(segments: pl.DataFrame) -> pl.DataFrame:

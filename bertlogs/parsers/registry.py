@@ -25,6 +25,7 @@ from bertlogs.parsers import (
     smi_table,
     tf1,
     tfevents,
+    unsupported,
 )
 from bertlogs.schema import FACT_SCHEMA, SAMPLE_SCHEMA
 
@@ -193,7 +194,11 @@ def sniff_bytes(head: bytes) -> Format | None:
 
 
 def refusal(head: str) -> str:
-    """Why a head is none of the formats bertlogs reads: a format's own reason, else the list of formats."""
+    """Why a head is none of the formats bertlogs reads: what it is when it is a known neighbour (an MLPerf
+    log), else a format's own reason, else the list of formats."""
+    neighbour = unsupported.what(head)
+    if neighbour is not None:
+        return f"{neighbour}: not read (bertlogs reads {', '.join(REGISTRY)})"
     reasons = (entry.refusal(head) for entry in REGISTRY.values() if entry.refusal is not None)
     return next((reason for reason in reasons if reason is not None), NOT_OURS)
 

@@ -8,11 +8,12 @@ form); two MiB columns whose sum stays constant are read as used and free memory
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import polars as pl
 
 from bertlogs.errors import ParseError
-from bertlogs.parsers.text import Source, engine, number, scan_fields
+from bertlogs.parsers.text import Source, engine, number, scan_fields, unix_s
 from bertlogs.raw import GPU_CSV_COLUMNS
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
@@ -54,6 +55,11 @@ _MAX_FIELDS = 256
 # a header line's start: a query name, maybe with its unit in brackets, then a comma
 HEADER_START = r"^[ \t]*[a-z_][a-z_.0-9]*(?:[ \t]*\[[^\]\n]*\])?[ \t]*,"
 _TIMESTAMP = r"^[0-9]{4}/[0-9][0-9]/[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9](?:\.[0-9]+)?$"
+# a timestamp of another form than nvidia-smi's (`2024-05-01T10:00:00+08:00`, `...Z`, `2024-05-01 10:00:00.123`):
+# read by the general (slower) date-time reader, its own zone winning over the capture's UTC offset
+_OTHER_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:|:[0-9]{2}(?:[.,][0-9]+)?[ \t]*(?:Z|UTC|[+-][0-9]{2}:?[0-9]{2})\b"
+)
 # `250.07 W`, `17304 MiB`, `34 %`, `1500 MHz` read as their numbers
 _UNITS = " \t\rWMiB%Hz"
 _WITH_UNIT = re.compile(r"^[0-9]+(?:\.[0-9]+)? (%|W|MiB)$")
@@ -112,7 +118,7 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
     lines = head_lines(source.head)
     found = _header(lines)
     header_line, names = found if found is not None else (None, _infer_columns(lines, path))
-    rows = scan_fields(source.data, width=len(names), skip_lines=header_line or 0)
+    rows = _rows(source, len(names), header_line or 0, utc_offset_s)
     if header_line is not None:  # the header again: a restarted poller appending to the same file
         rows = rows.filter(pl.col("c0").str.strip_chars() != names[0])
     if source.before_line is not None:  # a truncated last line
@@ -123,11 +129,7 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
     warnings = [f"{where} columns not read: {', '.join(skipped)}"] if skipped else []
     if not columns:
         return pl.DataFrame(schema=SAMPLE_SCHEMA), warnings
-    frame = rows.select(**columns)
-    if "timestamp" in columns:
-        frame = frame.with_columns(time=_unix_s(pl.col("timestamp")) - utc_offset_s)
-    # a line that is no row (blank, prose, a command, a table) has no value that reads
-    frame = frame.filter(pl.any_horizontal(pl.exclude("timestamp").is_not_null()))
+    frame = _timed(rows, columns, _OTHER_TIMESTAMP.search("\n".join(lines)) is not None, utc_offset_s, source)
     if "memory_free_mib" in columns and "memory_total_mib" not in columns:
         used = pl.col("memory_used_mib") if "memory_used_mib" in columns else pl.lit(0.0)
         frame = frame.with_columns(memory_total_mib=used + pl.col("memory_free_mib"))
@@ -137,6 +139,31 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
         frame = frame.with_columns(gpu=pl.lit(0))
     # one query: on a big capture, the timestamps' text never exists whole
     return conform(frame, SAMPLE_SCHEMA).collect(engine=engine(source.large)), warnings
+
+
+def _timed(
+    rows: pl.LazyFrame, columns: dict[str, pl.Expr], other_form: bool, utc_offset_s: float, source: Source
+) -> pl.LazyFrame:
+    """The rows' columns and `time`: from the `timestamp` column (`other_form`: not nvidia-smi's, see
+    `_OTHER_TIMESTAMP`), else from a peeled prefix's stamp; a line that is no row (blank, prose, a command, a
+    table) has no value that reads, and is left out."""
+    prefix_time = source.quirks.prefix and "timestamp" not in columns
+    frame = rows.select(**columns, **({"time": pl.col("stamp_s")} if prefix_time else {}))
+    if "timestamp" in columns:
+        stamp = pl.col("timestamp")
+        frame = frame.with_columns(time=unix_s(stamp, utc_offset_s) if other_form else _unix_s(stamp) - utc_offset_s)
+    # a prose line behind a stamped prefix is still no row
+    return frame.filter(pl.any_horizontal(pl.exclude("timestamp", *(["time"] if prefix_time else [])).is_not_null()))
+
+
+def _rows(source: Source, width: int, skip_lines: int, utc_offset_s: float) -> pl.LazyFrame:
+    """Fields `c0`.. of the lines after `skip_lines`: polars' CSV reader, or the lines split at commas once their
+    wrappings (a prefix, HTML, trailing blanks) are peeled, and then with `stamp_s` (see `Source.lines`)."""
+    if not replace(source.quirks, trailing_blanks=False).any:  # cells are stripped of blanks anyway
+        return scan_fields(source.data, width=width, skip_lines=skip_lines)
+    fields = pl.col("text").str.split_exact(",", width - 1)
+    lines = source.lines(utc_offset_s).filter(pl.col("line") > skip_lines)
+    return lines.select("line", "stamp_s", fields.struct.rename_fields([f"c{i}" for i in range(width)])).unnest("text")
 
 
 def _columns(names: list[str]) -> dict[str, pl.Expr]:

@@ -50,10 +50,13 @@ _DATE = (
 
 
 _DATE_PY = _DATE.replace("(?<", "(?P<")
+# a stamp line glued onto a table's last border, cut short when the loop wrote it: `+-----...Tue Nov 26 ...`
+_BORDER = "+-="
 _WEEKDAYS = ("Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun ")
 
 
 _NUMBER_ROW = re.compile(NUMBER_ROW, re.MULTILINE)
+PerFile = Callable[[pl.Expr], pl.Expr]  # an expression windowed per file (or as is, for one file)
 
 
 def looks_like(head: str) -> bool:
@@ -81,17 +84,19 @@ def parse_many(sources: list[Source], *, utc_offsets_s: list[float]) -> list[tup
     heads = [s.head for s in sources]
     # substring tests first: they spare most heads the regexes (a millisecond each on 100 KB)
     tables = any("NVIDIA-SMI" in head and re.search(_HEADER, head, re.MULTILINE) for head in heads)
-    dates = any(any(day in head for day in _WEEKDAYS) and re.search(_DATE_PY, head, re.MULTILINE) for head in heads)
+    dates = any(any(day in head for day in _WEEKDAYS) and _has_date_line(head, tables) for head in heads)
+    prefix_stamps = any(s.quirks.prefix for s in sources)
     if len(sources) == 1:  # no file and offset columns: on a big capture they cost a tenth of the parse
-        lines, offset = sources[0].lines(), pl.lit(utc_offsets_s[0], pl.Float64)
+        lines, offset = sources[0].lines(utc_offsets_s[0]), pl.lit(utc_offsets_s[0], pl.Float64)
     else:
-        lines = concat_files([s.lines() for s in sources], utc_offsets_s)
+        lines = concat_files([s.lines(o) for s, o in zip(sources, utc_offsets_s, strict=True)], utc_offsets_s)
         offset = pl.col("offset")
     # windows per file only when there are several: on one big capture they cost a second for nothing
     per_file = (lambda e: e.over("file")) if len(sources) > 1 else (lambda e: e)
     rows = (
-        _classify(lines, tables, dates, offset)
+        _classify(lines, tables, dates, offset, per_file if prefix_stamps and not tables else None)
         .with_columns(_samples(per_file, tables))
+        .with_columns(_prefix_time(len(sources) > 1) if prefix_stamps and tables else [])
         .filter(pl.col("row"))
         .with_columns(_gpus(per_file))
         .collect(engine=engine(any(s.large for s in sources)))
@@ -141,6 +146,17 @@ def _samples(per_file: Callable[[pl.Expr], pl.Expr], tables: bool) -> list[pl.Ex
     return [sample.alias("sample"), time.alias("time"), index_above.alias("index_above")]
 
 
+def _has_date_line(head: str, tables: bool) -> bool:
+    lines = re.sub(rf"^[{re.escape(_BORDER)}]+", "", head, flags=re.MULTILINE) if tables else head
+    return re.search(_DATE_PY, lines, re.MULTILINE) is not None
+
+
+def _prefix_time(several: bool) -> pl.Expr:
+    """A sample without a stamp line takes the time its first line's peeled prefix gives (`[2024-05-01 ...] `)."""
+    by = ["file", "sample"] if several else ["sample"]
+    return pl.coalesce("time", pl.col("stamp_s").drop_nulls().first().over(by)).alias("time")
+
+
 def _gpus(per_file: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr]:
     """Samples renumbered 0, 1, ... per file; a row's GPU is its index row, else its position in the sample."""
     new_sample = (pl.col("sample") != per_file(pl.col("sample").shift(1))).fill_null(True)
@@ -152,10 +168,18 @@ def _gpus(per_file: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr]:
     ]
 
 
-def _stamp(t: pl.Expr, dates: bool, offset: pl.Expr) -> pl.Expr:
-    """A line's stamp in unix seconds: a `date +%s.%N` number, or (with `dates`) a `date` line in local time."""
+def _stamp(t: pl.Expr, dates: bool, offset: pl.Expr, tables: bool, prefixed: PerFile | None) -> pl.Expr:
+    """A line's stamp in unix seconds: a `date +%s.%N` number, or (with `dates`) a `date` line in local time;
+    in a file of tables, also one glued onto a truncated border. With `prefixed` (rows behind peeled
+    date-time prefixes, no tables; it windows per file), a row whose prefix's time differs from the line
+    above's is stamped with it, as if a stamp line started its sample."""
+    if tables:  # a strip, not a regex: cheap on every line
+        t = t.str.strip_chars_start(_BORDER)
     seconds = t.cast(pl.Float64, strict=False)
     stamp: pl.Expr = pl.when(seconds.is_between(*_EPOCH_S)).then(seconds)
+    if prefixed is not None:
+        changed = (pl.col("stamp_s") != prefixed(pl.col("stamp_s").shift(1))).fill_null(True)
+        stamp = pl.coalesce(stamp, pl.when(changed).then(pl.col("stamp_s")))
     if not dates:
         return stamp
     date = t.str.extract_groups(_DATE)
@@ -173,14 +197,14 @@ def _stamp(t: pl.Expr, dates: bool, offset: pl.Expr) -> pl.Expr:
     return pl.coalesce(stamp, from_date)
 
 
-def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr) -> pl.LazyFrame:
+def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr, by: PerFile | None) -> pl.LazyFrame:
     """Per line: row/header flags, the index of an index row, a stamp, and the number row's cells as numbers;
-    `offset` is the capture's UTC offset in seconds (for `date` lines).
+    `offset` is the capture's UTC offset in seconds (for `date` lines); `by`: `_stamp`'s `prefixed`.
 
     Only what the file can hold is looked for: each regex costs a pass over every line.
     """
     t = pl.col("text")
-    stamp = _stamp(t, dates, offset)
+    stamp = _stamp(t, dates, offset, tables, by)
     # header lines and index rows exist in tables only
     table_lines = (
         {
@@ -210,5 +234,5 @@ def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr) -
             temp_c=number(cells.struct["1"].str.strip_chars_end("C"), pl.Float32()),
             **{name: number(cells.struct[str(i)], pl.Float32()) for i, name in _CELLS},
         )
-        .drop("text", "cells")
+        .drop("text", "cells", "stamp_clock", *([] if by is not None or tables else ["stamp_s"]))
     )

@@ -6,8 +6,10 @@ from __future__ import annotations
 import copy
 import gzip
 import io
+import re
 import stat
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +32,141 @@ _CHUNK_BYTES = 2**20
 # A `key = value` line as BERT writes it to eval_results.txt and TF1 logs in an eval block (`"%s = %s"`): one
 # reading for both, in Python's re and polars'. Exactly ` = `: a log's own prints (`accuracy=0.94`) are no result.
 KEY_VALUE = r"^\s*(?P<key>[A-Za-z_][\w.]*) = (?P<value>\S+)\s*$"
+
+# Wrappings a log picks up on its way to an archive (pipes, schedulers, notebooks, blogs, chat), looked for in
+# the head and peeled off every line before any format reads it (patterns shared by Python's re and polars').
+_HTML_TAG = (
+    r"</?(?:br|p|pre|code|samp|kbd|tt|td|tr|th|table|tbody|thead|strong|b|i|em|u|s|a|font|small|span|div|li|ul|ol"
+    r"|blockquote|h[1-6])\b[^<>\n]*>"
+)
+_HTML_HINTS = ("</", "<br", "<p", "<li", "<t")  # what a paste's HTML shows: other tags come with their closing
+_ENTITIES = {"&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'", "&#x27;": "'", "&apos;": "'", "&nbsp;": " "}
+_ENTITIES |= {"&#60;": "<", "&#62;": ">", "&#34;": '"', "&#x3C;": "<", "&#x3E;": ">", "&#x22;": '"', "&#x7C;": "|"}
+_ENTITIES |= {"&#124;": "|", "&#37;": "%", "&#x25;": "%"}
+_ENTITIES["&amp;"] = "&"  # last: `&amp;gt;` is `&gt;` (one pass)
+# A date-time as loggers and captures write it: `2024-05-01 10:00:00,123`, `2020-03-05 07:32:05:49` (the
+# fraction after a colon), `2024-05-01T10:00:00+08:00`, `...Z`, `2019/11/25 14:00:00.100`.
+DATE_TIME = (
+    r"(?P<date>[0-9]{4}[-/][0-9]{2}[-/][0-9]{2})[ T](?P<hms>[0-9]{2}:[0-9]{2}:[0-9]{2})(?:[.,:](?P<frac>[0-9]{1,9}))?"
+    r"[ \t]*(?P<zone>Z|UTC|[+-][0-9]{2}(?::?[0-9]{2})?)?"
+)
+_DATE_TIME_TEXT = re.sub(r"\(\?P<\w+>", "(?:", DATE_TIME)  # the same, capturing nothing
+# Every line behind a bracketed stamp or counter (`[2020-03-05 07:32:05:49] `, `[12] `, `[stdout] `; not a
+# worker tag `[host::stderr]` nor transformers' `[INFO|file.py:12]`, which their formats read), a service
+# label (docker compose's `web_1  | `, `riseml logs`' `2.train       | `), a `srun -l` counter (`0: `), or a
+# Python logger's `2024-05-01 10:00:00,123 - name - INFO - ` or loguru's (the level followed by a blank: `...Z
+# INFO:tensorflow:` is a Docker stamp and a TF header, which the TF1 format reads).
+_BRACKET = r"\[[^\[\]|:\n]*(?::[^\[\]|:\n]+)*\]"
+_SERVICE = r"[\w.-]+[ \t]+\|[ \t]"
+# mpirun --tag-output's `[1,0]<stdout>:`, a markdown or mail quote's `> `, Kubernetes' CRI `... stdout F `
+_OTHER_TAGS = rf"<std(?:out|err)>:|>[ \t]|{_DATE_TIME_TEXT}[ \t]+std(?:out|err)[ \t]+[FP][ \t]"
+_LOGGER = (
+    rf"{_DATE_TIME_TEXT}[ \t]*(?:[-:|][ \t]*)?(?:[\w.]+[ \t]+-[ \t]+)?"
+    r"\[?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\]?"
+    r"(?:[ \t]*\|[ \t]*[\w.]+:[\w<>]+:[0-9]+[ \t]+-[ \t]+|[ \t]+-[ \t]+|:?[ \t]+)"  # loguru's `| mod:fn:12 - `
+)
+_PREFIXES = rf"(?:(?:{_BRACKET}|{_SERVICE}|{_OTHER_TAGS}|[0-9]{{1,5}}: |{_LOGGER})[ \t]*)+"  # again: `0: [12] `
+# the stamp of a prefix: the first date-time in it (a logger's, or in brackets)
+_PREFIX_STAMP = rf"(?:^|[ \t\[])({_DATE_TIME_TEXT})"
+PREFIX = rf"^[ \t]*{_PREFIXES}"
+# in the head: lines that hold something, and lines behind a prefix (maybe inside HTML tags), counted by regex
+_FILLED_LINE = re.compile(r"^[ \t]*\S", re.MULTILINE)
+_PREFIXED_LINE = re.compile(rf"^(?:{_HTML_TAG})*[ \t]*{_PREFIXES}", re.MULTILINE)
+_QUOTES = r"^[ \t]*(?:\"\"\"|\'\'\')|(?:\"\"\"|\'\'\')[ \t]*,?$"
+_QUIRK_LINES = 200
+# a notebook's (`.ipynb`) output: each line a JSON string, `"INFO:tensorflow:loss = 0.61, step = 1\n",`
+_JSON_LINE = r'^[ \t]*"((?:[^"\\\n]|\\.)*?)(?:\\n)?",?[ \t]*$'
+_JSON_LINE_PY = re.compile(_JSON_LINE, re.MULTILINE)
+_JSON_OUTPUT_LINE = re.compile(r'^[ \t]*"(?:[^"\\\n]|\\.)*\\n",?[ \t]*$', re.MULTILINE)
+_JSON_ESCAPES = {"\\\\": "\\", '\\"': '"', "\\t": "\t", "\\r": "\r", "\\/": "/", "\\u001b": "\x1b"}
+
+
+@dataclass(frozen=True)
+class Quirks:
+    """Which wrappings a file's head shows (each costs a pass over every line, so only those are peeled)."""
+
+    json_strings: bool = False  # two lines or more: a log's own lines never end in `\n",`
+    html: bool = False
+    entities: bool = False
+    prefix: bool = False  # on most lines: a line of a log that merely starts with `[x]` keeps it
+    quotes: bool = False
+    trailing_blanks: bool = False
+
+    @classmethod
+    def of(cls, head: str) -> Quirks:
+        judged = "\n".join(head.split("\n", _QUIRK_LINES)[:_QUIRK_LINES])
+        json_strings = '\\n"' in judged and len(_JSON_OUTPUT_LINE.findall(judged)) >= 2
+        if json_strings:  # the other wrappings are judged inside the strings (an approximation: no unescaping)
+            head = judged = "\n".join(_JSON_LINE_PY.findall(judged))
+        # a substring test first (microseconds on 256 KiB), the regex on the whole head only when it hits
+        html = "<" in head and any(hint in head for hint in _HTML_HINTS) and re.search(_HTML_TAG, head) is not None
+        return cls(
+            json_strings=json_strings,
+            html=html,
+            entities="&" in head and any(entity in head for entity in _ENTITIES),
+            prefix=_mostly_prefixed(judged),
+            quotes=('"""' in head or "'''" in head),
+            trailing_blanks=any(end in judged for end in (" \n", "\t\n", " \r\n", "\t\r\n")),
+        )
+
+    def peel(self, lines: pl.LazyFrame, utc_offset_s: float) -> pl.LazyFrame:
+        """`lines` with these wrappings peeled off `text`, and each line's `stamp_s` (unix seconds) and
+        `stamp_clock` from a peeled date-time prefix (local time at `utc_offset_s` unless it names its zone)."""
+        text = pl.col("text")
+        if self.json_strings:  # the strings are the log; the notebook's own lines (`"cells": [`) are left blank
+            unquoted = text.str.replace(_JSON_LINE, "${1}").str.replace_many(
+                list(_JSON_ESCAPES), list(_JSON_ESCAPES.values())
+            )
+            unquoted = unquoted.str.replace_all(_ANSI, "")  # colours escaped in the JSON, as scan_lines cleans them
+            text = pl.when(text.str.contains(_JSON_LINE)).then(unquoted).otherwise(pl.lit(""))
+        if self.html:
+            text = text.str.replace_all(_HTML_TAG, "")
+        if self.entities:
+            text = text.str.replace_many(list(_ENTITIES), list(_ENTITIES.values()))
+        stamp_s, clock = pl.lit(None, pl.Float64), pl.lit(None, pl.String)
+        if self.prefix:
+            stamp = text.str.extract(f"({PREFIX})", 1).str.extract(_PREFIX_STAMP, 1)
+            stamp_s, clock = unix_s(stamp, utc_offset_s), zone_clock(stamp)
+            text = text.str.replace(PREFIX, "")
+        if self.quotes:
+            text = text.str.replace_all(_QUOTES, "")
+        if self.trailing_blanks:
+            text = text.str.strip_chars_end(" \t\r")
+        return lines.with_columns(text=text, stamp_s=stamp_s, stamp_clock=clock)
+
+    @property
+    def any(self) -> bool:
+        return self.json_strings or self.html or self.entities or self.prefix or self.quotes or self.trailing_blanks
+
+
+def _mostly_prefixed(judged: str) -> bool:
+    """Whether most of these lines (that hold something) are behind a prefix; none in the first 20 lines: no."""
+    if _PREFIXED_LINE.search("\n".join(judged.split("\n", 20)[:20])) is None:  # most files: 20 lines judged
+        return False
+    return 2 * len(_PREFIXED_LINE.findall(judged)) > len(_FILLED_LINE.findall(judged)) > 0
+
+
+def unix_s(stamp: pl.Expr, utc_offset_s: float | pl.Expr) -> pl.Expr:
+    """A `DATE_TIME` text as unix seconds (null when it is none): its own zone when it names one, else local
+    time at `utc_offset_s`."""
+    parts = stamp.str.extract_groups(rf"^[ \t]*{DATE_TIME}[ \t]*$")
+    wall = (parts.struct["date"].str.replace_all("/", "-", literal=True) + " " + parts.struct["hms"]).str.to_datetime(
+        "%Y-%m-%d %H:%M:%S", strict=False
+    )
+    fraction = ("0." + parts.struct["frac"]).cast(pl.Float64, strict=False).fill_null(0.0)
+    zone = parts.struct["zone"]
+    sign = pl.when(zone.str.starts_with("-")).then(-1.0).otherwise(1.0)
+    hours = zone.str.slice(1, 2).cast(pl.Float64, strict=False)
+    minutes = zone.str.slice(3).str.strip_chars_start(":").cast(pl.Float64, strict=False).fill_null(0.0)
+    zone_s = pl.when(zone.is_in(["Z", "UTC"])).then(0.0).otherwise(sign * (hours * 3600 + minutes * 60))
+    return wall.dt.epoch("ms").cast(pl.Float64) / 1000 + fraction - pl.coalesce(zone_s, utc_offset_s)
+
+
+def zone_clock(stamp: pl.Expr) -> pl.Expr:
+    """`utc` for a `DATE_TIME` that names its zone, `local` for one that does not, null for none."""
+    parts = stamp.str.extract_groups(rf"^[ \t]*{DATE_TIME}[ \t]*$")
+    named = pl.when(parts.struct["zone"].is_not_null()).then(pl.lit("utc"))
+    return named.when(parts.struct["hms"].is_not_null()).then(pl.lit("local"))
 
 
 def engine(streaming: bool) -> EngineType:
@@ -100,7 +237,7 @@ class Source:
             head, last = data[:HEAD_BYTES], data[-1:]
         self._data = data
         self.ends_with_newline = size == 0 or last == b"\n"
-        self.head = decode(where, whole_lines(head, size))
+        self.head, self.quirks = peeled_head(decode(where, whole_lines(head, size)))
         self.large = size >= STREAMING_FROM_BYTES
 
     def without_truncated_line(self) -> tuple[Source, list[str]]:
@@ -117,15 +254,33 @@ class Source:
         """The path of a plain file, or the bytes of a gunzipped one."""
         return self._data
 
-    def lines(self) -> pl.LazyFrame:
+    def lines(self, utc_offset_s: float = 0.0) -> pl.LazyFrame:
+        """`line`, `text` (cleaned, its wrappings peeled: see `Quirks`), and the `stamp_s` and `stamp_clock`
+        of a peeled date-time prefix (null where there is none)."""
         # colours and \r redraws are cleaned where the head shows them: two regex passes fewer per line
-        lines = scan_lines(self._data, clean="\x1b" in self.head or "\r" in self.head)
+        lines = self.peel(scan_lines(self._data, clean="\x1b" in self.head or "\r" in self.head), utc_offset_s)
         return lines if self.before_line is None else lines.filter(pl.col("line") < self.before_line)
+
+    def peel(self, lines: pl.LazyFrame, utc_offset_s: float = 0.0) -> pl.LazyFrame:
+        """`lines` of this file (`scan_lines`) with the wrappings its head shows peeled off (see `Quirks`)."""
+        if not self.quirks.any:
+            return lines.with_columns(stamp_s=pl.lit(None, pl.Float64), stamp_clock=pl.lit(None, pl.String))
+        return self.quirks.peel(lines, utc_offset_s)
 
     def line_count(self) -> int:
         # the last line number, not pl.len(): polars' row count takes seconds on a line of megabytes
         lines = scan_lines(self._data, clean=False).select(pl.col("line").max())
         return int(lines.collect(engine=engine(self.large)).item() or 0)
+
+
+def peeled_head(head: str) -> tuple[str, Quirks]:
+    """A head with the wrappings it shows peeled off, as `Source.lines` peels every line, and those wrappings."""
+    quirks = Quirks.of(head)
+    if not quirks.any:
+        return head, quirks
+    # split by polars: a Python list of the lines would be converted element by element
+    lines = pl.LazyFrame({"text": [head]}).select(pl.col("text").str.split("\n").explode())
+    return quirks.peel(lines, 0.0).select(pl.col("text").fill_null("").str.join("\n")).collect().item(), quirks
 
 
 def whole_lines(head: bytes, size: int) -> bytes:
@@ -142,7 +297,7 @@ def read_head(path: Path) -> str:
         raw = f.read(HEAD_BYTES + 1)
     if raw.startswith(_GZIP_MAGIC):
         raw = zlib.decompressobj(wbits=31).decompress(raw, HEAD_BYTES + 1)
-    return whole_lines(raw[:HEAD_BYTES], len(raw)).decode("utf-8", errors="replace")
+    return peeled_head(whole_lines(raw[:HEAD_BYTES], len(raw)).decode("utf-8", errors="replace"))[0]
 
 
 def not_regular(mode: int) -> str | None:

@@ -101,7 +101,7 @@ def parse_many(
     """
     if not sources:
         return []
-    lines = concat_files([s.lines() for s in sources], utc_offsets_s)
+    lines = concat_files([s.lines(o) for s, o in zip(sources, utc_offsets_s, strict=True)], utc_offsets_s)
     # the peeled lines feed six branches: collect them once rather than once per branch
     peeled = _peel(lines, year).collect(engine="in-memory").lazy()
     branches = [_simple_facts, _phase_facts, _config_facts, _eval_facts, _saved_dict_facts, _model_facts]
@@ -144,13 +144,15 @@ def _prefixes(lines: pl.LazyFrame) -> pl.LazyFrame:
             "file",
             "offset",
             "line",
+            "stamp_s",
+            "stamp_clock",
             docker=part["docker"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False),
             worker=part["worker"],
             style=style,
             absl_md=part["month"] + "-" + part["day"],
             absl_time=part["time"],
             cpp=part["cpp"].str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False),
-            msg=part["msg"],
+            msg=part["msg"].str.strip_chars_end(" \t"),  # `examples/sec: 123.4 ` is a reading
         )
         .filter(pl.col("msg").str.strip_chars() != "")
     )
@@ -167,25 +169,32 @@ def _drop_twins(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _clock(year: int | None) -> list[pl.Expr]:
-    """A line's `time` (unix seconds) and `clock`: docker's UTC stamp, else the C++ or absl local stamp.
+    """A line's `time` (unix seconds) and `clock`: docker's UTC stamp, else a peeled prefix's full stamp (its
+    date is whole, as docker's is), else the C++ or absl local stamp.
 
     absl stamps carry no year: the log's own full stamps give it, else `year`, else 1970 (and the clock says so).
     """
-    hint = pl.coalesce("docker", "cpp").drop_nulls().first().dt.year().over("file")
+    peeled_year = pl.from_epoch(pl.col("stamp_s").cast(pl.Int64, strict=False), time_unit="s").dt.year()
+    hint = pl.coalesce(pl.col("docker").dt.year(), pl.col("cpp").dt.year(), peeled_year)
+    hint = hint.drop_nulls().first().over("file")
     year_used = pl.lit(year) if year is not None else hint.fill_null(1970)
     year_clock = pl.lit("local") if year is not None else pl.when(hint.is_null()).then(pl.lit("local-year-assumed"))
     absl_dt = (year_used.cast(pl.String) + "-" + pl.col("absl_md") + " " + pl.col("absl_time")).str.to_datetime(
         "%Y-%m-%d %H:%M:%S%.f", strict=False
     )
-    docker = pl.col("docker").is_not_null()
+    docker, peeled = pl.col("docker").is_not_null(), pl.col("stamp_s").is_not_null()
     time = (
         pl.when(docker)
         .then(_epoch_s(pl.col("docker")))
+        .when(peeled)
+        .then(pl.col("stamp_s"))
         .otherwise(_epoch_s(pl.coalesce(pl.col("cpp"), absl_dt)) - pl.col("offset"))
     )
     clock = (
         pl.when(docker)
         .then(pl.lit("utc"))
+        .when(peeled)
+        .then(pl.col("stamp_clock"))
         .when(pl.col("cpp").is_not_null())
         .then(pl.lit("local"))
         .when(pl.col("absl_time").is_not_null())
@@ -302,10 +311,15 @@ def _eval_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
             | (pl.col("is_kv") & pl.col("key").str.starts_with(vocab.EVAL_PREFIX)).any().over("file", "block")
         )
     ).filter(pl.col("is_kv") & pl.col("is_eval") & pl.col("value").is_not_null())
+    # a block given again verbatim (printed, then quoted in a docstring or pasted twice) is one evaluation
+    contents = (pl.col("key") + "=" + pl.col("value").cast(pl.String)).sort().str.join(",").over("file", "block")
+    blocks = blocks.with_columns(contents=contents).filter(
+        pl.col("block") == pl.col("block").min().over("file", "contents")
+    )
     return blocks.with_columns(
         kind=pl.lit(vocab.EVAL),
         step=_count(pl.when(pl.col("key") == vocab.GLOBAL_STEP).then(pl.col("value")).max().over("file", "block")),
-    ).drop("kv")
+    ).drop("kv", "contents")
 
 
 def _saved_dict_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
@@ -317,7 +331,7 @@ def _saved_dict_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
         .with_columns(
             step=_count(saved.struct["step"]),
             pair=saved.struct["pairs"]
-            .str.extract_all(r"[A-Za-z_][\w.]* = [^,]+")
+            .str.extract_all(r"[A-Za-z_][\w./]* = [^,]+")  # tf.metrics names hold `/`
             .list.eval(pl.element().str.split_exact(" = ", 1)),
         )
         .explode("pair")
