@@ -226,7 +226,7 @@ class Source:
         """A binary file that a binary format's sniffer claimed (`head` is empty: its parser reads the path)."""
         source = cls.__new__(cls)
         source.path, source.before_line = path, None
-        source._data, source.head, source.ends_with_newline = path, "", True
+        source._data, source.head, source.ends_with_newline, source.quirks = path, "", True, Quirks()
         source.large = path.stat().st_size >= STREAMING_FROM_BYTES
         return source
 
