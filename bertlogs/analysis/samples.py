@@ -69,8 +69,8 @@ def _renumbered(rows: pl.DataFrame) -> pl.DataFrame:
     """`sample` by the one definition (module docstring), in capture order: a new sample where the GPU index
     does not grow or the gap to the previous row is over half the period (the smallest of the GPUs' median
     intervals between their own readings)."""
-    if rows["gpu"].n_unique() == 1:
-        return rows.with_columns(sample=pl.int_range(pl.len(), dtype=pl.Int64))
+    if rows["gpu"].n_unique() == 1:  # a row is a sample (per_sample): its number is only a name
+        return rows
     own = pl.col("time").diff().over("gpu")
     period = rows.select(own.filter(own > 0).median().over("gpu").min()).item() or 0.0
     gap, not_growing = pl.col("time").diff(), pl.col("gpu") <= pl.col("gpu").shift(1)
@@ -81,10 +81,10 @@ def _renumbered(rows: pl.DataFrame) -> pl.DataFrame:
 def per_sample(rows: pl.DataFrame, gpus: list[int] | None = None) -> pl.DataFrame:
     """One row per sample of `gpus` (all: None): its time, power and memory summed over the GPUs (null when
     none has the reading), utilisation averaged, and the busiest GPU's utilisation and power."""
+    if len(gpus or rows["gpu"].unique()) == 1:  # one GPU: a row is a sample (columns shared, not copied)
+        one = rows if gpus is None or rows["gpu"].n_unique() == 1 else rows.filter(pl.col("gpu").is_in(gpus))
+        return one.select("sample", "time", *GAUGES, util_pct_top="util_pct", power_w_top="power_w")
     mine = rows.lazy() if gpus is None else rows.lazy().filter(pl.col("gpu").is_in(gpus))
-    if len(gpus or rows["gpu"].unique()) == 1:  # one GPU: a row is a sample
-        top = {"util_pct_top": pl.col("util_pct"), "power_w_top": pl.col("power_w")}
-        return mine.select("sample", "time", *GAUGES, **top).collect()
     total = lambda c: pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum())  # noqa: E731
     found = mine.group_by("sample").agg(
         pl.col("time").min(),
@@ -141,14 +141,14 @@ def buckets(times: np.ndarray, values: np.ndarray, points: int) -> Series:
     mean time and mean value of what it holds. Empty buckets are left out. The one bucketer: the trace
     (thousands to millions of samples) and the report's sparklines both use it."""
     known = ~np.isnan(values)
-    t, v = times[known], values[known]
+    t, v = (times, values) if known.all() else (times[known], values[known])  # copies only where values miss
     if len(t) <= points:
         return t, v.astype(np.float32)
-    span = t[-1] - t[0]
-    k = np.minimum(((t - t[0]) / (span if span > 0 else 1.0) * points).astype(np.int64), points - 1)
-    counts = np.bincount(k, minlength=points)
-    kept = counts > 0
-    mean = lambda x: np.bincount(k, weights=x, minlength=points)[kept] / counts[kept]  # noqa: E731
+    # `times` is sorted: each bucket is a run of it, found by bisection, summed in one pass without copies
+    edges = t[0] + (t[-1] - t[0]) * np.arange(points) / points
+    starts = np.unique(np.searchsorted(t, edges, side="left"))  # an empty bucket starts where the next does
+    counts = np.diff(np.append(starts, len(t)))
+    mean = lambda x: np.add.reduceat(x, starts, dtype=np.float64) / counts  # noqa: E731
     return mean(t), mean(v).astype(np.float32)
 
 
