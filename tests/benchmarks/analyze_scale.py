@@ -2,7 +2,7 @@
 """Benchmark (not a test): `bertlogs analyze --out` on big captures and big archives.
 
 Generates its inputs deterministically under WORKDIR (default /tmp/bertlogs-bench), then for each case prints
-wall time (process start to exit, reports written), MB/s, peak RSS, and the ratios to `grep -c` on the same
+wall time (process start to exit, reports written), MB/s, CPU seconds (workers included), peak RSS, and the ratios to `grep -c` on the same
 bytes (the I/O floor) and to a naive Python loop with one regex per line doing the same extraction.
 
   (a) one run whose legacy capture (`nvidia-smi | grep %` rows + `date +%s.%N` lines) is ~150 MB
@@ -102,25 +102,31 @@ def captures(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.name in ("nvidia-smi.log", "gpu.csv"))
 
 
-def run_once(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one run of a child process."""
+def run_once(argv: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MB) and CPU seconds (user + system, its workers included) of one run of a child
+    process."""
     start = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     if status != 0:
         raise SystemExit(f"{argv} failed with status {status}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-def timed(commands: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float, float]]:
-    """Median and fastest wall seconds and median peak RSS of each command, the commands taking turns
-    (this machine's speed drifts by tens of percent: taking turns exposes them to the same drift)."""
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+def timed(commands: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float, float, float]]:
+    """Median and fastest wall seconds, median peak RSS and median CPU seconds of each command, the commands
+    taking turns (this machine's speed drifts by tens of percent: taking turns exposes them to the same drift)."""
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, argv in commands.items():
             runs[name].append(run_once(argv))
     return {
-        name: (statistics.median(w for w, _ in r), min(w for w, _ in r), statistics.median(m for _, m in r))
+        name: (
+            statistics.median(w for w, _, _ in r),
+            min(w for w, _, _ in r),
+            statistics.median(m for _, m, _ in r),
+            statistics.median(c for _, _, c in r),
+        )
         for name, r in runs.items()
     }
 
@@ -183,17 +189,17 @@ def main() -> None:
             },
             repeat,
         )
-        (wall, fastest, rss), (grep, _, _), (naive, naive_fastest, naive_rss) = figures.values()
+        (wall, fastest, rss, cpu), (grep, _, _, _), (naive, naive_fastest, naive_rss, _) = figures.values()
         summarized = (out / "summary.csv").read_text().count("\n") - 1
         print(f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB; runs in the summary: {summarized}")
         if len(files) == 1:
             memory = f"{rss / largest_mb:.1f}x the capture"
         else:  # many small runs: memory must not grow with their number; compare with one run alone
-            _, one_rss = run_once([sys.executable, "-m", "bertlogs", "analyze", str(files[0].parent)])
+            _, one_rss, _ = run_once([sys.executable, "-m", "bertlogs", "analyze", str(files[0].parent)])
             memory = f"one run alone: {one_rss:.0f} MB"
         print(
             f"    bertlogs analyze --out: {wall:.2f} s (fastest {fastest:.2f}), {size_mb / wall:.0f} MB/s, "
-            f"peak RSS {rss:.0f} MB ({memory})"
+            f"{cpu:.2f} CPU-s ({cpu / len(files) * 1000:.1f} CPU-ms a run), peak RSS {rss:.0f} MB ({memory})"
         )
         print(f"    grep -c %:              {grep:.2f} s  (bertlogs / grep = {wall / grep:.1f}x)")
         print(
