@@ -2,8 +2,9 @@
 """Benchmark (not a test): `bertlogs analyze --out` on big captures and big archives.
 
 Generates its inputs deterministically under WORKDIR (default /tmp/bertlogs-bench), then for each case prints
-wall time (process start to exit, reports written), MB/s, CPU seconds (workers included), peak RSS, and the ratios to `grep -c` on the same
-bytes (the I/O floor) and to a naive Python loop with one regex per line doing the same extraction.
+wall time (process start to exit, reports written), MB/s, CPU seconds (workers included), peak RSS, and the
+ratios to `grep -c` on the same bytes (the I/O floor) and to a naive Python loop with one regex per line doing the
+same extraction.
 
   (a) one run whose legacy capture (`nvidia-smi | grep %` rows + `date +%s.%N` lines) is ~150 MB
   (b) an archive of 1,000 runs with a ~100 KB capture each
