@@ -337,3 +337,19 @@ def test_dcgmi_garbage_rows_are_warnings_with_their_line(tmp_path: Path) -> None
         f"{path}:3: not a dcgmi dmon row: 'Error getting values information. Return -6: No data is available'",
         f"{path}:4: not a dcgmi dmon row: 'GPU 2          80'",
     ]
+
+
+def test_a_pmon_capture_is_named_not_read_as_an_empty_dmon(tmp_path: Path) -> None:
+    """`nvidia-smi pmon` prints dmon's header shape with one row per process: no GPU samples."""
+    from bertlogs.errors import NotDataError
+    from bertlogs.parsers import parse_file
+
+    pmon = tmp_path / "pmon.txt"
+    pmon.write_text(
+        "# gpu        pid  type    sm   mem   enc   dec   command\n"
+        "# Idx          #   C/G     %     %     %     %   name\n"
+        "    0      12345     C    95    40     -     -   python\n"
+    )
+    assert not smi_dmon.looks_like(Source(pmon).head)
+    with pytest.raises(NotDataError, match="an nvidia-smi pmon capture"):
+        parse_file(pmon)

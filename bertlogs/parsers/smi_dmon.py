@@ -20,6 +20,7 @@ import re
 
 import polars as pl
 
+from bertlogs.parsers import unsupported
 from bertlogs.parsers.text import Source, engine
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
@@ -51,8 +52,9 @@ _SHOWN_LINES = 5
 
 
 def looks_like(head: str) -> bool:
-    """A dmon header line followed by its units line (`# gpu ...` then `# Idx ...`)."""
-    return "Idx" in head and _SNIFF.search(head) is not None
+    """A dmon header line followed by its units line (`# gpu ...` then `# Idx ...`); not pmon's (`# gpu pid type`,
+    one row per process: named in the refusal by `unsupported`)."""
+    return "Idx" in head and _SNIFF.search(head) is not None and unsupported.what(head) is None
 
 
 def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[str]]:

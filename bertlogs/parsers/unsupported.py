@@ -18,6 +18,10 @@ _NEIGHBOURS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(r"^[ \t]*(?:[a-z_.]+(?: \[[^\]]*\])?, )*pid, process_name", re.MULTILINE),
     ),
     (
+        "an nvidia-smi pmon capture (processes, not GPU samples)",
+        re.compile(r"^[ \t#>]*(?:Date[ \t]+)?(?:Time[ \t]+)?gpu[ \t]+pid[ \t]+type[ \t]", re.MULTILINE),
+    ),
+    (
         "a Weights & Biases wandb-summary.json",
         re.compile(r'^\s*\{.*"_wandb": \{|^\s*\{.*"_runtime": [0-9.]+, "_step"', re.DOTALL),
     ),
