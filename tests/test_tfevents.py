@@ -359,3 +359,15 @@ def test_event_files_of_another_run_are_not_used_and_a_restarts_newest_readings_
     assert rows["restarted"].examples_per_s == pytest.approx(256.0)  # only the newest attempt's 8 steps/s
     assert rows["restarted"].window_method.startswith("event files' step wall times")
     assert "the newest readings used" in rows["restarted"].warnings
+
+
+def test_a_gzipped_event_file_is_read_as_the_file_itself(tmp_path: Path) -> None:
+    import gzip
+
+    from bertlogs.parsers import parse_file
+
+    packed = tmp_path / "events.out.tfevents.1574690400.bert-host.gz"
+    packed.write_bytes(gzip.compress(HF.read_bytes()))
+    parsed = parse_file(packed)
+    assert parsed.format == "tfevents"
+    assert parsed.frame.equals(tfevents.parse_path(HF)[0])

@@ -3,6 +3,7 @@ or forced by the caller, and the file is parsed by its format's entry."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import polars as pl
 
 from bertlogs.errors import NotDataError, ParseError, one_line
 from bertlogs.parsers.registry import BINARY_HEAD_BYTES, READ, REGISTRY, Format, Kind, refusal, sniff, sniff_bytes
-from bertlogs.parsers.text import Source, not_regular
+from bertlogs.parsers.text import GZIP_MAGIC, Source, not_regular
 
 __all__ = [
     "Format",
@@ -62,8 +63,11 @@ def _binary_format(path: Path) -> Format | None:
         if not_regular(path.stat().st_mode) is not None:
             return None
         with path.open("rb") as f:
-            return sniff_bytes(f.read(BINARY_HEAD_BYTES))
-    except OSError:
+            head = f.read(BINARY_HEAD_BYTES)
+        if head.startswith(GZIP_MAGIC):  # a gzipped event file: its first records are in its first bytes
+            head = zlib.decompressobj(wbits=31).decompress(head, BINARY_HEAD_BYTES)
+        return sniff_bytes(head)
+    except (OSError, zlib.error):
         return None
 
 

@@ -17,7 +17,7 @@ from polars._typing import EngineType
 
 from bertlogs.errors import NotDataError, ParseError
 
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 _ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
 HEAD_BYTES = 256 * 1024
 # polars' streaming engine bounds memory on big captures; its fixed cost per query (~0.3 ms) dominates on
@@ -196,7 +196,7 @@ class Source:
             with path.open("rb") as f:
                 head = f.read(HEAD_BYTES)
                 data: Path | bytes = path
-                if head.startswith(_GZIP_MAGIC):
+                if head.startswith(GZIP_MAGIC):
                     f.seek(0)
                     data = _gunzip(where, f)
                     head, size, last = data[:HEAD_BYTES], len(data), data[-1:]
@@ -295,7 +295,7 @@ def read_head(path: Path) -> str:
     head: cheap enough to peek at many files. Raises OSError or zlib.error when unreadable."""
     with path.open("rb") as f:
         raw = f.read(HEAD_BYTES + 1)
-    if raw.startswith(_GZIP_MAGIC):
+    if raw.startswith(GZIP_MAGIC):
         raw = zlib.decompressobj(wbits=31).decompress(raw, HEAD_BYTES + 1)
     return peeled_head(whole_lines(raw[:HEAD_BYTES], len(raw)).decode("utf-8", errors="replace"))[0]
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import struct
+import zlib
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ import polars as pl
 
 from bertlogs import facts as f
 from bertlogs.errors import NotDataError, ParseError
-from bertlogs.parsers.text import Source, not_regular
+from bertlogs.parsers.text import GUNZIPPED_MAX_BYTES, GZIP_MAGIC, Source, not_regular
 from bertlogs.schema import FACT_SCHEMA, conform
 
 FILE_VERSION = b"brain.Event:"
@@ -104,6 +105,8 @@ def parse_path(path: Path, *, utc_offset_s: float = 0.0) -> tuple[pl.DataFrame, 
         if special is not None:
             raise NotDataError(where, f"not a regular file but {special}")
         data = path.read_bytes()
+        if data.startswith(GZIP_MAGIC):
+            data = _gunzipped(where, data)
     except OSError as exc:
         raise ParseError(where, f"cannot read: {exc.strerror or exc}") from exc
     if not data:
@@ -114,6 +117,18 @@ def parse_path(path: Path, *, utc_offset_s: float = 0.0) -> tuple[pl.DataFrame, 
     points = _points(events)
     is_eval = _EVAL_DIR.fullmatch(path.parent.name) is not None or points["tag"].str.starts_with("eval_").any()
     return _facts(points, is_eval), warnings
+
+
+def _gunzipped(where: str, data: bytes) -> bytes:
+    """A gzipped event file's bytes, inflated up to GUNZIPPED_MAX_BYTES (a bomb costs no more)."""
+    inflate = zlib.decompressobj(wbits=31)
+    try:
+        out = inflate.decompress(data, GUNZIPPED_MAX_BYTES + 1)
+    except zlib.error as exc:
+        raise ParseError(where, f"damaged gzip file: {exc}") from exc
+    if len(out) > GUNZIPPED_MAX_BYTES:
+        raise ParseError(where, f"gzip inflates past {GUNZIPPED_MAX_BYTES >> 30} GiB: gunzip it first")
+    return out
 
 
 def _crc32c() -> Any:
