@@ -24,7 +24,7 @@ import polars as pl
 from bertlogs import facts as f
 from bertlogs.errors import ParseError, one_line
 from bertlogs.parsers.hf_state import entry_facts, whole
-from bertlogs.parsers.text import Source, engine, scan_lines
+from bertlogs.parsers.text import ANSI, COLLECT_STAMP, Source, engine, scan_lines
 from bertlogs.schema import FACT_SCHEMA, conform
 
 _MARKERS = re.compile(
@@ -40,8 +40,7 @@ _MARKER_WORDS = (
     "{'train_runtime'",
     "TrainOutput(",
 )
-_STAMP = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)Z "
-_ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
+_STAMP = rf"^({COLLECT_STAMP})Z "
 # transformers' explicit format, or run_glue.py's basicConfig format: both local time
 _PREFIX = (
     r"\[(?:INFO|WARNING|ERROR|DEBUG|CRITICAL)\|[^\]|]+\] "
@@ -126,7 +125,7 @@ def _segments(lines: pl.LazyFrame, utc_offset_s: float) -> pl.LazyFrame:
     text = pl.col("text")
     stamp = text.str.extract(_STAMP, 1).str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False)
     split = lines.with_columns(
-        stamp=stamp, parts=text.str.replace(_STAMP, "").str.replace_all(_ANSI, "").str.split("\r")
+        stamp=stamp, parts=text.str.replace(_STAMP, "").str.replace_all(ANSI, "").str.split("\r")
     )
     split = split.with_columns(last=pl.col("parts").list.len() - 1).explode("parts")
     split = split.with_columns(part=pl.int_range(pl.len()).over("line")).rename({"parts": "segment"})

@@ -18,7 +18,9 @@ from polars._typing import EngineType
 from bertlogs.errors import NotDataError, ParseError
 
 GZIP_MAGIC = b"\x1f\x8b"
-_ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
+ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"  # a terminal colour or cursor escape
+# the RFC 3339 UTC stamp docker (`logs --timestamps`) and collect put before each line, without its `Z `
+COLLECT_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
 HEAD_BYTES = 256 * 1024
 # polars' streaming engine bounds memory on big captures; its fixed cost per query (~0.3 ms) dominates on
 # small ones, where the in-memory engine is about twice as fast.
@@ -117,7 +119,7 @@ class Quirks:
             unquoted = text.str.replace(_JSON_LINE, "${1}").str.replace_many(
                 list(_JSON_ESCAPES), list(_JSON_ESCAPES.values())
             )
-            unquoted = unquoted.str.replace_all(_ANSI, "")  # colours escaped in the JSON, as scan_lines cleans them
+            unquoted = unquoted.str.replace_all(ANSI, "")  # colours escaped in the JSON, as scan_lines cleans them
             text = pl.when(text.str.contains(_JSON_LINE)).then(unquoted).otherwise(pl.lit(""))
         if self.html:
             text = text.str.replace_all(_HTML_TAG, "")
@@ -377,7 +379,7 @@ def scan_lines(data: Path | bytes, *, clean: bool = True) -> pl.LazyFrame:
     text = pl.col("text").fill_null("")
     if clean:
         # a progress bar redrawn with \r: what is on screen is the text after the last \r
-        text = text.str.strip_chars_end("\r").str.replace_all(_ANSI, "").str.replace(r"^.*\r", "")
+        text = text.str.strip_chars_end("\r").str.replace_all(ANSI, "").str.replace(r"^.*\r", "")
     return frame.with_row_index("line", offset=1).select(pl.col("line").cast(pl.Int64), text)
 
 

@@ -13,7 +13,7 @@ import re
 import polars as pl
 
 from bertlogs import facts as vocab
-from bertlogs.parsers.text import KEY_VALUE, Source, concat_files
+from bertlogs.parsers.text import COLLECT_STAMP, KEY_VALUE, Source, concat_files
 from bertlogs.schema import FACT_SCHEMA, conform
 
 # StepCounterHook's default `log_step_count_steps`: each rate reading covers this many steps (stated in
@@ -32,7 +32,7 @@ _MARKERS = re.compile(
 # One pass peels every prefix: docker RFC 3339 stamp, indentation or a `#` comment, a worker tag, then the
 # classic (`INFO:tensorflow:`), absl (`I1104 22:22:29.020849 tid file.py:N] `) or C++ header.
 _LINE = (
-    r"^(?:(?<docker>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)Z )?"
+    rf"^(?:(?<docker>{COLLECT_STAMP})Z )?"
     r"\s*(?:#\s+)?"
     r"(?:\[(?<worker>[^\]\s]+::std(?:err|out))\]\s?)?\s*"
     r"(?:(?<classic>(?:INFO|WARNING|ERROR|FATAL|DEBUG|WARN):(?:tensorflow|absl|root):)"
