@@ -51,11 +51,11 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     facts = log.log_facts(run.log, run.records, warnings)
     last = log.last_values(facts)
     row = Row(run=run.name, path=str(run.path), **labels(run, last))
-    readings = _log_figures(row, run, facts, last, reasons)
+    readings, speed = _log_figures(row, run, facts, last, reasons)
     capture = samples.capture(run.gpu, period_s, warnings)
     every = samples.per_sample(capture.rows) if capture is not None else None
     period, jitter = samples.period(every) if every is not None else (None, None)
-    window = _window(row, facts, readings, every, period or 0.0, warnings)
+    window = _window(row, facts, readings, speed, every, period or 0.0, warnings)
     used, mine = list[int](), every
     if capture is None:
         reasons.append((Status.PARTIAL, "no GPU capture"))
@@ -72,8 +72,10 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     return RunResult(row, trace, window, used, unclocked, period if capture is not None and not unclocked else None)
 
 
-def _log_figures(row: Row, run: RunFiles, facts: pl.DataFrame, last: log.Last, reasons: list[Reason]) -> pl.DataFrame:
-    """The log's config, evaluation and throughput into the row; its throughput readings."""
+def _log_figures(
+    row: Row, run: RunFiles, facts: pl.DataFrame, last: log.Last, reasons: list[Reason]
+) -> tuple[pl.DataFrame, log.Throughput | None]:
+    """The log's config, evaluation and throughput into the row; its throughput readings and their figures."""
     row.num_examples = whole(last.get((F.CONFIG, F.NUM_EXAMPLES)))
     row.num_steps = whole(last.get((F.CONFIG, F.NUM_STEPS)))
     row.batch_size = row.batch_size or whole(last.get((F.CONFIG, F.BATCH_SIZE)))
@@ -90,19 +92,20 @@ def _log_figures(row: Row, run: RunFiles, facts: pl.DataFrame, last: log.Last, r
     row.rate_readings = speed.readings if speed is not None else 0
     if speed is None:
         reasons.append((Status.ERROR, "no examples/sec or global_step/sec readings in the log"))
-        return readings
+        return readings, None
     row.examples_per_s_mean, row.examples_per_s = speed.examples_per_s_mean, speed.examples_per_s
     if row.num_examples:
         row.epoch_s_seed = row.num_examples / speed.examples_per_s_mean
     if row.num_steps and row.batch_size and row.num_examples:
         row.epochs = row.num_steps * row.batch_size / row.num_examples
-    return readings
+    return readings, speed
 
 
 def _window(
     row: Row,
     facts: pl.DataFrame,
     readings: pl.DataFrame,
+    speed: log.Throughput | None,
     every: pl.DataFrame | None,
     period_s: float,
     warnings: list[str],
@@ -116,7 +119,6 @@ def _window(
             "from the utilisation trace instead"
         )
         window = None
-    speed = log.throughput(readings)
     length = row.num_steps * speed.s_per_step if speed is not None and row.num_steps and row.epochs else None
     if window is not None:
         row.epoch_s_method = "wall clock of the log over the training window"
