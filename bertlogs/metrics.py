@@ -5,8 +5,8 @@ reading, (t_{i-1}, t_i], as nvidia-smi's utilisation and averaged power do; the 
 covers one median period before its stamp. A mean over a window integrates this step signal over the
 window and divides by the covered time (intervals whose reading is missing are left out).
 
-The time-weighting is written as polars expressions (evaluated per GPU, on the samples where they lie);
-the rest works on short lists.
+The time-weighting works on numpy arrays, in pieces (a long capture's temporaries stay a few MB); the rest
+works on short lists.
 """
 
 from __future__ import annotations
@@ -14,27 +14,32 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-import polars as pl
+import numpy as np
+
+PIECE = 2**20  # readings a pass over a long capture takes at a time
 
 
-def interval_start(time: pl.Expr, first_period_s: float) -> pl.Expr:
-    """Start of the interval each reading describes: the previous stamp; for the first, one period before."""
-    return time.shift(1).fill_null(time.first() - first_period_s)
-
-
-def overlap_s(time: pl.Expr, start_s: float, end_s: float, first_period_s: float) -> pl.Expr:
-    """Seconds of each reading's interval that fall inside [start_s, end_s] (`time` increasing)."""
-    lo = pl.max_horizontal(interval_start(time, first_period_s), pl.lit(start_s))
-    hi = pl.min_horizontal(time, pl.lit(end_s))
-    return (hi - lo).clip(lower_bound=0.0)
-
-
-def weighted_mean(value: pl.Expr, weight: pl.Expr) -> pl.Expr:
-    """Mean of `value` weighted by the seconds each reading covers (`overlap_s`); missing readings are left
-    out; null when no reading covers any of the window."""
-    ok = value.is_not_null() & (weight > 0)
-    covered = weight.filter(ok).sum()
-    return pl.when(covered > 0).then((value * weight).filter(ok).sum() / covered)
+def window_sums(
+    time: np.ndarray, values: dict[str, np.ndarray], start_s: float, end_s: float, first_period_s: float
+) -> dict[str, tuple[float, float]]:
+    """Per reading, (sum of value x seconds covered, seconds covered) over [start_s, end_s] (`time`
+    increasing), missing (NaN) readings left out: a time-weighted mean is the first over the second."""
+    sums = dict.fromkeys(values, (0.0, 0.0))
+    lo = int(np.searchsorted(time, start_s, side="right"))  # the first interval that ends after the start
+    hi = min(int(np.searchsorted(time, end_s, side="left")) + 1, len(time))  # the first that ends at the end
+    for a in range(lo, hi, PIECE):
+        b = min(a + PIECE, hi)
+        before = time[a - 1 : b - 1] if a else np.concatenate(([time[0] - first_period_s], time[: b - 1]))
+        seconds = np.clip(np.minimum(time[a:b], end_s) - np.maximum(before, start_s), 0.0, None)
+        for name, value in values.items():
+            v = value[a:b]
+            ok = ~np.isnan(v) & (seconds > 0)
+            total, covered = sums[name]
+            sums[name] = (
+                total + float(np.dot(v[ok].astype(np.float64), seconds[ok])),
+                covered + float(seconds[ok].sum()),
+            )
+    return sums
 
 
 def counter_delta(times_s: Sequence[float], counter: Sequence[float], start_s: float, end_s: float) -> float | None:

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import polars as pl
+import numpy as np
 
 from bertlogs import facts
 from bertlogs.discovery import FoundRun
 from bertlogs.errors import BertlogsError, NotDataError, ParseError, one_line
 from bertlogs.parsers import Format, Kind, Parsed, batches, open_file, parse_batch, parse_file
 from bertlogs.parsers.text import Source
+from bertlogs.readings import Readings, kept
 from bertlogs.schema import Meta, read_meta
 
 META = "meta.json"
@@ -44,6 +45,7 @@ class RunFiles:
     path: Path
     log: Parsed | None = None
     gpu: Parsed | None = None
+    readings: Readings | None = None  # the GPU capture's, kept compact for the figures
     eval_file: Parsed | None = None
     records: list[Parsed] = field(default_factory=list)  # files whose facts join the log's (trainer_state.json)
     meta: Meta = field(default_factory=Meta)
@@ -146,8 +148,10 @@ def _assemble(load: _Loading, year: int | None) -> RunFiles:
     run.gpu = _largest(run, [p for p in load.parsed if p.kind is Kind.GPU_CAPTURE], "GPU captures")
     run.eval_file = next((p for p in load.parsed if p.kind is Kind.EVAL_RESULTS), None)
     run.records = [p for p in load.parsed if p.kind is Kind.RUN_RECORD]
+    run.readings = kept(run.gpu.frame) if run.gpu is not None else None
     if run.log is not None and year is None and run.log.frame["clock"].eq("local-year-assumed").any():
-        stamped = run.gpu.frame["time"].drop_nulls() if run.gpu is not None else pl.Series([], dtype=pl.Float64)
+        clocked = run.readings is not None and not run.readings.unclocked
+        stamped = run.readings.time if run.readings is not None and clocked else np.empty(0)
         if len(stamped):
             # stamps without a year (absl): take it from the capture's clock and parse again
             gpu_year = dt.datetime.fromtimestamp(stamped[0] + offset, dt.timezone.utc).year

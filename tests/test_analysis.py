@@ -12,6 +12,8 @@ import pytest
 
 from bertlogs import summarize
 from bertlogs.analysis import TRACE_POINTS, samples
+from bertlogs.readings import kept
+from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 T0 = 1764086400.0  # 2025-11-25 16:00:00 UTC
 
@@ -140,7 +142,7 @@ def test_trace_buckets_are_means_of_equal_time_spans() -> None:
         },
         schema_overrides={"power_w": pl.Float32},
     )
-    trace = samples.trace(samples.per_sample(rows), points=10)
+    trace = samples.trace(samples.per_sample(_capture(rows)), points=10)
     assert {c: len(t) for c, (t, _) in trace.items()} == dict.fromkeys(samples.GAUGES, 10)
     # bucket 0 holds t = 0..9 (99/10 = 9.9 s wide): sum over GPUs = 2t + 10
     first = {c: v[0] for c, (_, v) in trace.items()}
@@ -148,8 +150,14 @@ def test_trace_buckets_are_means_of_equal_time_spans() -> None:
     assert first == pytest.approx({"power_w": 19.0, "memory_used_mib": 200.0, "util_pct": 50.0})
     # a sample whose GPU 1 power is missing sums what is there (GPU 0 alone), as the summary does
     assert trace["power_w"][1][-1] == pytest.approx(sum(range(90, 100)) / 10)
-    missing = samples.per_sample(rows.filter(pl.col("gpu") == 0).with_columns(power_w=pl.lit(None, pl.Float32)))
+    missing = samples.per_sample(_capture(rows.filter(pl.col("gpu") == 0).with_columns(power_w=pl.lit(None))))
     assert samples.as_lists(samples.trace(missing, TRACE_POINTS)["power_w"], TRACE_POINTS) == ([], [])  # no point
+
+
+def _capture(rows: pl.DataFrame) -> samples.Capture:
+    found = samples.capture("<rows>", kept(conform(rows, SAMPLE_SCHEMA)), None, [])
+    assert found is not None
+    return found
 
 
 def test_buckets_are_means_of_what_they_hold_and_skip_missing_values() -> None:

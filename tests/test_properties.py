@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
-import polars as pl
+import pytest
 from conftest import REAL
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bertlogs import metrics
+from bertlogs.analysis import samples
 from bertlogs.errors import ParseError
 from bertlogs.parsers import parse_text
 
@@ -29,11 +30,9 @@ def step_signal(draw):  # type: ignore[no-untyped-def]
 
 
 def time_weighted_mean(times: np.ndarray, values: np.ndarray, a: float, b: float) -> float | None:
-    """metrics' expressions evaluated as the analysis does (the first reading covers one median period)."""
-    weight = metrics.overlap_s(pl.col("time"), a, b, float(np.median(np.diff(times))))
-    frame = pl.DataFrame({"time": times, "value": values})
-    mean = frame.select(metrics.weighted_mean(pl.col("value"), weight)).item()
-    return None if mean is None else float(mean)
+    """metrics' sums as the analysis takes them (the first reading covers one median period)."""
+    total, covered = metrics.window_sums(times, {"v": values}, a, b, float(np.median(np.diff(times))))["v"]
+    return total / covered if covered > 0 else None
 
 
 def exact_integral(times: np.ndarray, values: np.ndarray, a: float, b: float) -> float:
@@ -54,6 +53,27 @@ def test_time_weighted_mean_is_the_exact_integral_over_the_window(signal) -> Non
         return
     assert mean is not None
     assert np.isclose(mean * (b - a), exact_integral(times, values, a, b), rtol=1e-9, atol=1e-6)
+
+
+@given(step_signal(), st.integers(1, 5))
+def test_sums_taken_in_pieces_are_the_sums_taken_whole(signal, piece) -> None:  # type: ignore[no-untyped-def]
+    """A long capture is weighted a piece of readings at a time: pieces of 1 to 5 readings give the same sums."""
+    times, values, a, b = signal
+    whole = metrics.window_sums(times, {"v": values}, a, b, 0.5)["v"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "PIECE", piece)
+        assert metrics.window_sums(times, {"v": values}, a, b, 0.5)["v"] == pytest.approx(whole, rel=1e-12, abs=1e-9)
+
+
+@given(st.lists(st.floats(-1, 5), min_size=0, max_size=60), st.integers(1, 7))
+def test_median_interval_taken_in_pieces_is_the_exact_median(gaps, piece) -> None:  # type: ignore[no-untyped-def]
+    """The sampling period of a long capture is the exact median of its positive intervals, found in pieces."""
+    times = 1e9 + np.cumsum(np.array(gaps, dtype=float))
+    d = np.diff(times)
+    expected = float(np.median(d[d > 0])) if (d > 0).any() else None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(samples, "_PIECE", piece)
+        assert samples._median_positive_diff(times) == expected
 
 
 @given(step_signal())

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import polars as pl
+import numpy as np
 
 from bertlogs import metrics
-from bertlogs.analysis.samples import GAUGES, Capture
+from bertlogs.analysis.samples import GAUGES, Capture, Samples
+from bertlogs.readings import Excluded
 
 # A GPU counts as the run's when its mean utilisation in the window is at least this share of the busiest's.
 ACTIVE_SHARE = 0.10
@@ -29,21 +30,13 @@ class GpuMeans:
 
 def per_gpu_means(capture: Capture, window: Window, period_s: float) -> dict[int, GpuMeans]:
     """Each GPU's time-weighted means over the window, over its own stamps (see `metrics`)."""
-    weight = pl.col("weight")
-    figures = [
-        *[metrics.weighted_mean(pl.col(c), weight).alias(c) for c in GAUGES],
-        weight.filter(pl.col("power_w").is_not_null()).sum().alias("covered_s"),
-    ]
-    rows = capture.rows
-    frames = rows.partition_by("gpu", maintain_order=True) if rows["gpu"].n_unique() > 1 else [rows]
-    return {
-        int(f["gpu"][0]): GpuMeans(
-            **f.with_columns(weight=metrics.overlap_s(pl.col("time"), *window, period_s))
-            .select(figures)
-            .row(0, named=True)
-        )
-        for f in frames
-    }
+    means = {}
+    for gpu in capture.gpus:
+        mine = capture.of_gpu(gpu)
+        sums = metrics.window_sums(mine.time, {c: getattr(mine, c) for c in GAUGES}, *window, period_s)
+        found = {c: total / covered if covered > 0 else None for c, (total, covered) in sums.items()}
+        means[gpu] = GpuMeans(**found, covered_s=sums["power_w"][1])
+    return means
 
 
 def choose_gpus(means: dict[int, GpuMeans], chosen: list[int] | None, warnings: list[str]) -> list[int]:
@@ -93,13 +86,17 @@ class Maxima:
     memory_mib_max: float | None
 
 
-def maxima(samples: pl.DataFrame, window: Window, period_s: float) -> Maxima:
-    """Samples (per_sample's rows of the run's GPUs) whose interval ends inside the window, with the highest
-    summed power and memory among them; a sample stamped up to one period after the end still covers it."""
+def maxima(samples: Samples, window: Window, period_s: float) -> Maxima:
+    """Samples (per_sample's of the run's GPUs) whose interval ends inside the window, with the highest summed
+    power and memory among them; a sample stamped up to one period after the end still covers it."""
     start, end = window
-    inside = samples.filter((pl.col("time") > start) & (pl.col("time") <= end + period_s))
-    found = inside.select(pl.len(), pl.col("power_w").max(), pl.col("memory_used_mib").max()).row(0)
-    return Maxima(*found)
+    inside = slice(*np.searchsorted(samples.time, [start, end + period_s], side="right").tolist())
+    return Maxima(inside.stop - inside.start, _most(samples.power_w[inside]), _most(samples.memory_used_mib[inside]))
+
+
+def _most(values: np.ndarray) -> float | None:
+    known = values[~np.isnan(values)]
+    return float(known.max()) if len(known) else None
 
 
 def energy_j(
@@ -107,7 +104,7 @@ def energy_j(
 ) -> tuple[float | None, str | None]:
     """Energy over the window and the method: the NVML counter's difference on every GPU, else time-weighted
     power x window length."""
-    counters = [_counter_delta_mj(capture.rows, g, window) for g in used]
+    counters = [_counter_delta_mj(capture, g, window) for g in used] if capture.rows.energy_mj is not None else []
     if counters and all(e is not None for e in counters):
         total_j = sum(e for e in counters if e is not None) / 1000.0
         return total_j, "NVML total-energy counter difference over the window"
@@ -116,31 +113,33 @@ def energy_j(
     return None, None
 
 
-def _counter_delta_mj(rows: pl.DataFrame, gpu: int, window: Window) -> float | None:
-    if rows["energy_mj"].is_null().all():
-        return None
-    counter = rows.filter(pl.col("gpu") == gpu).select("time", "energy_mj").drop_nulls()
-    return metrics.counter_delta(counter["time"].to_list(), counter["energy_mj"].to_list(), *window)
+def _counter_delta_mj(capture: Capture, gpu: int, window: Window) -> float | None:
+    mine = capture.of_gpu(gpu)
+    assert mine.energy_mj is not None
+    known = ~np.isnan(mine.energy_mj)
+    found = metrics.counter_delta(mine.time[known], mine.energy_mj[known], *window)
+    return float(found) if found is not None else None
 
 
-def activity_start(samples: pl.DataFrame, period_s: float) -> float:
-    """Start of the interval of the first of two consecutive busy samples (per_sample's rows of every GPU).
+def activity_start(samples: Samples, period_s: float) -> float:
+    """Start of the interval of the first of two consecutive busy samples (per_sample's of every GPU).
 
     Busy: the busiest GPU's utilisation (or, without it, power) at least half of its 90th percentile.
     """
-    signal = "util_pct_top" if samples["util_pct_top"].is_not_null().any() else "power_w_top"
-    value = pl.col(signal).fill_null(0)
-    high = value.quantile(0.9, "linear")
+    signal = samples.util_pct_top if not np.isnan(samples.util_pct_top).all() else samples.power_w_top
+    value = np.nan_to_num(signal.astype(np.float64), nan=0.0)
+    high = float(np.quantile(value, 0.9))
     busy = (value >= 0.5 * high) & (high > 0)
-    both = busy & busy.shift(-1).fill_null(False)
-    found = samples.select(
-        first=metrics.interval_start(pl.col("time"), period_s).filter(both).first(), fallback=pl.col("time").first()
-    )
-    first, fallback = found.row(0)
-    return float(first if first is not None else fallback)
+    both = np.flatnonzero(busy[:-1] & busy[1:]) if len(busy) > 1 else np.empty(0, int)
+    if not len(both):
+        return float(samples.time[0])
+    first = int(both[0])
+    return float(samples.time[first - 1] if first else samples.time[0] - period_s)
 
 
-def in_window(excluded: pl.DataFrame, window: Window, period_s: float, gpus: list[int]) -> int:
+def in_window(excluded: Excluded, window: Window, period_s: float, gpus: list[int]) -> int:
     """How many of the left-out readings lie in the window, on the run's GPUs."""
-    t = pl.col("time")
-    return excluded.filter(t.is_finite(), t > window[0], t <= window[1] + period_s, pl.col("gpu").is_in(gpus)).height
+    t = excluded.time
+    with np.errstate(invalid="ignore"):
+        inside = np.isfinite(t) & (t > window[0]) & (t <= window[1] + period_s) & np.isin(excluded.gpu, gpus)
+    return int(inside.sum())

@@ -7,6 +7,7 @@ import traceback as tb
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from bertlogs import facts as F
@@ -52,8 +53,9 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     last = log.last_values(facts)
     row = Row(run=run.name, path=str(run.path), **labels(run, last))
     readings, speed = _log_figures(row, run, facts, last, reasons)
-    capture = samples.capture(run.gpu, period_s, warnings)
-    every = samples.per_sample(capture.rows) if capture is not None else None
+    path = str(run.gpu.path) if run.gpu is not None else str(run.path)
+    capture = samples.capture(path, run.readings, period_s, warnings)
+    every = samples.per_sample(capture) if capture is not None else None
     period, jitter = samples.period(every) if every is not None else (None, None)
     window = _window(row, facts, readings, speed, every, period or 0.0, warnings)
     used, mine = list[int](), every
@@ -67,7 +69,7 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
         reasons.append((Status.PARTIAL, unfinished))
     _status(row, run, log.errors(facts), reasons, warnings)
     check(row)
-    unclocked = run.gpu is not None and run.gpu.frame["time"].is_null().all()
+    unclocked = run.readings is not None and run.readings.unclocked
     trace = samples.trace(mine, TRACE_POINTS)
     return RunResult(row, trace, window, used, unclocked, period if capture is not None and not unclocked else None)
 
@@ -106,7 +108,7 @@ def _window(
     facts: pl.DataFrame,
     readings: pl.DataFrame,
     speed: log.Throughput | None,
-    every: pl.DataFrame | None,
+    every: samples.Samples | None,
     period_s: float,
     warnings: list[str],
 ) -> figures.Window | None:
@@ -139,13 +141,13 @@ def _window(
 def _gpu_figures(
     row: Row,
     capture: Capture,
-    every: pl.DataFrame,
+    every: samples.Samples,
     window: figures.Window,
     period_s: float,
     chosen: list[int] | None,
     warnings: list[str],
     reasons: list[Reason],
-) -> tuple[list[int], pl.DataFrame]:
+) -> tuple[list[int], samples.Samples]:
     """The GPU figures over the window into the row; the GPUs they cover, and their samples (`every`, the
     samples of all GPUs, when they are all the run's)."""
     means = figures.per_gpu_means(capture, window, period_s)
@@ -153,7 +155,7 @@ def _gpu_figures(
     if not used:
         reasons.append((Status.PARTIAL, "none of the run's GPUs is in the capture"))
         return [], every
-    mine = every if sorted(used) == sorted(capture.gpus) else samples.per_sample(capture.rows, used)
+    mine = every if sorted(used) == sorted(capture.gpus) else samples.per_sample(capture, used)
     row.gpus = ",".join(str(g) for g in used)
     if (covered := figures.coverage(means, used, window)) < figures.MIN_COVERAGE:
         warnings.append(f"GPU capture covers only {covered:.0%} of the training window")
@@ -165,7 +167,7 @@ def _gpu_figures(
     energy_j, row.energy_method = figures.energy_j(capture, used, window, row.power_w)
     if energy_j is not None and row.epochs:
         row.energy_j_per_epoch = energy_j / row.epochs
-    if n := figures.in_window(capture.excluded, window, period_s, used):
+    if n := figures.in_window(capture.rows.excluded, window, period_s, used):
         reasons.append((Status.PARTIAL, f"{n} reading(s) in the training window were impossible and left out"))
     return used, mine
 
@@ -174,27 +176,26 @@ def _walled(readings: pl.DataFrame) -> bool:
     return bool(readings.height) and bool((readings["clock"] == F.STEP_WALL_TIME).all())
 
 
-def _overlaps(every: pl.DataFrame, window: figures.Window) -> bool:
-    first, last = every["time"].first(), every["time"].last()
-    return isinstance(first, float) and isinstance(last, float) and first < window[1] and last > window[0]
+def _overlaps(every: samples.Samples, window: figures.Window) -> bool:
+    return len(every) > 0 and every.time[0] < window[1] and every.time[-1] > window[0]
 
 
-def _unfinished(run: RunFiles, facts: pl.DataFrame, every: pl.DataFrame | None) -> str | None:
+def _unfinished(run: RunFiles, facts: pl.DataFrame, every: samples.Samples | None) -> str | None:
     """meta.json still says running and has no end: the collector died (SIGKILL, crash) or is still at work."""
     if run.meta.status != "running" or run.meta.end_unix_s is not None:
         return None
 
-    def reach(times: pl.Series | None) -> str:
-        stamped = times.drop_nulls() if times is not None else pl.Series([], dtype=pl.Float64)
-        if stamped.is_empty():
+    def reach(times: np.ndarray) -> str:
+        stamped = times[~np.isnan(times)]
+        if not len(stamped):
             return "nothing stamped"
         start = run.meta.start_unix_s if run.meta.start_unix_s is not None else stamped.min()
-        return f"{stamped.max() - start:.0f} s"  # type: ignore[operator]
+        return f"{stamped.max() - start:.0f} s"
 
-    capture = reach(every["time"] if every is not None else None)
+    capture = reach(every.time if every is not None else np.empty(0))
     return (
         "collection unfinished (collector killed, or still running): meta.json says running and has no "
-        f"end; after the start, the log reaches {reach(facts['time'])} and the GPU capture {capture}"
+        f"end; after the start, the log reaches {reach(facts['time'].to_numpy())} and the GPU capture {capture}"
     )
 
 

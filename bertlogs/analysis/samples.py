@@ -11,120 +11,175 @@ samples by this definition; time-weighted means integrate each GPU over its own 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import numpy as np
-import polars as pl
 
-from bertlogs.parsers import Parsed
+from bertlogs.readings import GAUGES, Readings
 
-# Readings outside their physical range (besides NaN and inf), per column the figures use.
-_IMPOSSIBLE: dict[str, pl.Expr] = {
-    "power_w": pl.col("power_w") < 0,
-    "energy_mj": pl.col("energy_mj") < 0,
-    "memory_used_mib": (pl.col("memory_used_mib") < 0) | (pl.col("memory_used_mib") > pl.col("memory_total_mib")),
-    "util_pct": (pl.col("util_pct") < 0) | (pl.col("util_pct") > 100),
-}
 _SAME_SAMPLE_SHARE = 0.5  # rows closer than this share of the period belong to one sample
-GAUGES = ("power_w", "memory_used_mib", "util_pct")
+_PIECE = 2**20  # rows a pass over a long capture takes at a time: its temporaries stay a few MB
 
 
 @dataclass(frozen=True)
 class Capture:
-    """The run's GPU rows (one per GPU per sample, sorted by time, `sample` renumbered by the definition
-    above), the readings left out as impossible (sample, gpu, time, reading, value), and whether the times
-    were rebuilt from a period because the capture has no clock."""
+    """The run's readings on one clock (times rebuilt from a period when the capture has none: `unclocked`),
+    impossible ones left out (see `readings`), and `sample` numbered by the definition above (None for a
+    single GPU, where a row is a sample)."""
 
-    rows: pl.DataFrame
-    excluded: pl.DataFrame
+    rows: Readings
+    sample: np.ndarray | None
     unclocked: bool
 
     @property
     def gpus(self) -> list[int]:
-        return self.rows["gpu"].unique(maintain_order=True).to_list()
+        gpu = self.rows.gpu
+        if not isinstance(gpu, np.ndarray):
+            return [gpu]
+        found, first = np.unique(gpu, return_index=True)
+        return [int(g) for g in found[np.argsort(first)]]
+
+    def of_gpu(self, gpu: int) -> Readings:
+        """The readings of one GPU (the same arrays for a single-GPU capture)."""
+        if not isinstance(self.rows.gpu, np.ndarray):
+            return self.rows
+        mine = self.rows.gpu == gpu
+        r = self.rows
+        energy = r.energy_mj[mine] if r.energy_mj is not None else None
+        return replace(
+            r,
+            time=r.time[mine],
+            gpu=gpu,
+            power_w=r.power_w[mine],
+            memory_used_mib=r.memory_used_mib[mine],
+            util_pct=r.util_pct[mine],
+            energy_mj=energy,
+        )
 
 
-def capture(gpu: Parsed | None, period_s: float | None, warnings: list[str]) -> Capture | None:
-    """The capture's rows on one clock, impossible readings left out (with a warning); None without samples."""
-    if gpu is None or gpu.frame.is_empty():
+@dataclass(frozen=True)
+class Samples:
+    """One entry per sample of some GPUs (`per_sample`), sorted by time."""
+
+    time: np.ndarray
+    power_w: np.ndarray
+    memory_used_mib: np.ndarray
+    util_pct: np.ndarray
+    util_pct_top: np.ndarray
+    power_w_top: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
+def capture(path: str, found: Readings | None, period_s: float | None, warnings: list[str]) -> Capture | None:
+    """The capture's readings on one clock (the left-out ones named in a warning); None without samples."""
+    if found is None:
         return None
-    rows, unclocked = gpu.frame, gpu.frame["time"].is_null().all()
-    if unclocked:
+    if found.unclocked:
         if period_s is None:
-            warnings.append(f"{gpu.path}: capture has no clock and no --period is known; figures skipped")
+            warnings.append(f"{path}: capture has no clock and no --period is known; figures skipped")
             return None
-        warnings.append(f"{gpu.path}: capture has no clock; times rebuilt from a {period_s:.3f} s period")
-        rows = rows.with_columns(time=pl.col("sample").cast(pl.Float64) * period_s)
-    elif rows["time"].is_null().any():
-        rows = rows.filter(pl.col("time").is_not_null())
-    rows, excluded = _plausible(rows)
-    if not excluded.is_empty():
-        sample, index, reading, value = excluded.select("sample", "gpu", "reading", "value").row(0)
-        where = f"{gpu.path} sample {sample} (GPU {index})"
-        warnings.append(excluded_note(excluded.height, "GPU", where, f"{reading} {value:g}"))
-    return Capture(rows if unclocked else _renumbered(rows), excluded, unclocked)
+        warnings.append(f"{path}: capture has no clock; times rebuilt from a {period_s:.3f} s period")
+        excluded = replace(found.excluded, time=found.excluded.time * period_s)
+        found = replace(found, time=found.time * period_s, excluded=excluded)
+    if found.excluded.first is not None:
+        sample, index, reading, value = found.excluded.first
+        where = f"{path} sample {sample} (GPU {index})"
+        warnings.append(excluded_note(found.excluded.count, "GPU", where, f"{reading} {value:g}"))
+    return Capture(found, None if found.unclocked else _renumbered(found), found.unclocked)
 
 
-def _renumbered(rows: pl.DataFrame) -> pl.DataFrame:
+def _renumbered(rows: Readings) -> np.ndarray | None:
     """`sample` by the one definition (module docstring), in capture order: a new sample where the GPU index
     does not grow or the gap to the previous row is over half the period (the smallest of the GPUs' median
-    intervals between their own readings)."""
-    if rows["gpu"].n_unique() == 1:  # a row is a sample (per_sample): its number is only a name
-        return rows
-    own = pl.col("time").diff().over("gpu")
-    period = rows.select(own.filter(own > 0).median().over("gpu").min()).item() or 0.0
-    gap, not_growing = pl.col("time").diff(), pl.col("gpu") <= pl.col("gpu").shift(1)
-    new = (not_growing | (gap > _SAME_SAMPLE_SHARE * period)).fill_null(True)
-    return rows.with_columns(sample=new.cum_sum().cast(pl.Int64) - 1)
+    intervals between their own readings); None for a single GPU."""
+    gpu = rows.gpu
+    if not isinstance(gpu, np.ndarray):
+        return None
+    medians = [_median_positive_diff(rows.time[gpu == g]) for g in np.unique(gpu).tolist()]
+    period = min((m for m in medians if m is not None), default=None) or 0.0
+    new = np.ones(len(gpu), bool)
+    new[1:] = (gpu[1:] <= gpu[:-1]) | (np.diff(rows.time) > _SAME_SAMPLE_SHARE * period)
+    return (np.cumsum(new) - 1).astype(np.int32)
 
 
-def per_sample(rows: pl.DataFrame, gpus: list[int] | None = None) -> pl.DataFrame:
-    """One row per sample of `gpus` (all: None): its time, power and memory summed over the GPUs (null when
+def per_sample(capture: Capture, gpus: list[int] | None = None) -> Samples:
+    """One entry per sample of `gpus` (all: None): its time, power and memory summed over the GPUs (NaN when
     none has the reading), utilisation averaged, and the busiest GPU's utilisation and power."""
-    if len(gpus or rows["gpu"].unique()) == 1:  # one GPU: a row is a sample (columns shared, not copied)
-        one = rows if gpus is None or rows["gpu"].n_unique() == 1 else rows.filter(pl.col("gpu").is_in(gpus))
-        return one.select("sample", "time", *GAUGES, util_pct_top="util_pct", power_w_top="power_w")
-    mine = rows.lazy() if gpus is None else rows.lazy().filter(pl.col("gpu").is_in(gpus))
-    total = lambda c: pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum())  # noqa: E731
-    found = mine.group_by("sample").agg(
-        pl.col("time").min(),
-        total("power_w"),
-        total("memory_used_mib"),
-        pl.col("util_pct").mean(),
-        pl.col("util_pct").max().alias("util_pct_top"),
-        pl.col("power_w").max().alias("power_w_top"),
-    )
-    return found.sort("time").collect()
+    rows = capture.rows
+    if capture.sample is None or (gpus is not None and len(gpus) == 1):  # one GPU: a row is a sample
+        one = rows if gpus is None else capture.of_gpu(gpus[0])
+        return Samples(one.time, one.power_w, one.memory_used_mib, one.util_pct, one.util_pct, one.power_w)
+    mine = slice(None) if gpus is None else np.isin(rows.gpu, gpus)
+    sample = capture.sample[mine]
+    starts = np.flatnonzero(np.concatenate(([True], sample[1:] != sample[:-1])))
+    values = {c: getattr(rows, c)[mine] for c in GAUGES}
+    counts = {c: np.add.reduceat(~np.isnan(v), starts) for c, v in values.items()}
+    totals = {c: np.add.reduceat(np.nan_to_num(v), starts, dtype=np.float64) for c, v in values.items()}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        found = Samples(
+            time=np.minimum.reduceat(rows.time[mine], starts),
+            power_w=_where_any(totals["power_w"], counts["power_w"]),
+            memory_used_mib=_where_any(totals["memory_used_mib"], counts["memory_used_mib"]),
+            util_pct=(totals["util_pct"] / counts["util_pct"]).astype(np.float32),
+            util_pct_top=np.fmax.reduceat(values["util_pct"], starts),
+            power_w_top=np.fmax.reduceat(values["power_w"], starts),
+        )
+    order = np.argsort(found.time, kind="stable")
+    return Samples(*(getattr(found, f)[order] for f in Samples.__dataclass_fields__))
 
 
-def period(samples: pl.DataFrame) -> tuple[float | None, float | None]:
-    """Median and standard deviation of the intervals between samples (per_sample's rows)."""
-    dt = pl.col("time").diff()
-    intervals = dt.filter(dt > 0)
-    median, std = samples.select(intervals.median(), intervals.std(ddof=0).alias("std")).row(0)
-    return median, std
+def _where_any(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    return np.where(count > 0, total, np.nan).astype(np.float32)
 
 
-def _plausible(samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The samples with impossible readings set to null and samples stamped before an earlier one of the
-    same GPU (the clock went backwards) left out; and what was left out (sample, gpu, time, reading, value),
-    in capture order."""
-    t = pl.col("time")
-    earlier = t.cum_max().shift(1)
-    went_back = ~t.is_finite() | (t < (earlier.over("gpu") if samples["gpu"].n_unique() > 1 else earlier))
-    bad = {c: (wrong | ~pl.col(c).is_finite()).fill_null(False) for c, wrong in _IMPOSSIBLE.items()}
-    bad["time"] = went_back.fill_null(False)
-    if not samples.select(pl.any_horizontal(*bad.values()).any()).item():  # the usual case: one cheap pass, no copy
-        return samples, samples.clear().select("sample", "gpu", "time")
-    excluded = pl.concat(
-        [
-            samples.lazy().filter(wrong).select("sample", "gpu", "time", reading=pl.lit(c), value=pl.col(c).cast(float))
-            for c, wrong in bad.items()
-        ]
-    ).sort("sample", "gpu", maintain_order=True)
-    found = excluded.collect()
-    kept = samples.lazy().filter(~bad["time"])
-    return kept.with_columns(pl.when(~bad[c]).then(pl.col(c)).alias(c) for c in _IMPOSSIBLE).collect(), found
+def period(samples: Samples) -> tuple[float | None, float | None]:
+    """Median and standard deviation of the intervals between samples (`per_sample`'s)."""
+    median = _median_positive_diff(samples.time)
+    if median is None:
+        return None, None
+    count, total = 0, 0.0
+    for piece in _positive_diffs(samples.time):
+        count, total = count + len(piece), total + float(piece.sum())
+    mean, squares = total / count, 0.0
+    for piece in _positive_diffs(samples.time):
+        squares += float(np.square(piece - mean).sum())
+    return median, (squares / count) ** 0.5
+
+
+def _positive_diffs(time: np.ndarray) -> Iterator[np.ndarray]:
+    """The positive intervals between consecutive times, a piece at a time (never a copy of the whole)."""
+    for lo in range(0, max(len(time) - 1, 0), _PIECE):
+        d = np.diff(time[lo : lo + _PIECE + 1])
+        yield d[d > 0]
+
+
+_BINS = 4096
+
+
+def _median_positive_diff(time: np.ndarray) -> float | None:
+    """The exact median of the positive intervals between consecutive times, in pieces: the intervals are
+    counted into bins, and only the bin that holds the middle is sorted."""
+    if len(time) <= _PIECE:
+        every = next(_positive_diffs(time), np.empty(0))
+        return float(np.median(every)) if len(every) else None
+    known = [(float(p.min()), float(p.max())) for p in _positive_diffs(time) if len(p)]
+    if not known:
+        return None
+    edges = np.linspace(min(lo for lo, _ in known), max(hi for _, hi in known), _BINS + 1)
+    bin_of = lambda d: np.clip(np.searchsorted(edges, d, side="right") - 1, 0, _BINS - 1)  # noqa: E731
+    counts = np.zeros(_BINS, np.int64)
+    for piece in _positive_diffs(time):
+        counts += np.bincount(bin_of(piece), minlength=_BINS)
+    up_to = np.cumsum(counts)
+    middle = []
+    for rank in sorted({(int(up_to[-1]) - 1) // 2, int(up_to[-1]) // 2}):
+        b = int(np.searchsorted(up_to, rank, side="right"))
+        inside = np.sort(np.concatenate([p[bin_of(p) == b] for p in _positive_diffs(time)]))
+        middle.append(float(inside[rank - (up_to[b] - counts[b])]))
+    return sum(middle) / len(middle)
 
 
 def excluded_note(count: int, what: str, first_at: str, reading: str) -> str:
@@ -160,9 +215,8 @@ def as_lists(series: Series | None, points: int) -> tuple[list[float], list[floa
     return times.tolist(), values.tolist()
 
 
-def trace(samples: pl.DataFrame | None, points: int) -> dict[str, Series]:
-    """Each gauge of `per_sample`'s rows bucketed to at most `points` points; empty without samples."""
-    if samples is None or samples.is_empty():
+def trace(samples: Samples | None, points: int) -> dict[str, Series]:
+    """Each gauge of `per_sample`'s samples bucketed to at most `points` points; empty without samples."""
+    if samples is None or not len(samples):
         return {}
-    times = samples["time"].to_numpy()
-    return {c: buckets(times, samples[c].cast(pl.Float64).to_numpy(), points) for c in GAUGES}
+    return {c: buckets(samples.time, getattr(samples, c), points) for c in GAUGES}

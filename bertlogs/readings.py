@@ -1,0 +1,195 @@
+"""A GPU capture's readings as the figures keep them: compact numpy arrays, filled chunk by chunk while the
+capture is read, so that memory grows by `bytes_per_sample` a GPU sample and never holds the file or its
+full tidy frame (time float64; power, memory and utilisation float32, NaN where missing; the GPU index int16,
+not stored for a single-GPU capture; the energy counter float64, only where the capture has one).
+
+Readings outside their physical range are left out as they come: a gauge becomes NaN, and a row whose time
+is not finite or goes back before an earlier row of the same GPU is dropped; each is counted, the first named,
+and the time and GPU of each kept, for the figures to count those inside the training window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+GAUGES = ("power_w", "memory_used_mib", "util_pct")
+GAUGES_AND_ENERGY = ("power_w", "energy_mj", "memory_used_mib", "util_pct")
+_GPU_DTYPE = np.int16  # an index beyond 32767 is not a GPU's
+# Rows a capture of N bytes is first given room for (np.empty: untouched room is never resident); a capture
+# denser than this (a CSV of one or two columns) grows by copying.
+_BYTES_PER_ROW_AT_LEAST = 32
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """Readings left out: how many, the first in capture order (`path sample N (GPU g)`, reading, value), and
+    the time and GPU of each (NaN time: the time itself was not finite)."""
+
+    count: int = 0
+    first: tuple[int, int, str, float] | None = None  # sample, gpu, reading, value
+    time: np.ndarray = field(default_factory=lambda: np.empty(0))
+    gpu: np.ndarray = field(default_factory=lambda: np.empty(0, _GPU_DTYPE))
+
+
+@dataclass(frozen=True)
+class Readings:
+    """One row per GPU per sample, in capture order. `time` is unix seconds, or the capture's sample numbers
+    when it has no clock (`unclocked`); `gpu` is an array, or the one GPU's index."""
+
+    time: np.ndarray
+    gpu: np.ndarray | int
+    power_w: np.ndarray
+    memory_used_mib: np.ndarray
+    util_pct: np.ndarray
+    energy_mj: np.ndarray | None
+    unclocked: bool
+    excluded: Excluded
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    @property
+    def bytes_per_sample(self) -> int:
+        arrays = [self.time, self.power_w, self.memory_used_mib, self.util_pct, self.energy_mj, self.gpu]
+        return sum(a.itemsize for a in arrays if isinstance(a, np.ndarray))
+
+    def gpu_array(self) -> np.ndarray:
+        return self.gpu if isinstance(self.gpu, np.ndarray) else np.full(len(self), self.gpu, _GPU_DTYPE)
+
+
+class Keeper:
+    """Readings kept from the chunks of one capture (SAMPLE_SCHEMA frames, in capture order): `add` each, then
+    `readings`. `size_bytes` (the capture's) sizes the first room."""
+
+    def __init__(self, size_bytes: int) -> None:
+        self._capacity = max(1024, size_bytes // _BYTES_PER_ROW_AT_LEAST)
+        self._n = 0
+        self._arrays: dict[str, np.ndarray] = {}
+        self._latest: dict[int, float] = {}  # per GPU, the latest time kept (a time going back is left out)
+        self._clocked = False
+        self._excluded: list[tuple[np.ndarray, np.ndarray]] = []
+        self._count = 0
+        self._first: tuple[int, int, str, float] | None = None
+
+    def add(self, chunk: pl.DataFrame) -> None:
+        """Keep one chunk's readings (impossible ones left out and counted)."""
+        clocked = chunk["time"].is_not_null()
+        if not self._clocked and clocked.any():  # rows without a time count only while no row has one
+            self._clocked, self._n, self._latest = True, 0, {}
+            self._excluded, self._count, self._first = [], 0, None
+        chunk = chunk.filter(clocked) if self._clocked else chunk
+        if chunk.is_empty():
+            return
+        time = (chunk["time"] if self._clocked else chunk["sample"].cast(pl.Float64)).to_numpy()
+        gpu = chunk["gpu"].clip(-(2**15), 2**15 - 1).to_numpy().astype(_GPU_DTYPE)
+        columns = {"time": time, "gpu": gpu}
+        columns |= {c: chunk[c].cast(pl.Float32).to_numpy() for c in GAUGES}
+        if chunk["energy_mj"].is_not_null().any():
+            columns["energy_mj"] = chunk["energy_mj"].to_numpy()
+        bad = _impossible(columns, chunk["memory_total_mib"].to_numpy())
+        for c, wrong in bad.items():  # NaN read from the file (not a missing reading, which is null until here)
+            wrong |= chunk[c].is_nan().fill_null(False).to_numpy()
+        bad["time"] = ~np.isfinite(time) | (time < self._earlier(gpu, time))
+        for c in GAUGES_AND_ENERGY:
+            if c in bad:  # a dropped row's gauges are not counted again
+                bad[c] &= ~bad["time"]
+        self._count_excluded(chunk["sample"].to_numpy(), columns, bad)
+        self._append(columns, bad)
+
+    def _earlier(self, gpu: np.ndarray, time: np.ndarray) -> np.ndarray:
+        """Per row, the latest finite time of its GPU before it (earlier chunks included); -inf for the first."""
+        earlier = np.empty(len(time))
+        finite = np.where(np.isfinite(time), time, -np.inf)
+        gpus = np.unique(gpu).tolist()
+        for g in gpus:  # a few GPUs, never a loop over rows
+            mine = slice(None) if len(gpus) == 1 else gpu == g
+            running = np.maximum.accumulate(np.concatenate(([self._latest.get(g, -np.inf)], finite[mine])))
+            earlier[mine] = running[:-1]
+            self._latest[g] = float(running[-1])
+        return earlier
+
+    def _count_excluded(self, sample: np.ndarray, columns: dict[str, np.ndarray], bad: dict[str, np.ndarray]) -> None:
+        """Count what `bad` leaves out, keep each one's time and GPU, and name the first by (sample, GPU), the
+        readings in the order of `bad`."""
+        rows = {c: np.flatnonzero(wrong) for c, wrong in bad.items() if wrong.any()}
+        if not rows:
+            return
+        every = np.concatenate(list(rows.values()))
+        self._count += len(every)
+        self._excluded.append((columns["time"][every], columns["gpu"][every]))
+        if self._first is None:
+            rows = {c: r[np.lexsort((columns["gpu"][r], sample[r]))] for c, r in rows.items()}
+            order = {c: (int(sample[r[0]]), int(columns["gpu"][r[0]]), k) for k, (c, r) in enumerate(rows.items())}
+            reading = min(order, key=order.__getitem__)
+            i = rows[reading][0]
+            self._first = (int(sample[i]), int(columns["gpu"][i]), reading, float(columns[reading][i]))
+
+    def _append(self, columns: dict[str, np.ndarray], bad: dict[str, np.ndarray]) -> None:
+        """The kept rows of `columns` after the rows kept so far, impossible gauges as NaN."""
+        keep = ~bad["time"]
+        k, start = int(keep.sum()), self._n
+        if start + k > self._capacity:
+            self._capacity = max(2 * self._capacity, start + k)
+            self._arrays = {c: _moved(a, self._capacity) for c, a in self._arrays.items()}
+        for c, values in columns.items():
+            if c not in self._arrays:  # a column met for the first time: NaN for the rows before
+                self._arrays[c] = np.empty(self._capacity, values.dtype)
+                if start:  # only energy can be met late: the other columns come with every chunk
+                    self._arrays[c][:start] = np.nan
+            self._arrays[c][start : start + k] = values if k == len(values) else values[keep]
+            if c in bad and bad[c].any():
+                self._arrays[c][start : start + k][bad[c] if k == len(values) else bad[c][keep]] = np.nan
+        if "energy_mj" in self._arrays and "energy_mj" not in columns:
+            self._arrays["energy_mj"][start : start + k] = np.nan
+        self._n += k
+
+    def readings(self) -> Readings | None:
+        """What was kept; None when no row was."""
+        if self._n == 0:
+            return None
+        kept = {c: _moved(a, self._n) for c, a in self._arrays.items()}
+        gpus = np.unique(kept["gpu"])
+        times, gpu_of = zip(*self._excluded, strict=True) if self._excluded else ((np.empty(0),), (kept["gpu"][:0],))
+        return Readings(
+            time=kept["time"],
+            gpu=kept["gpu"] if len(gpus) > 1 else int(gpus[0]),
+            power_w=kept["power_w"],
+            memory_used_mib=kept["memory_used_mib"],
+            util_pct=kept["util_pct"],
+            energy_mj=kept.get("energy_mj"),
+            unclocked=not self._clocked,
+            excluded=Excluded(self._count, self._first, np.concatenate(times), np.concatenate(gpu_of)),
+        )
+
+
+def _impossible(columns: dict[str, np.ndarray], total_mib: np.ndarray) -> dict[str, np.ndarray]:
+    """Per gauge, the readings outside their physical range or infinite (NaN is a missing reading)."""
+    with np.errstate(invalid="ignore"):
+        memory = columns["memory_used_mib"]
+        bad = {
+            "power_w": columns["power_w"] < 0,
+            "energy_mj": columns["energy_mj"] < 0 if "energy_mj" in columns else None,
+            "memory_used_mib": (memory < 0) | (memory > total_mib),
+            "util_pct": (columns["util_pct"] < 0) | (columns["util_pct"] > 100),
+        }
+    return {c: wrong | np.isinf(columns[c]) for c, wrong in bad.items() if wrong is not None}
+
+
+def _moved(array: np.ndarray, length: int) -> np.ndarray:
+    """`array`'s first `length` values, in an array of that length: a view when it is most of `array` (the
+    untouched rest never became resident), a copy when it is little of it, a copy into room when longer."""
+    if length <= len(array):
+        return array[:length] if 2 * length >= len(array) else array[:length].copy()
+    grown = np.empty(length, array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
+def kept(frame: pl.DataFrame) -> Readings | None:
+    """The readings of a whole capture's frame (SAMPLE_SCHEMA) at once."""
+    keeper = Keeper(int(frame.estimated_size()))
+    keeper.add(frame)
+    return keeper.readings()
