@@ -18,6 +18,15 @@ import polars as pl
 GAUGES = ("power_w", "memory_used_mib", "util_pct")
 GAUGES_AND_ENERGY = ("power_w", "energy_mj", "memory_used_mib", "util_pct")
 _GPU_DTYPE = np.int16  # an index beyond 32767 is not a GPU's
+# What a chunk gives the arrays, in one query: an expression per column, and where the file said NaN
+_READ = [
+    pl.col("sample"),
+    pl.col("gpu").clip(-(2**15), 2**15 - 1).cast(pl.Int16),
+    *[pl.col(c).cast(pl.Float32) for c in GAUGES],
+    pl.col("energy_mj").cast(pl.Float64),
+    pl.col("memory_total_mib"),
+    *[pl.col(c).is_nan().fill_null(False).alias(f"{c} is NaN") for c in GAUGES_AND_ENERGY],
+]
 # Rows a capture of N bytes is first given room for (np.empty: untouched room is never resident); a capture
 # denser than this (a CSV of one or two columns) grows by copying.
 _BYTES_PER_ROW_AT_LEAST = 32
@@ -76,27 +85,26 @@ class Keeper:
 
     def add(self, chunk: pl.DataFrame) -> None:
         """Keep one chunk's readings (impossible ones left out and counted)."""
-        clocked = chunk["time"].is_not_null()
-        if not self._clocked and clocked.any():  # rows without a time count only while no row has one
+        unstamped = chunk["time"].null_count()
+        if not self._clocked and unstamped < chunk.height:  # rows without a time count while no row has one
             self._clocked, self._n, self._latest = True, 0, {}
             self._excluded, self._count, self._first = [], 0, None
-        chunk = chunk.filter(clocked) if self._clocked else chunk
+        if self._clocked and unstamped:
+            chunk = chunk.filter(pl.col("time").is_not_null())
         if chunk.is_empty():
             return
-        time = (chunk["time"] if self._clocked else chunk["sample"].cast(pl.Float64)).to_numpy()
-        gpu = chunk["gpu"].clip(-(2**15), 2**15 - 1).to_numpy().astype(_GPU_DTYPE)
-        columns = {"time": time, "gpu": gpu}
-        columns |= {c: chunk[c].cast(pl.Float32).to_numpy() for c in GAUGES}
-        if chunk["energy_mj"].is_not_null().any():
-            columns["energy_mj"] = chunk["energy_mj"].to_numpy()
-        bad = _impossible(columns, chunk["memory_total_mib"].to_numpy())
+        read = chunk.select(_READ, time=pl.col("time") if self._clocked else pl.col("sample").cast(pl.Float64))
+        columns = {c: read[c].to_numpy() for c in ("time", "gpu", *GAUGES)}
+        if read["energy_mj"].null_count() < read.height:
+            columns["energy_mj"] = read["energy_mj"].to_numpy()
+        bad = _impossible(columns, read["memory_total_mib"].to_numpy())
         for c, wrong in bad.items():  # NaN read from the file (not a missing reading, which is null until here)
-            wrong |= chunk[c].is_nan().fill_null(False).to_numpy()
-        bad["time"] = ~np.isfinite(time) | (time < self._earlier(gpu, time))
+            wrong |= read[f"{c} is NaN"].to_numpy()
+        bad["time"] = ~np.isfinite(columns["time"]) | (columns["time"] < self._earlier(columns["gpu"], columns["time"]))
         for c in GAUGES_AND_ENERGY:
             if c in bad:  # a dropped row's gauges are not counted again
                 bad[c] &= ~bad["time"]
-        self._count_excluded(chunk["sample"].to_numpy(), columns, bad)
+        self._count_excluded(read["sample"].to_numpy(), columns, bad)
         self._append(columns, bad)
 
     def _earlier(self, gpu: np.ndarray, time: np.ndarray) -> np.ndarray:

@@ -8,15 +8,22 @@ same extraction.
 
   (a) one run whose legacy capture (`nvidia-smi | grep %` rows + `date +%s.%N` lines) is ~150 MB
   (b) an archive of 1,000 runs with a ~100 KB capture each
-  (c) one run whose nvidia-smi --query-gpu CSV capture is ~150 MB
+  (c) one run whose nvidia-smi --query-gpu CSV capture is ~130 MB (1.75 million samples)
+  (d) as (a), ~1.5 GB (15 million samples)
+  (e) as (c), ~1.3 GB
+  (f) an archive of 10,000 runs (the runs of (b), each copied 10 times)
 
-Usage: python tests/benchmarks/analyze_scale.py [WORKDIR] [--cases abc] [--repeat 3]
+For the single-capture cases it also prints the parse alone (in one process, imports not counted) against
+`grep -c`, and for (d) and (e) the time per byte against (a) and (c) when those ran too.
+
+Usage: python tests/benchmarks/analyze_scale.py [WORKDIR] [--cases abcdef] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import compileall
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -77,17 +84,19 @@ def make_inputs(work: Path, cases: str) -> dict[str, Path]:
     for case, name, samples, maker in (
         ("a", "big-legacy", 1_500_000, legacy_capture),
         ("c", "big-csv", 1_750_000, csv_capture),
+        ("d", "huge-legacy", 15_000_000, legacy_capture),
+        ("e", "huge-csv", 17_500_000, csv_capture),
     ):
         if case not in cases:
             continue
         run = work / name / "run"
-        capture = run / ("nvidia-smi.log" if case == "a" else "gpu.csv")
+        capture = run / ("nvidia-smi.log" if maker is legacy_capture else "gpu.csv")
         if not capture.exists():
             run.mkdir(parents=True, exist_ok=True)
             (run / "run_classifier.log").write_text(log)
             maker(capture, samples, seed=1)
         made[case] = work / name
-    if "b" in cases:
+    if "b" in cases or "f" in cases:
         root = work / "archive-1000"
         if not (root / "run-0999").exists():
             for i in range(1000):
@@ -95,12 +104,40 @@ def make_inputs(work: Path, cases: str) -> dict[str, Path]:
                 run.mkdir(parents=True, exist_ok=True)
                 (run / "run_classifier.log").write_text(log)
                 legacy_capture(run / "nvidia-smi.log", 1000, seed=i)
-        made["b"] = root
+        if "b" in cases:
+            made["b"] = root
+    if "f" in cases:
+        many = work / "archive-10000"
+        if not (many / "run-9999").exists():
+            for i in range(10_000):
+                shutil.copytree(root / f"run-{i % 1000:04d}", many / f"run-{i:04d}", dirs_exist_ok=True)
+        made["f"] = many
     return made
 
 
 def captures(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.name in ("nvidia-smi.log", "gpu.csv"))
+
+
+# The parse alone, in one process (imports not counted): prints its wall and CPU seconds and the samples.
+PARSE_ALONE = r"""
+import sys, time
+from pathlib import Path
+from bertlogs.parsers import parse_file
+wall, cpu = time.perf_counter(), time.process_time()
+frame = parse_file(Path(sys.argv[1])).frame
+print(time.perf_counter() - wall, time.process_time() - cpu, frame.height)
+"""
+
+
+def parse_alone(path: Path, repeat: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of parsing `path` alone."""
+    found = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, "-c", PARSE_ALONE, str(path)], capture_output=True, text=True, check=True)
+        wall, cpu, _ = out.stdout.split()
+        found.append((float(wall), float(cpu)))
+    return statistics.median(w for w, _ in found), statistics.median(c for _, c in found)
 
 
 def run_once(argv: list[str]) -> tuple[float, float, float]:
@@ -165,7 +202,7 @@ print(len(times), sum(power) / max(len(power), 1))
 
 def main() -> None:
     args = sys.argv[1:]
-    cases = args[args.index("--cases") + 1] if "--cases" in args else "abc"
+    cases = args[args.index("--cases") + 1] if "--cases" in args else "abcdef"
     repeat = int(args[args.index("--repeat") + 1]) if "--repeat" in args else 3
     positional = [a for i, a in enumerate(args) if not a.startswith("--") and not args[i - 1].startswith("--")]
     work = Path(positional[0]) if positional else Path("/tmp/bertlogs-bench")
@@ -174,6 +211,7 @@ def main() -> None:
     # machines) an editable install would compile bertlogs again on every run (~30 ms)
     compileall.compile_dir(REPO / "bertlogs", quiet=1)
     print(f"machine: {os.cpu_count()} cores; polars {__import__('polars').__version__}; median of {repeat} runs each")
+    per_byte: dict[str, float] = {}
     for case, root in made.items():
         files = captures(root)
         size_mb = sum(p.stat().st_size for p in files) / 1e6
@@ -203,6 +241,15 @@ def main() -> None:
             f"{cpu:.2f} CPU-s ({cpu / len(files) * 1000:.1f} CPU-ms a run), peak RSS {rss:.0f} MB ({memory})"
         )
         print(f"    grep -c %:              {grep:.2f} s  (bertlogs / grep = {wall / grep:.1f}x)")
+        if len(files) == 1:
+            parse_wall, parse_cpu = parse_alone(files[0], repeat)
+            ratio = parse_wall / grep
+            print(
+                f"    parse alone:            {parse_wall:.2f} s, {parse_cpu:.2f} CPU-s  (parse / grep = {ratio:.1f}x)"
+            )
+            per_byte[case] = wall / size_mb
+            if (small := {"d": "a", "e": "c"}.get(case)) in per_byte:
+                print(f"    time per byte / ({small})'s:  {per_byte[case] / per_byte[small]:.2f}x")
         print(
             f"    naive Python loop:      {naive:.2f} s (fastest {naive_fastest:.2f}), peak RSS {naive_rss:.0f} MB  "
             f"(naive / bertlogs = {naive / wall:.1f}x)"
