@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import polars as pl
 
+from bertlogs.parsers import Parsed
 from bertlogs.runs import RunFiles
 
 _STEM_CHARS = 200  # "run=" + stem, or stem + ".svg", stays under 255 bytes
@@ -26,7 +27,7 @@ def file_stem(name: str) -> str:
     return f"{quote(head, safe='')}~{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
-def write_run(dataset_dir: Path, name: str, run: RunFiles) -> None:
+def write_run(dataset_dir: Path, name: str, run: RunFiles, samples: list[Parsed]) -> None:
     """`samples/run=NAME/part-0.parquet` (GPU samples, with `source` file) and `facts/...` (log facts). Should
     a write fail (a full disk), none of the run's files is left behind: a truncated Parquet file never
     reaches the report.
@@ -37,7 +38,7 @@ def write_run(dataset_dir: Path, name: str, run: RunFiles) -> None:
     written: list[Path] = []
     try:
         logs = [p for p in [run.log, *run.records] if p is not None]
-        for kind, parsed in (("samples", [run.gpu] if run.gpu is not None else []), ("facts", logs)):
+        for kind, parsed in (("samples", samples), ("facts", logs)):
             frames = [p.frame.with_columns(source=pl.lit(p.path.name)) for p in parsed if not p.frame.is_empty()]
             if not frames:
                 continue

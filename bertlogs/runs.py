@@ -6,20 +6,20 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from bertlogs import facts
 from bertlogs.discovery import FoundRun
 from bertlogs.errors import BertlogsError, NotDataError, ParseError, one_line
-from bertlogs.parsers import Format, Kind, Parsed, batches, open_file, parse_batch, parse_file
+from bertlogs.parsers import Format, Kind, Parsed, batches, open_file, parse_batch, parse_chunks, parse_file
 from bertlogs.parsers.text import Source
-from bertlogs.readings import Readings, kept
+from bertlogs.readings import Keeper, Readings
 from bertlogs.schema import Meta, read_meta
 
 META = "meta.json"
@@ -37,6 +37,20 @@ _NAME_IN_DIR = re.compile(r"(tiny|mini|small|medium|base|large)", re.IGNORECASE)
 _BATCH_IN_DIR = re.compile(r"(?:bs|batch|batch_size)[_\-=]?(\d+)", re.IGNORECASE)
 
 
+# Takes a run's name and a chunk of one of its GPU captures' full tidy samples (to write them out): the run
+# keeps only their readings (`CaptureFile`).
+SamplesSink = Callable[[str, Parsed], None]
+
+
+@dataclass(frozen=True)
+class CaptureFile:
+    """A run's GPU capture: its file, format, and the readings kept for the figures (not its tidy frame)."""
+
+    path: Path
+    format: Format
+    readings: Readings | None
+
+
 @dataclass
 class RunFiles:
     """What one run's directory holds, parsed."""
@@ -44,8 +58,7 @@ class RunFiles:
     name: str
     path: Path
     log: Parsed | None = None
-    gpu: Parsed | None = None
-    readings: Readings | None = None  # the GPU capture's, kept compact for the figures
+    gpu: CaptureFile | None = None
     eval_file: Parsed | None = None
     records: list[Parsed] = field(default_factory=list)  # files whose facts join the log's (trainer_state.json)
     meta: Meta = field(default_factory=Meta)
@@ -62,14 +75,21 @@ class _Loading:
     files: list[Path]
     utc_offset_s: float
     opened: list[tuple[Source, Format]] = field(default_factory=list)
-    parsed: list[Parsed] = field(default_factory=list)
+    parsed: list[Parsed] = field(default_factory=list)  # its files but its GPU captures
+    captures: list[CaptureFile] = field(default_factory=list)
 
 
 def load_many(
-    runs: list[FoundRun], *, year: int | None = None, utc_offset_s: float | None = None, fmt: Format | None = None
+    runs: list[FoundRun],
+    *,
+    year: int | None = None,
+    utc_offset_s: float | None = None,
+    fmt: Format | None = None,
+    samples: SamplesSink | None = None,
 ) -> list[RunFiles]:
     """Parse several runs' files, those of a format that batches in one polars query per format (see
-    `parsers.batches`); what discovery did not read opens each run's warnings.
+    `parsers.batches`), a large GPU capture a chunk at a time; what discovery did not read opens each run's
+    warnings. Every GPU capture's tidy samples go to `samples` as they are read, and only their readings stay.
 
     `fmt` forces a format on the files whose sniffed format is of its kind (forcing a training-log format
     leaves the GPU capture a capture); the others are read as sniffed.
@@ -78,19 +98,52 @@ def load_many(
     files = [(load, source, found) for load in loading for source, found in load.opened]
     for group in batches([(source, found) for _, source, found in files]):
         batch = [files[i] for i in group]
+        load, source, found = batch[0]
+        if found.kind is Kind.GPU_CAPTURE and source.large:
+            with _blame([source.path]):
+                _stream(load, source, found, samples)
+            continue
         with _blame([source.path for _, source, _ in batch]):
             parsed = parse_batch(
                 [source for _, source, _ in batch],
-                batch[0][2],
+                found,
                 year=year,
-                utc_offsets_s=[load.utc_offset_s for load, _, _ in batch],
+                utc_offsets_s=[f.utc_offset_s for f, _, _ in batch],
             )
-        for (load, _, _), one in zip(batch, parsed, strict=True):
+        for (load, source, _), one in zip(batch, parsed, strict=True):
             if isinstance(one, ParseError):
                 _unreadable(load.run, one)
+            elif one.kind is Kind.GPU_CAPTURE:
+                _keep(load, [one], _size_bytes(source), samples)
             else:
                 load.parsed.append(one)
     return [_assemble(load, year) for load in loading]
+
+
+def _stream(load: _Loading, source: Source, fmt: Format, samples: SamplesSink | None) -> None:
+    """A large GPU capture read a chunk at a time (memory bounded by a chunk and the readings kept)."""
+    try:
+        _keep(load, parse_chunks(source, fmt, utc_offset_s=load.utc_offset_s), _size_bytes(source), samples)
+    except ParseError as exc:
+        _unreadable(load.run, exc)
+
+
+def _keep(load: _Loading, chunks: Iterable[Parsed], size_bytes: int, samples: SamplesSink | None) -> None:
+    """A capture's chunks handed to `samples`, its readings kept."""
+    keeper = Keeper(size_bytes)
+    last: Parsed | None = None
+    for last in chunks:
+        if samples is not None:
+            samples(load.run.name, last)
+        keeper.add(last.frame)
+        load.run.warnings.extend(last.warnings)
+    if last is not None:
+        load.captures.append(CaptureFile(last.path, last.format, keeper.readings()))
+
+
+def _size_bytes(source: Source) -> int:
+    data = source.data
+    return len(data) if isinstance(data, bytes) else data.stat().st_size
 
 
 def _open_run(entry: FoundRun, utc_offset_s: float | None, fmt: Format | None) -> _Loading:
@@ -145,13 +198,12 @@ def _assemble(load: _Loading, year: int | None) -> RunFiles:
     for p in load.parsed:
         run.warnings.extend(p.warnings)
     run.log = _largest(run, [p for p in load.parsed if p.kind is Kind.TRAINING_LOG], "training logs")
-    run.gpu = _largest(run, [p for p in load.parsed if p.kind is Kind.GPU_CAPTURE], "GPU captures")
+    run.gpu = _largest(run, load.captures, "GPU captures")
     run.eval_file = next((p for p in load.parsed if p.kind is Kind.EVAL_RESULTS), None)
     run.records = [p for p in load.parsed if p.kind is Kind.RUN_RECORD]
-    run.readings = kept(run.gpu.frame) if run.gpu is not None else None
     if run.log is not None and year is None and run.log.frame["clock"].eq("local-year-assumed").any():
-        clocked = run.readings is not None and not run.readings.unclocked
-        stamped = run.readings.time if run.readings is not None and clocked else np.empty(0)
+        readings = run.gpu.readings if run.gpu is not None else None
+        stamped = readings.time if readings is not None and not readings.unclocked else np.empty(0)
         if len(stamped):
             # stamps without a year (absl): take it from the capture's clock and parse again
             gpu_year = dt.datetime.fromtimestamp(stamped[0] + offset, dt.timezone.utc).year
@@ -166,14 +218,23 @@ def _assemble(load: _Loading, year: int | None) -> RunFiles:
     return run
 
 
-def _largest(run: RunFiles, found: list[Parsed], what: str) -> Parsed | None:
+F = TypeVar("F", Parsed, CaptureFile)
+
+
+def _largest(run: RunFiles, found: list[F], what: str) -> F | None:
     if not found:
         return None
-    best = max(found, key=lambda p: p.frame.height)
+    best = max(found, key=_rows)
     if len(found) > 1:
         others = ", ".join(p.path.name for p in found if p is not best)
         run.warnings.append(f"{run.path}: several {what}; used {best.path.name}, ignored {others}")
     return best
+
+
+def _rows(file: Parsed | CaptureFile) -> int:
+    if isinstance(file, Parsed):
+        return file.frame.height
+    return len(file.readings) if file.readings is not None else 0
 
 
 def labels(run: RunFiles, last: dict[tuple[str, str], float]) -> dict[str, Any]:

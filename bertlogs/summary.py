@@ -21,8 +21,9 @@ from bertlogs.columns import Status
 from bertlogs.dataset import write_run
 from bertlogs.discovery import FoundRun, discover
 from bertlogs.errors import BertlogsError
+from bertlogs.parsers import Parsed
 from bertlogs.parsers.registry import Format
-from bertlogs.runs import RunFiles, load_many
+from bertlogs.runs import RunFiles, SamplesSink, load_many
 
 Progress = Callable[[int, int, str], None]  # runs done, runs in all, the run just done
 
@@ -192,12 +193,14 @@ def _counted(outcomes: Iterator[_Outcome], total: int, progress: Progress | None
 def _analyze(batch: list[_Job]) -> list[_Outcome]:
     """Load and analyse a batch of runs (in a worker); their full frames are written out and dropped here.
     Whatever goes wrong with one run (a bug included) becomes that run's error row, never the batch's."""
-    runs = _isolating(batch, _load, lambda job, exc: exc)
+    captured: dict[str, list[Parsed]] = {}
+    keep = lambda name, chunk: captured.setdefault(name, []).append(chunk)  # noqa: E731
+    runs = _isolating(batch, lambda jobs: _load(jobs, keep if batch[0].dataset_dir else None), lambda job, exc: exc)
     outcomes: list[_Outcome] = []
     # the Parquet dataset is written while the figures are computed (polars releases the GIL while it writes)
     with ThreadPoolExecutor(1) as writer:
         written: dict[int, Future[None]] = {
-            i: writer.submit(write_run, job.dataset_dir, job.run.name, run)
+            i: writer.submit(write_run, job.dataset_dir, job.run.name, run, captured.get(job.run.name, []))
             for i, (job, run) in enumerate(zip(batch, runs, strict=True))
             if job.dataset_dir is not None and isinstance(run, RunFiles)
         }
@@ -210,9 +213,10 @@ def _analyze(batch: list[_Job]) -> list[_Outcome]:
     return outcomes
 
 
-def _load(batch: list[_Job]) -> list[RunFiles | Exception]:
+def _load(batch: list[_Job], samples: SamplesSink | None) -> list[RunFiles | Exception]:
     first = batch[0]
-    return list(load_many([j.run for j in batch], year=first.year, utc_offset_s=first.utc_offset_s, fmt=first.fmt))
+    runs = [j.run for j in batch]
+    return list(load_many(runs, year=first.year, utc_offset_s=first.utc_offset_s, fmt=first.fmt, samples=samples))
 
 
 def _analyze_one(job: _Job, run: RunFiles | Exception) -> _Outcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from bertlogs import facts as vocab
 from bertlogs.cli import app
 from bertlogs.discovery import discover
 from bertlogs.errors import ExitCode, NotDataError, ParseError
-from bertlogs.parsers import Format, Kind, parse_file, parse_text, smi_csv
+from bertlogs.parsers import Format, Kind, open_file, parse_batch, parse_file, parse_text, smi_csv
 from bertlogs.parsers.registry import REGISTRY, Entry, sniff
 from bertlogs.parsers.text import HEAD_BYTES, Source
 from bertlogs.runs import load_many
@@ -128,7 +129,12 @@ def test_load_many_forces_a_format_on_the_files_of_its_kind_only(tmp_path: Path)
     (run / "nvidia-smi.log").unlink()
     shutil.copy(MIXED, run / "gpu.csv")
     [loaded] = load_many(discover([run]).runs, fmt=Format.SMI_TABLE)
-    assert loaded.gpu is not None and loaded.gpu.format == Format.SMI_TABLE and loaded.gpu.frame.height == 1
+    assert (
+        loaded.gpu is not None
+        and loaded.gpu.format == Format.SMI_TABLE
+        and loaded.gpu.readings is not None
+        and len(loaded.gpu.readings) == 1
+    )
     assert loaded.log is not None and loaded.log.format == Format.TF1_LOG  # a log stays a log
     assert loaded.eval_file is not None and loaded.eval_file.format == Format.EVAL_RESULTS
 
@@ -220,3 +226,17 @@ def test_discovery_sniffs_the_same_head_as_the_parsers(tmp_path: Path) -> None:
     shutil.copy(DEMO / "tiny-bs32" / "eval_results.txt", run / "output")
     assert parse_file(run / "train.log").format == Format.TF1_LOG
     assert [(r.name, r.path) for r in discover([tmp_path]).runs] == [("run", run)]
+
+
+def test_a_binary_file_forced_to_a_text_format_is_refused_not_read_as_text(tmp_path: Path) -> None:
+    """A half gzipped event file is an event file to the sniffer; forced to a text format it is a ParseError
+    (polars used to inflate the path itself and fail with an OSError from inside the batch)."""
+    events = Path("fixtures/tfevents/hf-trainer/events.out.tfevents.1574690400.bert-host").read_bytes()
+    packed = gzip.compress(events)
+    path = tmp_path / "events.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    source, found = open_file(path)
+    assert found == Format.TFEVENTS
+    for fmt in (Format.TF1_LOG, Format.SMI_TABLE):
+        refused = parse_batch([source, source], fmt, utc_offsets_s=[0.0, 0.0])
+        assert all(isinstance(r, ParseError) and "a binary file, not" in str(r) for r in refused), refused

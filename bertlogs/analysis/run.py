@@ -54,7 +54,7 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     row = Row(run=run.name, path=str(run.path), **labels(run, last))
     readings, speed = _log_figures(row, run, facts, last, reasons)
     path = str(run.gpu.path) if run.gpu is not None else str(run.path)
-    capture = samples.capture(path, run.readings, period_s, warnings)
+    capture = samples.capture(path, run.gpu.readings if run.gpu is not None else None, period_s, warnings)
     every = samples.per_sample(capture) if capture is not None else None
     period, jitter = samples.period(every) if every is not None else (None, None)
     window = _window(row, facts, readings, speed, every, period or 0.0, warnings)
@@ -69,7 +69,7 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
         reasons.append((Status.PARTIAL, unfinished))
     _status(row, run, log.errors(facts), reasons, warnings)
     check(row)
-    unclocked = run.readings is not None and run.readings.unclocked
+    unclocked = run.gpu is not None and run.gpu.readings is not None and run.gpu.readings.unclocked
     trace = samples.trace(mine, TRACE_POINTS)
     return RunResult(row, trace, window, used, unclocked, period if capture is not None and not unclocked else None)
 

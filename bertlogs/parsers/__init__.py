@@ -22,6 +22,7 @@ __all__ = [
     "batches",
     "open_file",
     "parse_batch",
+    "parse_chunks",
     "parse_file",
     "parse_source",
     "parse_text",
@@ -102,9 +103,30 @@ def parse_source(source: Source, fmt: Format, *, year: int | None = None, utc_of
     fmt = _known(fmt, source.path)
     entry = REGISTRY[fmt]
     with _polars_failure_is_parse_error(source):
-        source, warnings = _complete(source, entry.kind)
+        source, warnings = _complete(source, fmt)
         frame, found = entry.parse(source, utc_offset_s=utc_offset_s, **entry.year_argument(year))
     return Parsed(source.path, fmt, frame, warnings + found)
+
+
+def parse_chunks(source: Source, fmt: Format, *, utc_offset_s: float = 0.0) -> Iterator[Parsed]:
+    """A GPU capture's samples a chunk at a time, each a Parsed of consecutive samples whose warnings are those
+    found so far; memory is bounded by a chunk when the format reads in chunks (`Entry.chunks`), else the file
+    is one chunk.
+
+    Raises:
+        ParseError: content the parser cannot read (maybe after some chunks), or not a format bertlogs reads.
+    """
+    fmt = _known(fmt, source.path)
+    entry = REGISTRY[fmt]
+    with _polars_failure_is_parse_error(source):
+        source, warnings = _complete(source, fmt)
+        if entry.chunks is None:
+            frame, found = entry.parse(source, utc_offset_s=utc_offset_s, **entry.year_argument(None))
+            yield Parsed(source.path, fmt, frame, warnings + found)
+            return
+        for frame, found in entry.chunks(source, utc_offset_s=utc_offset_s):
+            yield Parsed(source.path, fmt, frame, warnings + found)
+            warnings = []
 
 
 def batches(opened: list[tuple[Source, Format]]) -> list[list[int]]:
@@ -135,10 +157,10 @@ def parse_batch(
     entry = REGISTRY[fmt]
     if entry.parse_many is not None and len(sources) > 1:
         try:
-            cut = [_complete(s, entry.kind) for s in sources]
+            cut = [_complete(s, fmt) for s in sources]
             found = entry.parse_many([s for s, _ in cut], utc_offsets_s=utc_offsets_s, **entry.year_argument(year))
             return [Parsed(s.path, fmt, frame, w + more) for (s, w), (frame, more) in zip(cut, found, strict=True)]
-        except _POLARS_FAILURES:
+        except (*_POLARS_FAILURES, ParseError):  # find which file: each alone
             pass
     return [_parsed_or_error(s, fmt, year, o) for s, o in zip(sources, utc_offsets_s, strict=True)]
 
@@ -165,9 +187,15 @@ def _sniffed(source: Source) -> Format:
     return fmt
 
 
-def _complete(source: Source, kind: Kind) -> tuple[Source, list[str]]:
-    """A capture cut mid-write ends in a truncated line: it is left out (a log's last line is whole text)."""
-    return source.without_truncated_line() if kind is Kind.GPU_CAPTURE else (source, [])
+def _complete(source: Source, fmt: Format) -> tuple[Source, list[str]]:
+    """A capture cut mid-write ends in a truncated line: it is left out (a log's last line is whole text).
+
+    Raises:
+        ParseError: a binary file (an event file) given to a text format.
+    """
+    if source.is_binary and REGISTRY[fmt].looks_like_bytes is None:
+        raise ParseError(str(source.path), f"a binary file, not {fmt}")
+    return source.without_truncated_line() if fmt.kind is Kind.GPU_CAPTURE else (source, [])
 
 
 def _parsed_or_error(source: Source, fmt: Format, year: int | None, utc_offset_s: float) -> Parsed | ParseError:

@@ -7,7 +7,7 @@ Adding a format: a module `parsers/<name>.py` with `looks_like(head) -> bool` an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -84,6 +84,8 @@ class Entry:
       TF1 log with nvidia-smi tables pasted in): of the formats with evidence that claim a head, the one with
       the most wins. A format without it claims a head in registry order.
     parse_many(sources, *, utc_offsets_s): several files in one polars query (cheaper for many small files).
+    chunks(source, *, utc_offset_s): a GPU capture's (frame, warnings) a chunk of consecutive samples at a
+      time, read in pieces: memory bounded by a chunk, whatever the file's size.
     refusal(head): why a head that nearly is this format is not (a CSV of other columns), for the message.
     takes_year: the format's stamps carry no year; parse and parse_many take `year=` to complete them.
     looks_like_bytes(head): for a binary format, whether a file's first bytes are this format (its text
@@ -98,6 +100,7 @@ class Entry:
     parse: Callable[..., Frame]
     evidence: Callable[[str], int] | None = None
     parse_many: Callable[..., list[Frame]] | None = None
+    chunks: Callable[..., Iterator[Frame]] | None = None
     refusal: Callable[[str], str | None] | None = None
     takes_year: bool = False
     looks_like_bytes: Callable[[bytes], bool] | None = None

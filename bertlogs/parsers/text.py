@@ -229,6 +229,7 @@ class Source:
         source = cls.__new__(cls)
         source.path, source.before_line = path, None
         source._data, source.head, source.ends_with_newline, source.quirks = path, "", True, Quirks()
+        source.is_binary = True
         source.large = path.stat().st_size >= STREAMING_FROM_BYTES
         return source
 
@@ -238,6 +239,7 @@ class Source:
             data = _cr_to_lf(where, data)
             head, last = data[:HEAD_BYTES], data[-1:]
         self._data = data
+        self.is_binary = False
         self.ends_with_newline = size == 0 or last == b"\n"
         self.head, self.quirks = peeled_head(decode(where, whole_lines(head, size)))
         self.large = size >= STREAMING_FROM_BYTES
