@@ -99,6 +99,8 @@ def rows(ls: Lines, tmpl: Template) -> tuple[np.ndarray, np.ndarray]:
     contiguous array across the rows)."""
     width = len(tmpl.text)
     maybe = np.flatnonzero((ls.end - ls.start == width) & (ls.data[ls.start] == ord("|")) & ls.clean)
+    if len(maybe) == 0:  # (else the data, padded, holds a window of `8 * words` bytes)
+        return maybe, np.empty((0, len(tmpl.numbers)), np.float32)
     words = -(-width // 8)
     block = np.lib.stride_tricks.sliding_window_view(ls.data, 8 * words)[ls.start[maybe]]
     text, fixed = (np.zeros(8 * words, np.uint8) for _ in range(2))

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from bertlogs.parsers import smi_fast
-from bertlogs.parsers.text import Source, cleaned, concat_files, engine, number, pieces
+from bertlogs.parsers.text import PIECE_BYTES, Source, cleaned, concat_files, engine, number, pieces
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # | 39%   67C    P2   113W / 250W |  11636MiB / 12189MiB |     35%      Default |
@@ -257,11 +257,11 @@ def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr, b
 _CELL_COLUMNS = ["temp_c", "power_w", "power_limit_w", "memory_used_mib", "memory_total_mib", "util_pct"]
 
 
-def chunks(source: Source, *, utc_offset_s: float) -> Iterator[pl.DataFrame]:
+def chunks(source: Source, *, utc_offset_s: float, piece_bytes: int = PIECE_BYTES) -> Iterator[pl.DataFrame]:
     """The samples of a capture as frames of consecutive samples (`sample` numbered on from frame to frame),
-    read in pieces of `text.PIECE_BYTES`: memory holds a piece, its frame and the kept lines of an unfinished
-    sample (in a capture without any stamp line, all its rows: until its end it cannot be told from one whose
-    stamps follow the rows).
+    read in pieces of `piece_bytes` (cut after a newline): memory holds a piece, its frame and the kept lines of
+    an unfinished sample (in a capture without any stamp line, all its rows: until its end it cannot be told
+    from one whose stamps follow the rows).
 
     Each piece's plain lines go to numpy (`smi_fast`), its other lines (CR, ESC, `date` lines, the other lines
     of tables, glitches) to the reference's own classification. A whole file goes to the reference reading
@@ -278,7 +278,7 @@ def chunks(source: Source, *, utc_offset_s: float) -> Iterator[pl.DataFrame]:
         smi_fast.template(source.head), tables, dates, utc_offset_s, "\x1b" in source.head or "\r" in source.head
     )
     samples, first_line = _Samples(tables), 1
-    for piece in pieces(source.data):
+    for piece in pieces(source.data, piece_bytes):
         lines = smi_fast.lines(piece)
         limit = len(lines.start) if source.before_line is None else source.before_line - first_line
         kept = reading.kept(lines, first_line, limit)
@@ -378,12 +378,13 @@ class _Samples:
 
     def _numbered(self, part: pl.DataFrame) -> pl.DataFrame:
         """The rows of `part` (whole samples) numbered, timed and given their GPU."""
-        if part.is_empty():
+        row = part["row"].to_numpy()
+        at = np.flatnonzero(row)
+        if len(at) == 0:
             return _EMPTY
-        row, stamped = part["row"].to_numpy(), part["stamp"].is_not_null().to_numpy()
+        stamped = part["stamp"].is_not_null().to_numpy()
         group, time_at, above = self._groups(part, row, stamped)
         stamp = part["stamp"].fill_null(np.nan).to_numpy()
-        at = np.flatnonzero(row)
         new = np.concatenate(([True], group[at][1:] != group[at][:-1]))
         position = np.arange(len(at))
         first = np.maximum.accumulate(np.where(new, position, 0))
