@@ -9,9 +9,14 @@ for the polars reading (`smi_table`), so that both paths give the same frame.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
+
+from bertlogs.parsers.text import cleaned
+from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # a number row as the template's layout must show it (blanks are spaces; words printable ASCII, no bar)
 _W = rb"[\x21-\x7b\x7d\x7e]+"
@@ -29,6 +34,8 @@ _FAN, _WORD_GROUPS = 2, (2, 4, 10)  # group 1 is the row
 _MAX_DIGITS = 7  # below 2^24: exact in Float32, as polars' cast of the digits gives
 _STAMP_BYTES = 20  # `date +%s.%N`: 10 digits, a dot, 9 digits (the data is padded to read 24)
 _ONE_CR = 13
+EMPTY = pl.DataFrame(schema=SAMPLE_SCHEMA)  # no rows (`conform` of an empty frame would give one of nulls)
+CELLS = ["temp_c", "power_w", "power_limit_w", "memory_used_mib", "memory_total_mib", "util_pct"]
 
 
 @dataclass(frozen=True)
@@ -188,3 +195,176 @@ def odd_text(ls: Lines, odd: np.ndarray) -> str:
     cover[ls.newline[odd] + 1] -= 1
     kept = np.cumsum(cover[:-1]) > 0
     return ls.data[kept].tobytes().decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Kept lines (rows, stamps; in tables also headers and index rows) as numpy columns, in line order."""
+
+    line: np.ndarray  # int64
+    row: np.ndarray  # bool
+    stamp: np.ndarray  # float64 unix seconds; NaN: not a stamp (no stamp is NaN)
+    header: np.ndarray  # bool
+    index: np.ndarray  # int64 GPU index of an index row; -1: none
+    cells: np.ndarray  # float32, a column per `CELLS` (NaN where null, or NaN as read)
+    null: np.ndarray  # bool, like `cells`: a null cell
+
+    def __getitem__(self, at: slice | np.ndarray) -> Kept:
+        return Kept(*(getattr(self, name)[at] for name in _KEPT))
+
+    @staticmethod
+    def joined(parts: list[Kept]) -> Kept:
+        return parts[0] if len(parts) == 1 else Kept(*(np.concatenate([getattr(p, n) for p in parts]) for n in _KEPT))
+
+
+_KEPT = ("line", "row", "stamp", "header", "index", "cells", "null")
+
+
+class Reading:
+    """How a capture's pieces become kept lines: the rows of the template's layout and `date +%s.%N` stamps
+    by numpy, every other line by `classify` (the reference's classification of a lazy frame of lines)."""
+
+    def __init__(self, tmpl: Template | None, classify: Callable[[pl.LazyFrame], pl.LazyFrame]) -> None:
+        self.tmpl, self.classify = tmpl, classify
+
+    def kept(self, ls: Lines, first_line: int, limit: int, clean: bool) -> Kept:
+        """The kept lines of the piece's lines before `limit`, numbered from `first_line`; `clean`: the
+        capture's lines are cleaned of CR and ESC (`text.cleaned`) before they are read."""
+        count = len(ls.start)
+        kind = np.zeros(count, np.int8)  # 1: a row read fast, 2: a stamp read fast, -1: past `limit`
+        cells = np.full((count, len(CELLS)), np.nan, np.float32)
+        stamp = np.full(count, np.nan)
+        if self.tmpl is not None:
+            at, cells_at = rows(ls, self.tmpl)
+            kind[at], cells[at] = 1, cells_at
+        at, stamp_at = stamps(ls)
+        kind[at], stamp[at] = 2, stamp_at
+        kind[max(limit, 0) :] = -1
+        at = np.flatnonzero(kind > 0)
+        fast_cells = cells[at]
+        fast = Kept(
+            at + first_line,
+            kind[at] == 1,
+            stamp[at],
+            np.zeros(len(at), bool),
+            np.full(len(at), -1),
+            fast_cells,
+            np.zeros(fast_cells.shape, bool),
+        )
+        odd = np.flatnonzero((kind == 0) & (ls.end > ls.start))
+        if len(odd) == 0:
+            return fast
+        both = Kept.joined([fast, self._odd(ls, odd, first_line, clean)])
+        return both[np.argsort(both.line, kind="stable")]
+
+    def _odd(self, ls: Lines, odd: np.ndarray, first_line: int, clean: bool) -> Kept:
+        """These lines (indices) read by `classify`."""
+        text = pl.Series("text", [odd_text(ls, odd)]).str.split("\n").explode().head(len(odd))
+        lines = pl.LazyFrame({"line": (odd + first_line).astype(np.int64), "text": text}).with_columns(
+            text=cleaned(pl.col("text")) if clean else pl.col("text"),
+            stamp_s=pl.lit(None, pl.Float64),
+            stamp_clock=pl.lit(None, pl.String),
+        )
+        found = self.classify(lines)
+        names = found.collect_schema().names()
+        is_header, index_of = (pl.col(n) if n in names else pl.lit(None) for n in ("header", "index"))
+        frame = found.select(
+            pl.col("line").cast(pl.Int64),
+            "row",
+            pl.col("stamp").fill_null(np.nan),
+            is_header.fill_null(False).cast(pl.Boolean).alias("header"),
+            index_of.fill_null(-1).cast(pl.Int64).alias("index"),
+            *CELLS,
+            *(pl.col(c).is_null().alias(f"{c}_null") for c in CELLS),
+        ).collect()
+        line, row, stamp, header, index = (frame[n].to_numpy() for n in ("line", "row", "stamp", "header", "index"))
+        cells = frame.select(CELLS).to_numpy().astype(np.float32)
+        return Kept(line, row, stamp, header, index, cells, frame.select(f"{c}_null" for c in CELLS).to_numpy())
+
+
+class Samples:
+    """The reference's sample numbering (`smi_table._samples`, `_gpus`) carried from piece to piece: kept lines
+    wait in `tail` until the next boundary (a stamp; in tables a table start) closes the sample they belong
+    to; `order` says whether stamps precede or follow the rows, known at the first stamp; `samples` counts
+    the samples numbered so far."""
+
+    def __init__(self, tables: bool) -> None:
+        self.tables, self.order, self.samples = tables, "", 0
+        self.tail: list[Kept] = []
+
+    def feed(self, kept: Kept) -> pl.DataFrame:
+        """The rows of the samples that `kept`, after the lines kept back, closes."""
+        if self.tail and not (~np.isnan(kept.stamp)).any() and not (self.tables and kept.header.any()):
+            self.tail.append(kept)  # no boundary: all of it waits
+            return EMPTY
+        batch = Kept.joined([*self.tail, kept])
+        cut = self._cut(batch)
+        self.tail = [batch[cut:]]
+        return self._numbered(batch[:cut])
+
+    def finish(self) -> pl.DataFrame:
+        return self._numbered(Kept.joined(self.tail)) if self.tail else EMPTY
+
+    def _cut(self, batch: Kept) -> int:
+        """Where the last sample that may go on in the next piece starts."""
+        stamped = ~np.isnan(batch.stamp)
+        if self.tables and len(stamped):
+            known = _table_starts(batch.header, stamped)
+            known[-1] &= batch.header[-1]  # a stamp last: whether a header follows is for the next piece to say
+            starts = np.flatnonzero(known)
+            return int(starts[-1]) if len(starts) else 0
+        at = np.flatnonzero(stamped)
+        if len(at) == 0:
+            return 0
+        if not self.order:
+            rows = np.flatnonzero(batch.row)
+            self.order = "follow" if len(rows) and rows[0] < at[0] else "precede"
+        return int(at[-1]) + (self.order == "follow")
+
+    def _numbered(self, part: Kept) -> pl.DataFrame:
+        """The rows of `part` (whole samples) numbered, timed and given their GPU, as a SAMPLE_SCHEMA frame."""
+        at = np.flatnonzero(part.row)
+        if len(at) == 0:
+            return EMPTY
+        group, time_at, above = self._groups(part)
+        new = np.concatenate(([True], group[at][1:] != group[at][:-1]))
+        position = np.arange(len(at))
+        first = np.maximum.accumulate(np.where(new, position, 0))
+        sample = self.samples + np.cumsum(new) - 1
+        self.samples += int(new.sum())
+        time = np.where(time_at[at] >= 0, part.stamp[np.maximum(time_at[at], 0)], np.nan)
+        gpu = np.where(above[at] >= 0, above[at], position - first)
+        frame = pl.DataFrame(
+            {"sample": sample, "time": time, "gpu": gpu} | {c: part.cells[at, i] for i, c in enumerate(CELLS)}
+        )
+        null = part.null[at]
+        masks = [
+            pl.when(pl.lit(pl.Series(null[:, i]))).then(None).otherwise(c).alias(c)
+            for i, c in enumerate(CELLS)
+            if null[:, i].any()
+        ]
+        return conform(frame.lazy().with_columns(pl.col("time").fill_nan(None), *masks), SAMPLE_SCHEMA).collect()
+
+    def _groups(self, part: Kept) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per kept line: its sample group, the position of the line whose stamp times it (-1: none), and the
+        GPU index of the index row right above it (-1: none)."""
+        count, stamped = len(part.row), ~np.isnan(part.stamp)
+        position, none = np.arange(count), np.full(count, -1)
+        if self.tables:
+            start = _table_starts(part.header, stamped)
+            adjacent = np.concatenate(([False], part.line[1:] == part.line[:-1] + 1))
+            above = np.where(adjacent, np.concatenate(([-1], part.index[:-1])), -1)
+            return np.cumsum(start), np.maximum.accumulate(np.where(start, position, -1)), above
+        if self.order == "precede":
+            return np.cumsum(stamped), np.maximum.accumulate(np.where(stamped, position, -1)), none
+        if self.order == "follow":
+            following = np.minimum.accumulate(np.where(stamped, position, count)[::-1])[::-1]
+            return np.cumsum(stamped) - stamped, np.where(following < count, following, -1), none
+        return np.cumsum(part.row), none, none  # no stamp at all: each row is a sample
+
+
+def _table_starts(header: np.ndarray, stamped: np.ndarray) -> np.ndarray:
+    """A table starts at its header, or at the stamp line just above it (as `smi_table._samples` says)."""
+    after_stamp = np.concatenate(([False], stamped[:-1]))
+    before_header = np.concatenate((header[1:], [False]))
+    return (header & ~after_stamp) | (stamped & before_header)

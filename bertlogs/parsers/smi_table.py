@@ -17,11 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-import numpy as np
 import polars as pl
 
 from bertlogs.parsers import smi_fast
-from bertlogs.parsers.text import PIECE_BYTES, Source, cleaned, concat_files, engine, number, pieces
+from bertlogs.parsers.text import PIECE_BYTES, Source, concat_files, engine, number, pieces
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # | 39%   67C    P2   113W / 250W |  11636MiB / 12189MiB |     35%      Default |
@@ -61,7 +60,7 @@ _WEEKDAYS = ("Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun ")
 
 
 _NUMBER_ROW = re.compile(NUMBER_ROW, re.MULTILINE)
-_EMPTY = pl.DataFrame(schema=SAMPLE_SCHEMA)  # no rows (`conform` of an empty frame would give one of nulls)
+_EMPTY = smi_fast.EMPTY
 PerFile = Callable[[pl.Expr], pl.Expr]  # an expression windowed per file (or as is, for one file)
 
 
@@ -254,9 +253,6 @@ def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr, b
     )
 
 
-_CELL_COLUMNS = ["temp_c", "power_w", "power_limit_w", "memory_used_mib", "memory_total_mib", "util_pct"]
-
-
 def chunks(source: Source, *, utc_offset_s: float, piece_bytes: int = PIECE_BYTES) -> Iterator[pl.DataFrame]:
     """The samples of a capture as frames of consecutive samples (`sample` numbered on from frame to frame),
     read in pieces of `piece_bytes` (cut after a newline): memory holds a piece, its frame and the kept lines of
@@ -274,156 +270,19 @@ def chunks(source: Source, *, utc_offset_s: float, piece_bytes: int = PIECE_BYTE
         yield _parse_polars(source, utc_offset_s=utc_offset_s)[0]
         return
     tables, dates = _kinds([source.head])
-    reading = _Reading(
-        smi_fast.template(source.head), tables, dates, utc_offset_s, "\x1b" in source.head or "\r" in source.head
-    )
-    samples, first_line = _Samples(tables), 1
+    clean = "\x1b" in source.head or "\r" in source.head
+    offset = pl.lit(utc_offset_s, pl.Float64)
+    reading = smi_fast.Reading(smi_fast.template(source.head), lambda lf: _classify(lf, tables, dates, offset, None))
+    samples, first_line = smi_fast.Samples(tables), 1
     for piece in pieces(source.data, piece_bytes):
         lines = smi_fast.lines(piece)
         limit = len(lines.start) if source.before_line is None else source.before_line - first_line
-        kept = reading.kept(lines, first_line, limit)
-        if first_line == 1 and tables and not kept["header"].any():
+        kept = reading.kept(lines, first_line, limit, clean)
+        if first_line == 1 and tables and not kept.header.any():
             yield _parse_polars(source, utc_offset_s=utc_offset_s)[0]
             return
         first_line += len(lines.start)
         frame = samples.feed(kept)
-        if not frame.is_empty():
+        if frame.height:
             yield frame
     yield samples.finish()
-
-
-class _Reading:
-    """How a capture's pieces are read into kept lines (`_classify`'s frame): `tmpl`, its number-row layout
-    (None: every row is read by polars); `tables`, `dates`: what its head shows; `clean`: CR and ESC cleaned."""
-
-    def __init__(self, tmpl: smi_fast.Template | None, tables: bool, dates: bool, offset_s: float, clean: bool):
-        self.tmpl, self.tables, self.dates, self.offset_s, self.clean = tmpl, tables, dates, offset_s, clean
-        self.columns = ["line", "stamp", "row", *_CELL_COLUMNS, *(["header", "index"] if tables else [])]
-
-    def kept(self, lines: smi_fast.Lines, first_line: int, limit: int) -> pl.DataFrame:
-        """The kept lines (rows, stamps; in tables also headers and index rows) of the piece's lines before
-        `limit`, numbered from `first_line`, in order."""
-        count = len(lines.start)
-        kind = np.zeros(count, np.int8)  # 1: a row read fast, 2: a stamp read fast
-        cells = np.full((count, len(_CELL_COLUMNS)), np.nan, np.float32)
-        stamps = np.full(count, np.nan)
-        if self.tmpl is not None:
-            at, cells_at = smi_fast.rows(lines, self.tmpl)
-            kind[at], cells[at] = 1, cells_at
-        at, stamps_at = smi_fast.stamps(lines)
-        kind[at], stamps[at] = 2, stamps_at
-        kind[max(limit, 0) :] = -1
-        at = np.flatnonzero(kind > 0)
-        fast = pl.DataFrame(
-            {"line": (at + first_line).astype(np.int32), "stamp": stamps[at], "row": kind[at] == 1}
-            | {name: cells[at, i] for i, name in enumerate(_CELL_COLUMNS)}
-        ).with_columns(
-            pl.col("stamp", *_CELL_COLUMNS).fill_nan(None), header=pl.lit(False), index=pl.lit(None, pl.Int32)
-        )
-        odd = np.flatnonzero((kind == 0) & (lines.end > lines.start))
-        if len(odd) == 0:
-            return fast.select(self.columns)
-        return pl.concat([fast.select(self.columns), self._odd(lines, odd, first_line)]).sort("line")
-
-    def _odd(self, lines: smi_fast.Lines, odd: np.ndarray, first_line: int) -> pl.DataFrame:
-        """These lines (indices) classified by the reference's own expressions (`_classify`)."""
-        text = pl.Series("text", [smi_fast.odd_text(lines, odd)]).str.split("\n").explode().head(len(odd))
-        frame = pl.LazyFrame({"line": (odd + first_line).astype(np.int64), "text": text}).with_columns(
-            text=cleaned(pl.col("text")) if self.clean else pl.col("text"),
-            stamp_s=pl.lit(None, pl.Float64),
-            stamp_clock=pl.lit(None, pl.String),
-        )
-        offset = pl.lit(self.offset_s, pl.Float64)
-        return _classify(frame, self.tables, self.dates, offset, None).select(self.columns).collect()
-
-
-class _Samples:
-    """`_samples` and `_gpus` carried from piece to piece: kept lines wait in `tail` until the next boundary
-    (a stamp; in tables a table start) closes the sample they belong to; `order` says whether stamps precede
-    or follow the rows, known at the first stamp; `samples` counts the samples numbered so far."""
-
-    def __init__(self, tables: bool) -> None:
-        self.tables, self.order, self.samples = tables, "", 0
-        self.tail = pl.DataFrame()
-
-    def feed(self, kept: pl.DataFrame) -> pl.DataFrame:
-        """The rows of the samples that `kept`, after the lines kept back, closes."""
-        if self.tail.width and not _may_bound(kept, self.tables):
-            self.tail = pl.concat([self.tail, kept])
-            return _EMPTY
-        batch = pl.concat([self.tail, kept]) if self.tail.width else kept
-        cut = self._cut(batch)
-        self.tail = batch.slice(cut)
-        return self._numbered(batch.slice(0, cut))
-
-    def finish(self) -> pl.DataFrame:
-        return self._numbered(self.tail) if self.tail.width else _EMPTY
-
-    def _cut(self, batch: pl.DataFrame) -> int:
-        """Where the last sample that may go on in the next piece starts."""
-        stamped = batch["stamp"].is_not_null().to_numpy()
-        if self.tables:
-            header = batch["header"].to_numpy()
-            known = _table_starts(header, stamped)
-            known[-1] &= header[-1]  # a stamp last: whether a header follows it is for the next piece to say
-            starts = np.flatnonzero(known)
-            return int(starts[-1]) if len(starts) else 0
-        stamps = np.flatnonzero(stamped)
-        if len(stamps) == 0:
-            return 0
-        if not self.order:
-            rows = np.flatnonzero(batch["row"].to_numpy())
-            self.order = "follow" if len(rows) and rows[0] < stamps[0] else "precede"
-        return int(stamps[-1]) + (self.order == "follow")
-
-    def _numbered(self, part: pl.DataFrame) -> pl.DataFrame:
-        """The rows of `part` (whole samples) numbered, timed and given their GPU."""
-        row = part["row"].to_numpy()
-        at = np.flatnonzero(row)
-        if len(at) == 0:
-            return _EMPTY
-        stamped = part["stamp"].is_not_null().to_numpy()
-        group, time_at, above = self._groups(part, row, stamped)
-        stamp = part["stamp"].fill_null(np.nan).to_numpy()
-        new = np.concatenate(([True], group[at][1:] != group[at][:-1]))
-        position = np.arange(len(at))
-        first = np.maximum.accumulate(np.where(new, position, 0))
-        sample = self.samples + np.cumsum(new) - 1
-        self.samples += int(new.sum())
-        time = np.where(time_at[at] >= 0, stamp[np.maximum(time_at[at], 0)], np.nan)
-        gpu = np.where(above[at] >= 0, above[at], position - first)
-        frame = part.filter(pl.col("row")).with_columns(
-            sample=pl.Series(sample), time=pl.Series(time).fill_nan(None), gpu=pl.Series(gpu)
-        )
-        return conform(frame, SAMPLE_SCHEMA)
-
-    def _groups(self, part: pl.DataFrame, row: np.ndarray, stamped: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Per kept line: its sample group, the position of the line whose stamp times it (-1: none), and the
-        GPU index of the index row right above it (-1: none)."""
-        count = len(row)
-        position = np.arange(count)
-        none = np.full(count, -1)
-        if self.tables:
-            start = _table_starts(part["header"].to_numpy(), stamped)
-            line, index = part["line"].to_numpy(), part["index"].fill_null(-1).to_numpy()
-            adjacent = np.concatenate(([False], line[1:] == line[:-1] + 1))
-            above = np.where(adjacent, np.concatenate(([-1], index[:-1])), -1)
-            return np.cumsum(start), np.maximum.accumulate(np.where(start, position, -1)), above
-        if self.order == "precede":
-            return np.cumsum(stamped), np.maximum.accumulate(np.where(stamped, position, -1)), none
-        if self.order == "follow":
-            following = np.minimum.accumulate(np.where(stamped, position, count)[::-1])[::-1]
-            return np.cumsum(stamped) - stamped, np.where(following < count, following, -1), none
-        return np.cumsum(row), none, none  # no stamp at all: each row is a sample
-
-
-def _table_starts(header: np.ndarray, stamped: np.ndarray) -> np.ndarray:
-    """A table starts at its header, or at the stamp line just above it (as `_samples` says)."""
-    after_stamp = np.concatenate(([False], stamped[:-1]))
-    before_header = np.concatenate((header[1:], [False]))
-    return (header & ~after_stamp) | (stamped & before_header)
-
-
-def _may_bound(kept: pl.DataFrame, tables: bool) -> bool:
-    """Whether these kept lines hold a sample boundary (a stamp; in tables also a header)."""
-    return bool(kept["stamp"].is_not_null().any() or (tables and kept["header"].any()))
