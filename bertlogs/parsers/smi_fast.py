@@ -112,7 +112,10 @@ def rows(ls: Lines, tmpl: Template) -> tuple[np.ndarray, np.ndarray]:
     block = np.lib.stride_tricks.sliding_window_view(ls.data, 8 * words)[ls.start[maybe]]
     text, fixed = (np.zeros(8 * words, np.uint8) for _ in range(2))
     text[:width], fixed[:width] = tmpl.text, np.where(tmpl.fixed, 0xFF, 0)
-    ok = ~((block ^ text) & fixed).view(np.uint64).any(axis=1)
+    wrong = (block.view(np.uint64) ^ text.view(np.uint64)) & fixed.view(np.uint64)
+    for j in range(1, words):  # OR the words column by column: numpy's reduce over a short axis is slower
+        wrong[:, 0] |= wrong[:, j]
+    ok = wrong[:, 0] == 0
     for i, (a, b) in enumerate(tmpl.words):
         region = np.ascontiguousarray(block[:, a:b].T)
         inked = [(c >= 0x21) & (c <= 0x7E) & (c != ord("|")) for c in region]
@@ -227,11 +230,12 @@ class Reading:
     def __init__(self, tmpl: Template | None, classify: Callable[[pl.LazyFrame], pl.LazyFrame]) -> None:
         self.tmpl, self.classify = tmpl, classify
 
-    def kept(self, ls: Lines, first_line: int, limit: int, clean: bool) -> Kept:
-        """The kept lines of the piece's lines before `limit`, numbered from `first_line`; `clean`: the
-        capture's lines are cleaned of CR and ESC (`text.cleaned`) before they are read."""
+    def kept(self, piece: bytes, clean: bool) -> tuple[int, Kept]:
+        """How many lines the piece holds, and its kept lines, numbered from 0; `clean`: the capture's lines
+        are cleaned of CR and ESC (`text.cleaned`) before they are read. (Pieces may be read in parallel.)"""
+        ls = lines(piece)
         count = len(ls.start)
-        kind = np.zeros(count, np.int8)  # 1: a row read fast, 2: a stamp read fast, -1: past `limit`
+        kind = np.zeros(count, np.int8)  # 1: a row read fast, 2: a stamp read fast
         cells = np.full((count, len(CELLS)), np.nan, np.float32)
         stamp = np.full(count, np.nan)
         if self.tmpl is not None:
@@ -239,11 +243,10 @@ class Reading:
             kind[at], cells[at] = 1, cells_at
         at, stamp_at = stamps(ls)
         kind[at], stamp[at] = 2, stamp_at
-        kind[max(limit, 0) :] = -1
         at = np.flatnonzero(kind > 0)
         fast_cells = cells[at]
         fast = Kept(
-            at + first_line,
+            at,
             kind[at] == 1,
             stamp[at],
             np.zeros(len(at), bool),
@@ -253,14 +256,14 @@ class Reading:
         )
         odd = np.flatnonzero((kind == 0) & (ls.end > ls.start))
         if len(odd) == 0:
-            return fast
-        both = Kept.joined([fast, self._odd(ls, odd, first_line, clean)])
-        return both[np.argsort(both.line, kind="stable")]
+            return count, fast
+        both = Kept.joined([fast, self._odd(ls, odd, clean)])
+        return count, both[np.argsort(both.line, kind="stable")]
 
-    def _odd(self, ls: Lines, odd: np.ndarray, first_line: int, clean: bool) -> Kept:
+    def _odd(self, ls: Lines, odd: np.ndarray, clean: bool) -> Kept:
         """These lines (indices) read by `classify`."""
         text = pl.Series("text", [odd_text(ls, odd)]).str.split("\n").explode().head(len(odd))
-        lines = pl.LazyFrame({"line": (odd + first_line).astype(np.int64), "text": text}).with_columns(
+        lines = pl.LazyFrame({"line": odd.astype(np.int64), "text": text}).with_columns(
             text=cleaned(pl.col("text")) if clean else pl.col("text"),
             stamp_s=pl.lit(None, pl.Float64),
             stamp_clock=pl.lit(None, pl.String),
