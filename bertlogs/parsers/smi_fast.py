@@ -312,9 +312,8 @@ class Samples:
         """Where the last sample that may go on in the next piece starts."""
         stamped = ~np.isnan(batch.stamp)
         if self.tables and len(stamped):
-            known = _table_starts(batch.header, stamped)
-            known[-1] &= batch.header[-1]  # a stamp last: whether a header follows is for the next piece to say
-            starts = np.flatnonzero(known)
+            # a stamp last is no start yet: whether a header follows it is for the next piece to say
+            starts = np.flatnonzero(_table_starts(batch.header, stamped))
             return int(starts[-1]) if len(starts) else 0
         at = np.flatnonzero(stamped)
         if len(at) == 0:
