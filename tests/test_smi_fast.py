@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from conftest import FIXTURES
@@ -90,7 +91,20 @@ HEADER = [
     "| NVIDIA-SMI 440.33.01    Driver Version: 440.33.01    CUDA Version: 10.2     |",
     "|-------------------------------+----------------------+----------------------+",
 ]
-GLITCH = ["", "   ", "stray text", "1574690412.250000000", "ERR!", "|", "| N/A  N/A  N/A |", "1574690400.", "+-----1574690412.5", "-1574690400"]
+GLITCH = [
+    "",
+    "   ",
+    "stray text",
+    "1574690412.250000000",
+    "1574690400.12345678x",
+    "157469040x",
+    "ERR!",
+    "|",
+    "| N/A  N/A  N/A |",
+    "1574690400.",
+    "+-----1574690412.5",
+    "-1574690400",
+]
 DATES = [
     "Tue Nov 26 14:08:41 2019",
     "Mon Nov 25 16:32:50 UTC 2019",
@@ -161,3 +175,9 @@ def test_stamps_are_correctly_rounded(stamp: str) -> None:
     ls = smi_fast.lines(f"{stamp}\n".encode())
     at, values = smi_fast.stamps(ls)
     assert at.tolist() == [0] and values[0] == float(stamp)
+
+
+def test_numbers_too_wide_for_the_fast_path_are_left_to_polars() -> None:
+    row = "|  40%   70C    P2   113W / 250W | 12345678901MiB / 99999999999MiB |     35%      Default |"
+    expected = same_as_reference(Source.of_text(f"{row}\n1574690400.5\n" * 3), 4096)
+    assert expected["memory_used_mib"].to_list() == [float(np.float32(12345678901))] * 3
