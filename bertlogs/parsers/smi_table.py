@@ -82,7 +82,7 @@ def evidence(head: str) -> int:
 
 def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[str]]:
     """Samples of a table or `grep %` capture; `utc_offset_s` converts `date`'s local times (see `chunks`)."""
-    return pl.concat([_EMPTY, *chunks(source, utc_offset_s=utc_offset_s)]), []
+    return pl.concat([_EMPTY, *chunks(source, utc_offset_s=utc_offset_s)], rechunk=True), []
 
 
 def _parse_polars(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[str]]:
