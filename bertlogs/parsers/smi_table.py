@@ -5,18 +5,26 @@ Samples are told apart by the table header (`| NVIDIA-SMI ...`) or by interleave
 `watch` loop) stamps the rows before it; a capture whose first stamp precedes the first row stamps the
 rows after it. GPUs are identified by the index row above each number row, else by position.
 
-One polars query (streamed on big captures): every line becomes flags and numbers (no strings kept), then
-the rows are grouped into samples.
+Two readings with one meaning. The reference (`_parse_polars`, also `parse_many`'s batched query): one polars
+query (streamed on big captures), every line becomes flags and numbers (no strings kept), then the rows are
+grouped into samples. The fast path (`chunks`): the file in pieces of a few MB, the plain lines of each (number
+rows of the capture's own layout, `date +%s.%N` stamps) read by numpy (`smi_fast`), every other line by the
+same polars classification, then the samples numbered by `_Samples` with the state carried from piece to piece.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
+import numpy as np
 import polars as pl
 
-from bertlogs.parsers.text import Source, concat_files, engine, number
+from bertlogs.parsers import smi_fast
+from bertlogs.parsers.text import PIECE_BYTES, Source, concat_files, engine, number, pieces
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # | 39%   67C    P2   113W / 250W |  11636MiB / 12189MiB |     35%      Default |
@@ -56,6 +64,9 @@ _WEEKDAYS = ("Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun ")
 
 
 _NUMBER_ROW = re.compile(NUMBER_ROW, re.MULTILINE)
+_EMPTY = smi_fast.EMPTY
+T = TypeVar("T")
+R = TypeVar("R")
 PerFile = Callable[[pl.Expr], pl.Expr]  # an expression windowed per file (or as is, for one file)
 
 
@@ -70,7 +81,12 @@ def evidence(head: str) -> int:
 
 
 def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[str]]:
-    """Samples of a table or `grep %` capture; `utc_offset_s` converts `date`'s local times."""
+    """Samples of a table or `grep %` capture; `utc_offset_s` converts `date`'s local times (see `chunks`)."""
+    return pl.concat([_EMPTY, *chunks(source, utc_offset_s=utc_offset_s)], rechunk=True), []
+
+
+def _parse_polars(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[str]]:
+    """The reference reading: the whole capture in one polars query (`parse_many`)."""
     return parse_many([source], utc_offsets_s=[utc_offset_s])[0]
 
 
@@ -81,10 +97,7 @@ def parse_many(sources: list[Source], *, utc_offsets_s: list[float]) -> list[tup
     """
     if not sources:
         return []
-    heads = [s.head for s in sources]
-    # substring tests first: they spare most heads the regexes (a millisecond each on 100 KB)
-    tables = any("NVIDIA-SMI" in head and re.search(_HEADER, head, re.MULTILINE) for head in heads)
-    dates = any(any(day in head for day in _WEEKDAYS) and _has_date_line(head, tables) for head in heads)
+    tables, dates = _kinds([s.head for s in sources])
     prefix_stamps = any(s.quirks.prefix for s in sources)
     if len(sources) == 1:  # no file and offset columns: on a big capture they cost a tenth of the parse
         lines, offset = sources[0].lines(utc_offsets_s[0]), pl.lit(utc_offsets_s[0], pl.Float64)
@@ -101,7 +114,7 @@ def parse_many(sources: list[Source], *, utc_offsets_s: list[float]) -> list[tup
         .with_columns(_gpus(per_file))
         .collect(engine=engine(any(s.large for s in sources)))
     )
-    empty = conform(pl.DataFrame(), SAMPLE_SCHEMA)
+    empty = _EMPTY
     if len(sources) == 1:
         return [(conform(rows, SAMPLE_SCHEMA) if not rows.is_empty() else empty, [])]
     by_file = rows.partition_by("file", as_dict=True)
@@ -144,6 +157,14 @@ def _samples(per_file: Callable[[pl.Expr], pl.Expr], tables: bool) -> list[pl.Ex
     boundary = boundary.cast(pl.Int64)
     sample = per_file(boundary.cum_sum()) - pl.when(stamps_follow).then(boundary).otherwise(0)
     return [sample.alias("sample"), time.alias("time"), index_above.alias("index_above")]
+
+
+def _kinds(heads: list[str]) -> tuple[bool, bool]:
+    """Whether these heads show tables, and `date` lines: the kinds of lines the classification looks for."""
+    # substring tests first: they spare most heads the regexes (a millisecond each on 100 KB)
+    tables = any("NVIDIA-SMI" in head and re.search(_HEADER, head, re.MULTILINE) for head in heads)
+    dates = any(any(day in head for day in _WEEKDAYS) and _has_date_line(head, tables) for head in heads)
+    return tables, dates
 
 
 def _has_date_line(head: str, tables: bool) -> bool:
@@ -236,3 +257,50 @@ def _classify(lines: pl.LazyFrame, tables: bool, dates: bool, offset: pl.Expr, b
         )
         .drop("text", "cells", "stamp_clock", *([] if by is not None or tables else ["stamp_s"]))
     )
+
+
+def chunks(source: Source, *, utc_offset_s: float, piece_bytes: int = PIECE_BYTES) -> Iterator[pl.DataFrame]:
+    """The samples of a capture as frames of consecutive samples (`sample` numbered on from frame to frame),
+    read in pieces of `piece_bytes` (cut after a newline): memory holds a piece, its frame and the kept lines of
+    an unfinished sample (in a capture without any stamp line, all its rows: until its end it cannot be told
+    from one whose stamps follow the rows).
+
+    Each piece's plain lines go to numpy (`smi_fast`), its other lines (CR, ESC, `date` lines, the other lines
+    of tables, glitches) to the reference's own classification. A whole file goes to the reference reading
+    (one frame; a big one streamed, but its result and the classified lines held) when the fast path cannot
+    be exact for it: wrappings peeled off every line (`Quirks`), a byte-order mark, a last line without a
+    newline that was not cut off (`Source.without_truncated_line`), a head with tables but no table header in
+    the first piece.
+    """
+    if source.quirks.any or source.head.startswith("\ufeff") or not (source.ends_with_newline or source.before_line):
+        yield _parse_polars(source, utc_offset_s=utc_offset_s)[0]
+        return
+    tables, dates = _kinds([source.head])
+    clean = "\x1b" in source.head or "\r" in source.head
+    offset = pl.lit(utc_offset_s, pl.Float64)
+    reading = smi_fast.Reading(smi_fast.template(source.head), lambda lf: _classify(lf, tables, dates, offset, None))
+    samples, first_line = smi_fast.Samples(tables), 1
+    with ThreadPoolExecutor(2) as pool:  # numpy and polars let go of the GIL: two pieces read at once
+        for count, kept in _in_order(pool, lambda piece: reading.kept(piece, clean), pieces(source.data, piece_bytes)):
+            np.add(kept.line, first_line, out=kept.line)  # numbered from the file's first line
+            if source.before_line is not None:
+                kept = kept[kept.line < source.before_line]
+            if first_line == 1 and tables and not kept.header.any():
+                yield _parse_polars(source, utc_offset_s=utc_offset_s)[0]
+                return
+            first_line += count
+            frame = samples.feed(kept)
+            if frame.height:
+                yield frame
+    yield samples.finish()
+
+
+def _in_order(pool: ThreadPoolExecutor, read: Callable[[T], R], items: Iterator[T], ahead: int = 2) -> Iterator[R]:
+    """`read` of each item, in order, with at most `ahead` items read (and held) at once."""
+    waiting: deque[Future[R]] = deque()
+    for item in items:
+        waiting.append(pool.submit(read, item))
+        if len(waiting) >= ahead:
+            yield waiting.popleft().result()
+    while waiting:
+        yield waiting.popleft().result()

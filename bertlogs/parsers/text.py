@@ -9,6 +9,7 @@ import io
 import re
 import stat
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,9 @@ STREAMING_FROM_BYTES = 16 * 2**20
 # much as a bomb; a bomb of NUL bytes is refused at its first chunk anyway.
 GUNZIPPED_MAX_BYTES = 2**30
 _CHUNK_BYTES = 2**20
+# the pieces a capture is parsed in (`pieces`): big enough that numpy's per-call cost vanishes, small enough to
+# stay in cache-friendly, bounded memory
+PIECE_BYTES = 4 * 2**20
 # A `key = value` line as BERT writes it to eval_results.txt and TF1 logs in an eval block (`"%s = %s"`): one
 # reading for both, in Python's re and polars'. Exactly ` = `: a log's own prints (`accuracy=0.94`) are no result.
 KEY_VALUE = r"^\s*(?P<key>[A-Za-z_][\w.]*) = (?P<value>\S+)\s*$"
@@ -379,10 +383,38 @@ def scan_lines(data: Path | bytes, *, clean: bool = True) -> pl.LazyFrame:
         extra_columns="ignore",
     )
     text = pl.col("text").fill_null("")
-    if clean:
-        # a progress bar redrawn with \r: what is on screen is the text after the last \r
-        text = text.str.strip_chars_end("\r").str.replace_all(ANSI, "").str.replace(r"^.*\r", "")
-    return frame.with_row_index("line", offset=1).select(pl.col("line").cast(pl.Int64), text)
+    return frame.with_row_index("line", offset=1).select(
+        pl.col("line").cast(pl.Int64), cleaned(text) if clean else text
+    )
+
+
+def cleaned(text: pl.Expr) -> pl.Expr:
+    """A line's text as `scan_lines` cleans it: trailing CRs and ANSI escapes removed, and of a progress bar
+    redrawn with \r, what is on screen (the text after the last \r)."""
+    return text.str.strip_chars_end("\r").str.replace_all(ANSI, "").str.replace(r"^.*\r", "")
+
+
+def pieces(data: Path | bytes, size_bytes: int = PIECE_BYTES) -> Iterator[bytes]:
+    """A file's bytes (or in-memory bytes) in pieces of about `size_bytes`, each cut after a newline (the last
+    one holds what follows the last newline): memory holds one piece, whatever the file's size."""
+    if isinstance(data, bytes):
+        yield from _cut_at_newlines(data[i : i + size_bytes] for i in range(0, len(data), size_bytes))
+        return
+    with data.open("rb") as f:
+        yield from _cut_at_newlines(iter(lambda: f.read(size_bytes), b""))
+
+
+def _cut_at_newlines(reads: Iterator[bytes]) -> Iterator[bytes]:
+    rest = b""
+    for read in reads:
+        cut = read.rfind(b"\n")
+        if cut < 0:
+            rest += read
+            continue
+        yield rest + read[: cut + 1]
+        rest = read[cut + 1 :]
+    if rest:
+        yield rest
 
 
 def number(cell: pl.Expr, dtype: pl.DataType, *, strip: str = "") -> pl.Expr:

@@ -1,0 +1,372 @@
+"""Byte-level kernels of the smi-table fast path: numpy over a piece of a capture's raw bytes, no per-line Python.
+
+A piece's lines are told apart by their first byte and length, then checked against the layout of the
+capture's own first number row (the template) or against the `date +%s.%N` form; digits are converted column
+by column. Only what these checks vouch for is read here: every other line is an odd line, handed back whole
+for the polars reading (`smi_table`), so that both paths give the same frame.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from bertlogs.parsers.text import cleaned
+from bertlogs.schema import SAMPLE_SCHEMA, conform
+
+# a number row as the template's layout must show it (blanks are spaces; words printable ASCII, no bar)
+_W = rb"[\x21-\x7b\x7d\x7e]+"
+_TEMPLATE = re.compile(
+    rb"^(?P<row>\|  *("
+    + _W
+    + rb") +([0-9]+)C +("
+    + _W
+    + rb") +([0-9]+)W +/ +([0-9]+)W +\| +([0-9]+)MiB +/ +([0-9]+)MiB"
+    rb" +\| +([0-9]+)% +(" + _W + rb") +\|[\x20-\x7e]*)\r?$",
+    re.MULTILINE,
+)
+_NUMBER_GROUPS = (3, 5, 6, 7, 8, 9)  # temp_c, power_w, power_limit_w, memory_used_mib, memory_total_mib, util_pct
+_FAN, _WORD_GROUPS = 2, (2, 4, 10)  # group 1 is the row
+_MAX_DIGITS = 7  # below 2^24: exact in Float32, as polars' cast of the digits gives
+_STAMP_BYTES = 20  # `date +%s.%N`: 10 digits, a dot, 9 digits (the data is padded to read 24)
+_ONE_CR = 13
+EMPTY = pl.DataFrame(schema=SAMPLE_SCHEMA)  # no rows (`conform` of an empty frame would give one of nulls)
+CELLS = ["temp_c", "power_w", "power_limit_w", "memory_used_mib", "memory_total_mib", "util_pct"]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A capture's number-row layout: bytes outside the regions must equal its own; each region holds one
+    right-aligned word or number (blanks on its left), as nvidia-smi pads its columns."""
+
+    text: np.ndarray  # uint8, the row's bytes
+    fixed: np.ndarray  # bool per byte: outside every region
+    words: tuple[tuple[int, int], ...]  # fan, performance state, compute mode
+    numbers: tuple[tuple[int, int], ...]  # the digits of the kept cells (units are fixed bytes)
+
+
+def template(head: str, tries: int = 64) -> Template | None:
+    """The layout of the first all-numeric number row in the head, or None (then no row is read fast)."""
+    raw = head.encode("utf-8", errors="replace")
+    for _, match in zip(range(tries), _TEMPLATE.finditer(raw), strict=False):
+        line, at = match.group("row"), match.start()
+        regions = {g: (len(line[: match.start(g) - at].rstrip(b" ")) + 1, match.end(g) - at) for g in range(2, 11)}
+        fan = regions[_FAN]
+        if fan[1] - fan[0] >= 10 or any(b - a > _MAX_DIGITS for a, b in (regions[g] for g in _NUMBER_GROUPS)):
+            continue  # a fan region wide enough for `NVIDIA-SMI` could read a header as a row
+        fixed = np.ones(len(line), bool)
+        for a, b in regions.values():
+            fixed[a:b] = False
+        return Template(
+            np.frombuffer(line, np.uint8),
+            fixed,
+            tuple(regions[g] for g in _WORD_GROUPS),
+            tuple(regions[g] for g in _NUMBER_GROUPS),
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Lines:
+    """A piece's lines: `data` (the bytes, padded), each line's `start` and `end` (its text as polars' reader
+    gives it: without the newline and one CR before it), and `clean`: no CR or ESC byte inside."""
+
+    data: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    newline: np.ndarray
+    clean: np.ndarray
+
+
+def lines(piece: bytes) -> Lines:
+    """The lines of a piece (whole lines; a last line without a newline counts as one)."""
+    whole = piece if piece.endswith(b"\n") else piece + b"\n"
+    data = np.frombuffer(whole + bytes(24), np.uint8)
+    newline = np.flatnonzero(data[: len(whole)] == 10)
+    start = np.concatenate(([0], newline[:-1] + 1))
+    end = newline - ((newline > start) & (data[np.maximum(newline - 1, 0)] == _ONE_CR))
+    clean = np.ones(len(start), bool)
+    if b"\r" in whole or b"\x1b" in whole:  # memchr first: most captures have neither
+        odd = np.flatnonzero((data == 13) | (data == 27))
+        at = np.searchsorted(newline, odd)
+        inside = odd < end[np.minimum(at, len(end) - 1)]
+        clean[at[inside]] = False
+    return Lines(data, start, end, newline, clean)
+
+
+def rows(ls: Lines, tmpl: Template) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of the lines that are number rows of the template's layout, and their kept cells as
+    Float32 (one column per cell, in `_NUMBER_GROUPS` order).
+
+    The fixed bytes are compared eight at a time; the regions' bytes column by column (each column a
+    contiguous array across the rows)."""
+    width = len(tmpl.text)
+    maybe = np.flatnonzero((ls.end - ls.start == width) & (ls.data[ls.start] == ord("|")) & ls.clean)
+    if len(maybe) == 0:  # (else the data, padded, holds a window of `8 * words` bytes)
+        return maybe, np.empty((0, len(tmpl.numbers)), np.float32)
+    words = -(-width // 8)
+    block = np.lib.stride_tricks.sliding_window_view(ls.data, 8 * words)[ls.start[maybe]]
+    text, fixed = (np.zeros(8 * words, np.uint8) for _ in range(2))
+    text[:width], fixed[:width] = tmpl.text, np.where(tmpl.fixed, 0xFF, 0)
+    wrong = (block.view(np.uint64) ^ text.view(np.uint64)) & fixed.view(np.uint64)
+    for j in range(1, words):  # OR the words column by column: numpy's reduce over a short axis is slower
+        wrong[:, 0] |= wrong[:, j]
+    ok = wrong[:, 0] == 0
+    for i, (a, b) in enumerate(tmpl.words):
+        region = np.ascontiguousarray(block[:, a:b].T)
+        inked = [(c >= 0x21) & (c <= 0x7E) & (c != ord("|")) for c in region]
+        ok &= _right_aligned(region, inked)
+        if i == 0:  # the fan: not all digits, or the row could also read as an index row
+            ok &= np.any([ink & ((c - ord("0")) > 9) for ink, c in zip(inked, region, strict=True)], axis=0)
+    cells = np.empty((len(tmpl.numbers), len(maybe)), np.float32)
+    for i, (a, b) in enumerate(tmpl.numbers):
+        region = np.ascontiguousarray(block[:, a:b].T)
+        inked = [(c - ord("0")) <= 9 for c in region]
+        ok &= _right_aligned(region, inked)
+        cells[i] = _digits_value(region, inked)
+    return maybe[ok], cells[:, ok].T
+
+
+def _right_aligned(region: np.ndarray, inked: list[np.ndarray]) -> np.ndarray:
+    """Per row: spaces, then inked bytes to the region's end (at least one); `region` holds its columns."""
+    ok = inked[-1].copy()
+    for j, column in enumerate(region[:-1]):  # a loop over the region's columns, not its lines
+        ok &= (inked[j] | (column == ord(" "))) & (inked[j + 1] | ~inked[j])
+    return ok
+
+
+def _digits_value(region: np.ndarray, inked: list[np.ndarray]) -> np.ndarray:
+    """The number that right-aligned digits spell (the blanks on their left count as zeros)."""
+    value = np.zeros(region.shape[1], np.int32)
+    for column, digit in zip(region, inked, strict=True):
+        value = value * 10 + np.where(digit, column - ord("0"), 0)
+    return value
+
+
+# exact decimal to binary needs a 64-bit mantissa for the 19 digits of `%s.%N` (x86's long double)
+EXACT_STAMPS = np.finfo(np.longdouble).nmant >= 63
+_ZEROS = np.uint64(0x3030303030303030)
+
+
+def stamps(ls: Lines) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of the lines that are `date +%s` or `date +%s.%N` stamps (10 digits, a dot, 9 digits),
+    and their values as float64, correctly rounded (as polars' cast gives); a value whose rounding is a tie
+    is left to polars. Digits are read eight at a time (SWAR, as fast_float does)."""
+    size = ls.end - ls.start
+    maybe = np.flatnonzero(((size == 10) | (size == _STAMP_BYTES)) & (ls.data[ls.start] > ord("0")) & ls.clean)
+    if not EXACT_STAMPS or len(maybe) == 0:
+        return np.empty(0, np.int64), np.empty(0)
+    block = np.lib.stride_tricks.sliding_window_view(ls.data, 24)[ls.start[maybe]]
+    long = size[maybe] == _STAMP_BYTES
+    block[~long, 10:20] = [ord("."), *b"000000000"]  # `date +%s`: read as `.000000000`
+    head, whole8 = _eight_digits(block, 2)
+    tail, fraction8 = _eight_digits(block, 12)
+    two = block[:, :2].astype(np.uint64) - ord("0")
+    tenth = block[:, 11].astype(np.uint64) - ord("0")
+    ok = head & tail & (two <= 9).all(axis=1) & (tenth <= 9) & (block[:, 10] == ord("."))
+    whole = (two[:, 0] * 10 + two[:, 1]) * np.uint64(10**8) + whole8
+    nanos = whole * np.uint64(10**9) + tenth * np.uint64(10**8) + fraction8
+    exact = nanos.astype(np.longdouble) / np.longdouble(10**9)
+    value = exact.astype(np.float64)
+    gap = np.abs(exact - value.astype(np.longdouble))
+    spacing = np.spacing(value).astype(np.longdouble)
+    ok &= (gap != spacing / 2) & (gap != spacing / 4)  # a tie, or one below a power of two: polars decides
+    return maybe[ok], value[ok]
+
+
+def _eight_digits(block: np.ndarray, at: int) -> tuple[np.ndarray, np.ndarray]:
+    """Whether bytes at..at+8 of each row are digits, and the number they spell."""
+    v = np.ascontiguousarray(block[:, at : at + 8]).view("<u8")[:, 0]
+    digits = ((v + np.uint64(0x4646464646464646)) | (v - _ZEROS)) & np.uint64(0x8080808080808080) == 0
+    v = v - _ZEROS
+    v = (v * np.uint64(10)) + (v >> np.uint64(8))
+    low = (v & np.uint64(0x000000FF000000FF)) * np.uint64(100 + (1000000 << 32))
+    high = ((v >> np.uint64(16)) & np.uint64(0x000000FF000000FF)) * np.uint64(1 + (10000 << 32))
+    return digits, (low + high) >> np.uint64(32)
+
+
+def odd_text(ls: Lines, odd: np.ndarray) -> str:
+    """The text of these lines (indices), one per line, decoded as polars' reader decodes (lossy UTF-8)."""
+    cover = np.zeros(len(ls.data) + 1, np.int32)
+    cover[ls.start[odd]] += 1
+    cover[ls.end[odd]] -= 1
+    cover[ls.newline[odd]] += 1  # each line's newline joins it to the next
+    cover[ls.newline[odd] + 1] -= 1
+    kept = np.cumsum(cover[:-1]) > 0
+    return ls.data[kept].tobytes().decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Kept lines (rows, stamps; in tables also headers and index rows) as numpy columns, in line order."""
+
+    line: np.ndarray  # int64
+    row: np.ndarray  # bool
+    stamp: np.ndarray  # float64 unix seconds; NaN: not a stamp (no stamp is NaN)
+    header: np.ndarray  # bool
+    index: np.ndarray  # int64 GPU index of an index row; -1: none
+    cells: np.ndarray  # float32, a column per `CELLS` (NaN where null, or NaN as read)
+    null: np.ndarray  # bool, like `cells`: a null cell
+
+    def __getitem__(self, at: slice | np.ndarray) -> Kept:
+        return Kept(*(getattr(self, name)[at] for name in _KEPT))
+
+    @staticmethod
+    def joined(parts: list[Kept]) -> Kept:
+        return parts[0] if len(parts) == 1 else Kept(*(np.concatenate([getattr(p, n) for p in parts]) for n in _KEPT))
+
+
+_KEPT = ("line", "row", "stamp", "header", "index", "cells", "null")
+
+
+class Reading:
+    """How a capture's pieces become kept lines: the rows of the template's layout and `date +%s.%N` stamps
+    by numpy, every other line by `classify` (the reference's classification of a lazy frame of lines)."""
+
+    def __init__(self, tmpl: Template | None, classify: Callable[[pl.LazyFrame], pl.LazyFrame]) -> None:
+        self.tmpl, self.classify = tmpl, classify
+
+    def kept(self, piece: bytes, clean: bool) -> tuple[int, Kept]:
+        """How many lines the piece holds, and its kept lines, numbered from 0; `clean`: the capture's lines
+        are cleaned of CR and ESC (`text.cleaned`) before they are read. (Pieces may be read in parallel.)"""
+        ls = lines(piece)
+        count = len(ls.start)
+        kind = np.zeros(count, np.int8)  # 1: a row read fast, 2: a stamp read fast
+        cells = np.full((count, len(CELLS)), np.nan, np.float32)
+        stamp = np.full(count, np.nan)
+        if self.tmpl is not None:
+            at, cells_at = rows(ls, self.tmpl)
+            kind[at], cells[at] = 1, cells_at
+        at, stamp_at = stamps(ls)
+        kind[at], stamp[at] = 2, stamp_at
+        at = np.flatnonzero(kind > 0)
+        fast_cells = cells[at]
+        fast = Kept(
+            at,
+            kind[at] == 1,
+            stamp[at],
+            np.zeros(len(at), bool),
+            np.full(len(at), -1),
+            fast_cells,
+            np.zeros(fast_cells.shape, bool),
+        )
+        odd = np.flatnonzero((kind == 0) & (ls.end > ls.start))
+        if len(odd) == 0:
+            return count, fast
+        both = Kept.joined([fast, self._odd(ls, odd, clean)])
+        return count, both[np.argsort(both.line, kind="stable")]
+
+    def _odd(self, ls: Lines, odd: np.ndarray, clean: bool) -> Kept:
+        """These lines (indices) read by `classify`."""
+        text = pl.Series("text", [odd_text(ls, odd)]).str.split("\n").explode().head(len(odd))
+        lines = pl.LazyFrame({"line": odd.astype(np.int64), "text": text}).with_columns(
+            text=cleaned(pl.col("text")) if clean else pl.col("text"),
+            stamp_s=pl.lit(None, pl.Float64),
+            stamp_clock=pl.lit(None, pl.String),
+        )
+        found = self.classify(lines)
+        names = found.collect_schema().names()
+        is_header, index_of = (pl.col(n) if n in names else pl.lit(None) for n in ("header", "index"))
+        frame = found.select(
+            pl.col("line").cast(pl.Int64),
+            "row",
+            pl.col("stamp").fill_null(np.nan),
+            is_header.fill_null(False).cast(pl.Boolean).alias("header"),
+            index_of.fill_null(-1).cast(pl.Int64).alias("index"),
+            *CELLS,
+            *(pl.col(c).is_null().alias(f"{c}_null") for c in CELLS),
+        ).collect()
+        line, row, stamp, header, index = (frame[n].to_numpy() for n in ("line", "row", "stamp", "header", "index"))
+        cells = frame.select(CELLS).to_numpy().astype(np.float32)
+        return Kept(line, row, stamp, header, index, cells, frame.select(f"{c}_null" for c in CELLS).to_numpy())
+
+
+class Samples:
+    """The reference's sample numbering (`smi_table._samples`, `_gpus`) carried from piece to piece: kept lines
+    wait in `tail` until the next boundary (a stamp; in tables a table start) closes the sample they belong
+    to; `order` says whether stamps precede or follow the rows, known at the first stamp; `samples` counts
+    the samples numbered so far."""
+
+    def __init__(self, tables: bool) -> None:
+        self.tables, self.order, self.samples = tables, "", 0
+        self.tail: list[Kept] = []
+
+    def feed(self, kept: Kept) -> pl.DataFrame:
+        """The rows of the samples that `kept`, after the lines kept back, closes."""
+        if self.tail and not (~np.isnan(kept.stamp)).any() and not (self.tables and kept.header.any()):
+            self.tail.append(kept)  # no boundary: all of it waits
+            return EMPTY
+        batch = Kept.joined([*self.tail, kept])
+        cut = self._cut(batch)
+        self.tail = [batch[cut:]]
+        return self._numbered(batch[:cut])
+
+    def finish(self) -> pl.DataFrame:
+        return self._numbered(Kept.joined(self.tail)) if self.tail else EMPTY
+
+    def _cut(self, batch: Kept) -> int:
+        """Where the last sample that may go on in the next piece starts."""
+        stamped = ~np.isnan(batch.stamp)
+        if self.tables and len(stamped):
+            # a stamp last is no start yet: whether a header follows it is for the next piece to say
+            starts = np.flatnonzero(_table_starts(batch.header, stamped))
+            return int(starts[-1]) if len(starts) else 0
+        at = np.flatnonzero(stamped)
+        if len(at) == 0:
+            return 0
+        if not self.order:
+            rows = np.flatnonzero(batch.row)
+            self.order = "follow" if len(rows) and rows[0] < at[0] else "precede"
+        return int(at[-1]) + (self.order == "follow")
+
+    def _numbered(self, part: Kept) -> pl.DataFrame:
+        """The rows of `part` (whole samples) numbered, timed and given their GPU, as a SAMPLE_SCHEMA frame."""
+        at = np.flatnonzero(part.row)
+        if len(at) == 0:
+            return EMPTY
+        group, time_at, above = self._groups(part)
+        new = np.concatenate(([True], group[at][1:] != group[at][:-1]))
+        position = np.arange(len(at))
+        first = np.maximum.accumulate(np.where(new, position, 0))
+        sample = self.samples + np.cumsum(new) - 1
+        self.samples += int(new.sum())
+        time = np.where(time_at[at] >= 0, part.stamp[np.maximum(time_at[at], 0)], np.nan)
+        gpu = np.where(above[at] >= 0, above[at], position - first)
+        frame = pl.DataFrame(
+            {"sample": sample, "time": time, "gpu": gpu} | {c: part.cells[at, i] for i, c in enumerate(CELLS)}
+        )
+        null = part.null[at]
+        masks = [
+            pl.when(pl.lit(pl.Series(null[:, i]))).then(None).otherwise(c).alias(c)
+            for i, c in enumerate(CELLS)
+            if null[:, i].any()
+        ]
+        return conform(frame.lazy().with_columns(pl.col("time").fill_nan(None), *masks), SAMPLE_SCHEMA).collect()
+
+    def _groups(self, part: Kept) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per kept line: its sample group, the position of the line whose stamp times it (-1: none), and the
+        GPU index of the index row right above it (-1: none)."""
+        count, stamped = len(part.row), ~np.isnan(part.stamp)
+        position, none = np.arange(count), np.full(count, -1)
+        if self.tables:
+            start = _table_starts(part.header, stamped)
+            adjacent = np.concatenate(([False], part.line[1:] == part.line[:-1] + 1))
+            above = np.where(adjacent, np.concatenate(([-1], part.index[:-1])), -1)
+            return np.cumsum(start), np.maximum.accumulate(np.where(start, position, -1)), above
+        if self.order == "precede":
+            return np.cumsum(stamped), np.maximum.accumulate(np.where(stamped, position, -1)), none
+        if self.order == "follow":
+            following = np.minimum.accumulate(np.where(stamped, position, count)[::-1])[::-1]
+            return np.cumsum(stamped) - stamped, np.where(following < count, following, -1), none
+        return np.cumsum(part.row), none, none  # no stamp at all: each row is a sample
+
+
+def _table_starts(header: np.ndarray, stamped: np.ndarray) -> np.ndarray:
+    """A table starts at its header, or at the stamp line just above it (as `smi_table._samples` says)."""
+    after_stamp = np.concatenate(([False], stamped[:-1]))
+    before_header = np.concatenate((header[1:], [False]))
+    return (header & ~after_stamp) | (stamped & before_header)

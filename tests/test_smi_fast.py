@@ -1,0 +1,183 @@
+"""The smi-table fast path (`smi_table.chunks`: numpy over raw bytes in pieces) gives the reference's frames
+(`smi_table._parse_polars`, one polars query) on every capture that sniffs as smi-table and on fuzzed ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import FIXTURES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from bertlogs.errors import ParseError
+from bertlogs.parsers import smi_fast, smi_table
+from bertlogs.parsers.registry import sniff
+from bertlogs.parsers.text import Source
+
+SHARED = Path("/work/shared/real-logs")
+
+
+def _captures() -> list[Path]:
+    """Every file under fixtures/ (and shared/real-logs, where present) that sniffs as smi-table."""
+    found = []
+    for root in (FIXTURES, SHARED):
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
+            try:
+                if path.is_file() and sniff(Source(path).head) == "smi-table":
+                    found.append(path)
+            except ParseError:  # binary files, not captures
+                continue
+    return found
+
+
+CAPTURES = _captures()
+
+
+def same_as_reference(source: Source, piece_bytes: int, utc_offset_s: float = 0.0) -> pl.DataFrame:
+    source, _ = source.without_truncated_line()
+    expected = smi_table._parse_polars(source, utc_offset_s=utc_offset_s)[0]
+    frames = list(smi_table.chunks(source, utc_offset_s=utc_offset_s, piece_bytes=piece_bytes))
+    assert_frame_equal(pl.concat([smi_table._EMPTY, *frames]), expected)
+    return expected
+
+
+def test_the_captures_are_found() -> None:
+    assert len(CAPTURES) >= 30  # the cola sweep's captures and the real tables at least
+    assert any("real" in p.parts for p in CAPTURES)
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("piece_bytes", [2048, 4 * 2**20])
+def test_fast_path_matches_reference_on_fixtures(path: Path, piece_bytes: int) -> None:
+    expected = same_as_reference(Source(path), piece_bytes, utc_offset_s=3600.0)
+    assert expected.height > 0
+
+
+def test_parse_is_the_fast_path() -> None:
+    """`parse` reads numbers fast: a template row and stamps, no odd line on a plain `grep %` capture."""
+    text = (FIXTURES / "cola-sweep" / "base-bs2" / "nvidia-smi.log").read_text()
+    source = Source.of_text(text)
+    ls = smi_fast.lines(text.encode())
+    template = smi_fast.template(source.head)
+    assert template is not None
+    rows, _ = smi_fast.rows(ls, template)
+    stamps, _ = smi_fast.stamps(ls)
+    assert len(rows) + len(stamps) == len(ls.start)
+    assert_frame_equal(
+        smi_table.parse(source, utc_offset_s=0.0)[0], smi_table._parse_polars(source, utc_offset_s=0.0)[0]
+    )
+
+
+def test_chunks_stream_with_sample_numbers_going_on(tmp_path: Path) -> None:
+    row = "|  40%   70C    P2   {:>3}W / 250W |  10400MiB / 11019MiB |     {:>2}%      Default |\n"
+    text = "".join(f"{1574690400 + i * 0.31:.9f}\n" + row.format(100 + i % 50, i % 90) * 2 for i in range(20_000))
+    path = tmp_path / "nvidia-smi.log"
+    path.write_text(text)
+    frames = list(smi_table.chunks(Source(path), utc_offset_s=0.0, piece_bytes=2**16))
+    assert len(frames) >= len(text) // 2**16  # a frame per piece: nothing waits for the file's end
+    assert max(f.height for f in frames) < 2 * 2**16 // 80  # each holds about a piece's rows
+    samples = pl.concat(frames)["sample"]
+    assert samples.n_unique() == 20_000 and samples.diff().drop_nulls().is_in([0, 1]).all()
+
+
+# fuzzed captures: `grep %` rows and tables, stamps before or after, with the glitches real captures show
+ROW = "| {fan:>4}   {temp}    P{perf}   {power:>4} / {limit:>4} |  {used:>8} / {total:>8} |  {util:>6}      Default |"
+HEADER = [
+    "+-----------------------------------------------------------------------------+",
+    "| NVIDIA-SMI 440.33.01    Driver Version: 440.33.01    CUDA Version: 10.2     |",
+    "|-------------------------------+----------------------+----------------------+",
+]
+GLITCH = [
+    "",
+    "   ",
+    "stray text",
+    "1574690412.250000000",
+    "1574690400.12345678x",
+    "157469040x",
+    "ERR!",
+    "|",
+    "| N/A  N/A  N/A |",
+    "1574690400.",
+    "+-----1574690412.5",
+    "-1574690400",
+]
+DATES = [
+    "Tue Nov 26 14:08:41 2019",
+    "Mon Nov 25 16:32:50 UTC 2019",
+    "Wed Feb 30 10:00:00 2020",
+    "Thu Jan  2 01:02:03 2020",
+]
+
+
+def numbers(unit: str, top: int) -> st.SearchStrategy[str]:
+    odd = st.sampled_from(["N/A", "[Not Supported]", "ERR!", "1055" + unit, "07" + unit, "12.5" + unit])
+    return st.one_of(st.integers(0, top).map(lambda n: f"{n}{unit}"), odd)
+
+
+@st.composite
+def rows(draw: st.DrawFn) -> str:
+    fan = draw(st.sampled_from(["40%", "100%", "N/A", "ERR!", "7"]))
+    cells = {
+        "temp": draw(st.sampled_from(["70C", "5C", "N/A", "nanC"])),
+        "perf": draw(st.integers(0, 12)),
+        "power": draw(numbers("W", 999)),
+        "limit": draw(numbers("W", 999)),
+        "used": draw(numbers("MiB", 99999)),
+        "total": draw(numbers("MiB", 99999)),
+        "util": draw(numbers("%", 100)),
+    }
+    return ROW.format(fan=fan, **cells)
+
+
+@st.composite
+def stamps(draw: st.DrawFn) -> str:
+    t = draw(st.floats(1.5e9, 1.7e9))
+    return draw(st.sampled_from([f"{t:.9f}", f"{int(t)}", f"{t:.3f}", DATES[int(t) % len(DATES)]]))
+
+
+@st.composite
+def captures(draw: st.DrawFn) -> str:
+    tables, after = draw(st.booleans()), draw(st.booleans())
+    gpus = draw(st.integers(1, 3))
+    lines: list[str] = []
+    for _ in range(draw(st.integers(0, 12))):
+        stamp = [draw(stamps())] * draw(st.integers(0, 2))  # none, one, or duplicated
+        body = []
+        for gpu in range(gpus):
+            if tables and draw(st.booleans()):
+                body.append(f"|   {gpu}  Tesla V100-SXM2...  On   | 00000000:00:1E.0 Off |                    0 |")
+            body.append(draw(rows()))
+        body = (HEADER if tables else []) + body
+        glitch = draw(st.lists(st.sampled_from(GLITCH), max_size=2))
+        lines += glitch + (body + stamp if after else stamp + body)
+    text = "\n".join(lines) + "\n"
+    if draw(st.booleans()):
+        text = text.replace("\n", "\r\n")
+    if draw(st.booleans()) and len(text) > 1:
+        text = text[: draw(st.integers(1, len(text) - 1))]  # cut mid-write
+    return text
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(text=captures(), piece_bytes=st.sampled_from([64, 200, 4096]), offset=st.sampled_from([0.0, -18000.0]))
+def test_fast_path_matches_reference_on_fuzzed_captures(text: str, piece_bytes: int, offset: float) -> None:
+    source = Source.of_text(text)
+    if sniff(source.head) == "smi-table":
+        same_as_reference(source, piece_bytes, utc_offset_s=offset)
+
+
+@pytest.mark.parametrize("stamp", ["1574690400.313455820", "1574690400.999999999", "1099511627.776000000"])
+def test_stamps_are_correctly_rounded(stamp: str) -> None:
+    ls = smi_fast.lines(f"{stamp}\n".encode())
+    at, values = smi_fast.stamps(ls)
+    assert at.tolist() == [0] and values[0] == float(stamp)
+
+
+def test_numbers_too_wide_for_the_fast_path_are_left_to_polars() -> None:
+    row = "|  40%   70C    P2   113W / 250W | 12345678901MiB / 99999999999MiB |     35%      Default |"
+    expected = same_as_reference(Source.of_text(f"{row}\n1574690400.5\n" * 3), 4096)
+    assert expected["memory_used_mib"].to_list() == [float(np.float32(12345678901))] * 3
