@@ -168,8 +168,9 @@ def _median_positive_diff(time: np.ndarray) -> float | None:
     known = [(float(p.min()), float(p.max())) for p in _positive_diffs(time) if len(p)]
     if not known:
         return None
-    edges = np.linspace(min(lo for lo, _ in known), max(hi for _, hi in known), _BINS + 1)
-    bin_of = lambda d: np.clip(np.searchsorted(edges, d, side="right") - 1, 0, _BINS - 1)  # noqa: E731
+    lo, hi = min(a for a, _ in known), max(b for _, b in known)
+    width = (hi - lo) / _BINS or 1.0  # one formula puts a value in its bin, for counting and for finding
+    bin_of = lambda d: np.minimum(((d - lo) / width).astype(np.int64), _BINS - 1)  # noqa: E731
     counts = np.zeros(_BINS, np.int64)
     for piece in _positive_diffs(time):
         counts += np.bincount(bin_of(piece), minlength=_BINS)

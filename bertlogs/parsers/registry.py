@@ -148,6 +148,7 @@ REGISTRY: dict[Format, Entry] = {
         smi_table.parse,
         evidence=smi_table.evidence,
         parse_many=smi_table.parse_many,
+        chunks=lambda source, **options: ((frame, []) for frame in smi_table.chunks(source, **options)),
     ),
     Format.SMI_CSV: Entry(
         Kind.GPU_CAPTURE,
