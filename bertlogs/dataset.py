@@ -1,21 +1,23 @@
-"""The tidy data as one Parquet dataset per kind, partitioned by run (hive style: `run=NAME`)."""
+"""The tidy data as one Parquet dataset per kind: a file per batch of runs (`samples/part-NNNNNN.parquet`),
+with a `run` column and one row group per run, so that readers prune by run from the row-group statistics."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-import polars as pl
+import numpy as np
 
+from bertlogs.parsers import Parsed
 from bertlogs.runs import RunFiles
 
-_STEM_CHARS = 200  # "run=" + stem, or stem + ".svg", stays under 255 bytes
+_STEM_CHARS = 200  # stem + ".svg" stays under 255 bytes
 
 
 def file_stem(name: str) -> str:
-    """A run name as a file name: percent-encoded, so that distinct runs (`a b`, `a_b`) never share a file;
-    hive readers (polars, pyarrow, DuckDB, Spark) decode `run=a%20b` back to `a b`."""
+    """A run name as a file name: percent-encoded, so that distinct runs (`a b`, `a_b`) never share a file."""
     stem = quote(name, safe="")
     if len(stem) <= _STEM_CHARS:
         return stem
@@ -26,26 +28,62 @@ def file_stem(name: str) -> str:
     return f"{quote(head, safe='')}~{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
-def write_run(dataset_dir: Path, name: str, run: RunFiles) -> None:
-    """`samples/run=NAME/part-0.parquet` (GPU samples, with `source` file) and `facts/...` (log facts). Should
-    a write fail (a full disk), none of the run's files is left behind: a truncated Parquet file never
-    reaches the report.
+def part_name(first_run: int) -> str:
+    """The file of the batch whose first run is the `first_run`-th of the analysis (0-based)."""
+    return f"part-{first_run:06d}.parquet"
+
+
+def write_batch(dataset_dir: Path, part: str, runs: list[tuple[str, RunFiles]]) -> None:
+    """`samples/PART` (GPU samples, with `run` and `source` file) and `facts/PART` (log facts) for a batch
+    of (name, run). Should a write fail (a full disk), neither file is left behind: a truncated Parquet file
+    never reaches the report.
 
     Raises:
         OSError: a file cannot be written.
     """
     written: list[Path] = []
     try:
-        logs = [p for p in [run.log, *run.records] if p is not None]
-        for kind, parsed in (("samples", [run.gpu] if run.gpu is not None else []), ("facts", logs)):
-            frames = [p.frame.with_columns(source=pl.lit(p.path.name)) for p in parsed if not p.frame.is_empty()]
-            if not frames:
+        for kind in ("samples", "facts"):
+            parts = [(name, parsed) for name, run in sorted(runs, key=lambda r: r[0]) if (parsed := _parts(kind, run))]
+            if not parts:
                 continue
-            directory = dataset_dir / kind / f"run={file_stem(name)}"
-            directory.mkdir(parents=True, exist_ok=True)
-            written.append(directory / "part-0.parquet")
-            pl.concat(frames).write_parquet(written[-1], compression="snappy")
+            (dataset_dir / kind).mkdir(parents=True, exist_ok=True)
+            written.append(dataset_dir / kind / part)
+            _write_by_run(parts, written[-1])
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
+
+
+def _parts(kind: str, run: RunFiles) -> list[Parsed]:
+    """The run's parsed files that hold rows of `kind`."""
+    parsed = ([run.gpu] if run.gpu is not None else []) if kind == "samples" else [run.log, *run.records]
+    return [p for p in parsed if p is not None and not p.frame.is_empty()]
+
+
+def _write_by_run(parts: list[tuple[str, list[Parsed]]], path: Path) -> None:
+    """Each run's files' rows as one row group (several past a million rows), `run` and `source` as
+    dictionary-encoded text (4 bytes a row in memory), written without an Arrow schema: every reader reads
+    them as plain text columns."""
+    import pyarrow as pa  # only an analysis that writes its dataset pays for the import
+    import pyarrow.parquet as pq
+
+    writer: pq.ParquetWriter | None = None
+    try:
+        for name, parsed in parts:
+            table = pa.concat_tables([_table(p, name, pa) for p in parsed])
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="snappy", store_schema=False)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _table(parsed: Parsed, run: str, pa: Any) -> Any:
+    table = parsed.frame.to_arrow()
+    for column, text in (("source", parsed.path.name), ("run", run)):
+        codes = pa.array(np.zeros(table.num_rows, dtype=np.int32))
+        table = table.append_column(column, pa.DictionaryArray.from_arrays(codes, pa.array([text])))
+    return table

@@ -6,7 +6,7 @@ import math
 import multiprocessing
 import statistics
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from itertools import chain
@@ -18,13 +18,14 @@ import polars as pl
 from bertlogs import columns
 from bertlogs.analysis import RunResult, analyze_run, error_result
 from bertlogs.columns import Status
-from bertlogs.dataset import write_run
+from bertlogs.dataset import part_name, write_batch
 from bertlogs.discovery import FoundRun, discover
 from bertlogs.errors import BertlogsError
 from bertlogs.parsers.registry import Format
 from bertlogs.runs import RunFiles, load_many
 
 Progress = Callable[[int, int, str], None]  # runs done, runs in all, the run just done
+Sink = Callable[[RunResult], None]  # takes each run's final result, trace included, as soon as it is known
 
 # Below this many runs, starting worker processes costs more than it saves.
 PARALLEL_FROM_RUNS = 8
@@ -34,7 +35,8 @@ BATCH_RUNS = 20
 
 @dataclass
 class Summary:
-    """Every run's result; `frame` is the summary table, one row per run."""
+    """Every run's result (without its trace: `summarize` hands each trace to its sink); `frame` is the
+    summary table, one row per run."""
 
     results: list[RunResult]
     unreadable: list[str]
@@ -54,6 +56,7 @@ class Summary:
 @dataclass(frozen=True)
 class _Job:
     run: FoundRun
+    index: int  # the run's place among all runs: a batch's dataset file is named after its first run's
     year: int | None
     utc_offset_s: float | None
     fmt: Format | None
@@ -79,15 +82,18 @@ def summarize(
     progress: Progress | None = None,
     dataset_dir: Path | None = None,
     workers: int = 1,
+    sink: Sink | None = None,
 ) -> Summary:
     """Analyse every run under `paths`; with `workers` > 1, in that many worker processes.
 
     Workers are spawned, and each one imports the caller's main module again: a script that asks for
     workers must keep its own work under `if __name__ == "__main__":`.
 
-    With `dataset_dir`, each run's tidy samples and facts are written there as Parquet, partitioned by run
-    (`samples/run=NAME/part-0.parquet`, `facts/run=NAME/part-0.parquet`). With `fmt`, the files whose content
-    shows a format of the same kind are read as that format.
+    With `dataset_dir`, the runs' tidy samples and facts are written there as Parquet, a file per batch of
+    runs and kind (`samples/part-NNNNNN.parquet`, `facts/...`; see `dataset.write_batch`). With `fmt`, the
+    files whose content shows a format of the same kind are read as that format. `sink` takes each run's
+    result with its trace as soon as it is final (to draw it); the Summary keeps the results without their
+    traces, so that memory does not grow with the number of runs.
 
     Raises:
         NotFoundError: a path does not exist.
@@ -97,11 +103,27 @@ def summarize(
     if not found.runs:
         notes = "".join(f"; {n}" for n in found.notes[:3])
         raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found{notes or ' (empty directory?)'}")
-    jobs = [_Job(run, year, utc_offset_s, fmt, period_s, gpus, dataset_dir) for run in found.runs]
-    outcomes = list(_run(jobs, workers, progress))
+    jobs = [_Job(run, i, year, utc_offset_s, fmt, period_s, gpus, dataset_dir) for i, run in enumerate(found.runs)]
+    deliver = sink or (lambda _: None)
+    outcomes: list[_Outcome] = []
+    held: list[int] = []  # captures without a clock: analysed again with the period measured on the others
+    for outcome in _run(jobs, workers, progress):
+        if period_s is None and outcome.result.unclocked:
+            held.append(len(outcomes))
+            outcomes.append(outcome)
+        else:
+            outcomes.append(_delivered(outcome, deliver))
     note = _with_measured_period(jobs, outcomes, workers) if period_s is None else None
+    for i in held:
+        outcomes[i] = _delivered(outcomes[i], deliver)
     results = sorted((o.result for o in outcomes), key=_order)
     return Summary(results, [u for o in outcomes for u in o.unreadable], note, found.notes)
+
+
+def _delivered(outcome: _Outcome, sink: Sink) -> _Outcome:
+    """The outcome without its trace, once the sink has taken it."""
+    sink(outcome.result)
+    return replace(outcome, result=replace(outcome.result, trace={}))
 
 
 def _with_measured_period(jobs: list[_Job], outcomes: list[_Outcome], workers: int) -> str | None:
@@ -193,20 +215,16 @@ def _analyze(batch: list[_Job]) -> list[_Outcome]:
     """Load and analyse a batch of runs (in a worker); their full frames are written out and dropped here.
     Whatever goes wrong with one run (a bug included) becomes that run's error row, never the batch's."""
     runs = _isolating(batch, _load, lambda job, exc: exc)
-    outcomes: list[_Outcome] = []
-    # the Parquet dataset is written while the figures are computed (polars releases the GIL while it writes)
+    loaded = [(job.run.name, run) for job, run in zip(batch, runs, strict=True) if isinstance(run, RunFiles)]
+    directory = batch[0].dataset_dir
+    # the batch's Parquet files are written while the figures are computed (the writer releases the GIL)
     with ThreadPoolExecutor(1) as writer:
-        written: dict[int, Future[None]] = {
-            i: writer.submit(write_run, job.dataset_dir, job.run.name, run)
-            for i, (job, run) in enumerate(zip(batch, runs, strict=True))
-            if job.dataset_dir is not None and isinstance(run, RunFiles)
-        }
-        for job, run in zip(batch, runs, strict=True):
-            outcomes.append(_analyze_one(job, run))
-        for i, done in written.items():
-            if (exc := done.exception()) is not None and isinstance(exc, Exception):
-                failed = batch[i].run
-                outcomes[i] = _Outcome(error_result(failed.name, failed.path, exc, "writing its data"), [])
+        written = writer.submit(write_batch, directory, part_name(batch[0].index), loaded) if directory else None
+        outcomes = [_analyze_one(job, run) for job, run in zip(batch, runs, strict=True)]
+        if written is not None and isinstance(exc := written.exception(), Exception):
+            for i, (job, run) in enumerate(zip(batch, runs, strict=True)):
+                if isinstance(run, RunFiles):
+                    outcomes[i] = _Outcome(error_result(job.run.name, job.run.path, exc, "writing its data"), [])
     return outcomes
 
 

@@ -87,7 +87,8 @@ def chart(frame: pl.DataFrame, column: str, label: str, width: int = 420, height
     return "".join(out)
 
 
-def write_html(summary: Summary, path: Path, plots: dict[str, str]) -> None:
+def write_html(summary: Summary, path: Path, plots: dict[str, str], sparklines: dict[str, str]) -> None:
+    """The page: each run's row links its plot (`plots`: run -> path) and shows its sparkline (run -> SVG)."""
     frame = summary.frame
     head = "".join(f"<th>{html.escape(str(c.header))}</th>" for c in SHORT)
     rows = []
@@ -97,9 +98,8 @@ def write_html(summary: Summary, path: Path, plots: dict[str, str]) -> None:
         link = f'<a href="{html.escape(quote(plots[row.run]))}">{name}</a>' if row.run in plots else name
         cells = "".join(f"<td>{html.escape(c.cell(row.value(c.name)))}</td>" for c in SHORT)
         warn = f'<div class="warn">{html.escape(row.warnings)}</div>' if row.warnings else ""
-        rows.append(
-            f'<tr class="{html.escape(row.status.value)}"><td>{link}{warn}</td>{cells}<td>{sparkline(result)}</td></tr>'
-        )
+        spark = sparklines.get(row.run, "")
+        rows.append(f'<tr class="{html.escape(row.status.value)}"><td>{link}{warn}</td>{cells}<td>{spark}</td></tr>')
     charts = "".join(
         chart(frame, c, label)
         for c, label in (
