@@ -1,14 +1,13 @@
 """The tidy data as one Parquet dataset per kind: a file per batch of runs (`samples/part-NNNNNN.parquet`),
-with a `run` column and one row group per run, so that readers prune by run from the row-group statistics."""
+sorted by its `run` column, whose row-group statistics let readers skip the other runs."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
-import numpy as np
+import polars as pl
 
 from bertlogs.parsers import Parsed
 from bertlogs.runs import RunFiles
@@ -62,28 +61,15 @@ def _parts(kind: str, run: RunFiles) -> list[Parsed]:
     return [p for p in parsed if p is not None and not p.frame.is_empty()]
 
 
+# Row groups of a batch's file: as long as its smallest run, within these bounds (a tiny run would make a big
+# one's groups tiny; a huge group would hold many small runs)
+_GROUP_ROWS = (1024, 1 << 20)
+
+
 def _write_by_run(parts: list[tuple[str, list[Parsed]]], path: Path) -> None:
-    """Each run's files' rows as one row group (several past a million rows), `run` and `source` as
-    dictionary-encoded text (4 bytes a row in memory), written without an Arrow schema: every reader reads
-    them as plain text columns."""
-    import pyarrow as pa  # only an analysis that writes its dataset pays for the import
-    import pyarrow.parquet as pq
-
-    writer: pq.ParquetWriter | None = None
-    try:
-        for name, parsed in parts:
-            table = pa.concat_tables([_table(p, name, pa) for p in parsed])
-            if writer is None:
-                writer = pq.ParquetWriter(path, table.schema, compression="snappy", store_schema=False)
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
-
-
-def _table(parsed: Parsed, run: str, pa: Any) -> Any:
-    table = parsed.frame.to_arrow()
-    for column, text in (("source", parsed.path.name), ("run", run)):
-        codes = pa.array(np.zeros(table.num_rows, dtype=np.int32))
-        table = table.append_column(column, pa.DictionaryArray.from_arrays(codes, pa.array([text])))
-    return table
+    """Each run's files' rows, runs in order of name, in row groups about as long as the smallest run: each
+    group's statistics on `run` span a run or a few neighbours, which a filter on another run skips."""
+    frames = [p.frame.with_columns(source=pl.lit(p.path.name), run=pl.lit(name)) for name, ps in parts for p in ps]
+    smallest = min(sum(p.frame.height for p in ps) for _, ps in parts)
+    rows = min(max(smallest, _GROUP_ROWS[0]), _GROUP_ROWS[1])
+    pl.concat(frames).write_parquet(path, compression="snappy", row_group_size=rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import statistics
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -150,24 +151,32 @@ def _run(jobs: list[_Job], workers: int, progress: Progress | None) -> Iterator[
 
 
 def _in_workers(batches: list[list[_Job]], count: int) -> Iterator[list[_Outcome]]:
-    """Each batch's outcomes, in order, from `count` worker processes. A worker that dies (killed, out of
+    """Each batch's outcomes, in order, from `count` worker processes, a few batches ahead of the caller (the
+    outcomes of all of them at once would hold every run's trace). A worker that dies (killed, out of
     memory) breaks the pool: the first unfinished batch is then run in a worker of its own (narrowed down to
     the run that kills it, which gets an error row) and the rest in a new pool."""
     with ProcessPoolExecutor(count, mp_context=_SPAWN) as pool:
-        futures = [pool.submit(_analyze, batch) for batch in batches]
-        for i, (batch, future) in enumerate(zip(batches, futures, strict=True)):
+        futures = deque(pool.submit(_analyze, batch) for batch in batches[: _AHEAD * count])
+        for i, batch in enumerate(batches):
             try:
-                yield future.result()
+                if i + len(futures) < len(batches):
+                    futures.append(pool.submit(_analyze, batches[i + len(futures)]))
+                outcomes = futures.popleft().result()
             except BrokenProcessPool:
                 lost = batches[i:]
                 break
             except Exception:  # an outcome that could not travel back: find the run that made it
-                yield _isolating(batch, _in_own_worker, _died)
+                outcomes = _isolating(batch, _in_own_worker, _died)
+            yield outcomes
         else:
             return
     yield _isolating(lost[0], _in_own_worker, _died)
     if len(lost) > 1:
         yield from _in_workers(lost[1:], count)
+
+
+# batches in flight per worker: enough to keep each busy while the caller takes the outcomes in order
+_AHEAD = 2
 
 
 # polars runs its own threads: fork would copy its locks mid-use, so workers are spawned
