@@ -208,8 +208,10 @@ def _written(
     from bertlogs.report.write import Drawings, write_reports
 
     require_existing(paths)  # a missing input is "not found", whatever --out says
-    with staged_report(out, inputs=paths, allow_existing=allow_existing) as staging:
-        drawings = Drawings(staging, plots=plots)  # each run drawn as its result arrives
+    with (
+        staged_report(out, inputs=paths, allow_existing=allow_existing) as staging,
+        Drawings(staging, plots=plots) as drawings,  # each run drawn as its result arrives
+    ):
         summary = work(staging / "data", drawings)
         write_reports(summary, staging, drawings)
     return summary, f"wrote {out}/: summary.csv, summary.json, summary.md, index.html, data/{', plots/' * plots}"

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,9 +46,12 @@ class Summary:
     period_note: str | None = None
     skipped: list[str] = field(default_factory=list)  # files and links outside any run, not read
 
-    @property
+    @cached_property
     def frame(self) -> pl.DataFrame:
-        return columns.frame([r.row for r in self.results])
+        """Built once (every report reads it), a slice of runs at a time (as Python lists, all of them at once
+        would take ~8 KB a run)."""
+        rows = [r.row for r in self.results]
+        return pl.concat([columns.frame(rows[i : i + 1000]) for i in range(0, len(rows), 1000)] or [columns.frame([])])
 
     @property
     def has_errors(self) -> bool:
@@ -106,20 +110,27 @@ def summarize(
         notes = "".join(f"; {n}" for n in found.notes[:3])
         raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found{notes or ' (empty directory?)'}")
     jobs = [_Job(run, i, year, utc_offset_s, fmt, period_s, gpus, dataset_dir) for i, run in enumerate(found.runs)]
-    deliver = sink or (lambda _: None)
+    outcomes, note = _delivering(jobs, workers, progress, sink or (lambda _: None))
+    results = sorted((o.result for o in outcomes), key=_order)
+    return Summary(results, [u for o in outcomes for u in o.unreadable], note, found.notes)
+
+
+def _delivering(
+    jobs: list[_Job], workers: int, progress: Progress | None, sink: Sink
+) -> tuple[list[_Outcome], str | None]:
+    """Every run's outcome, each handed to `sink` once final and kept without its trace; the period note."""
     outcomes: list[_Outcome] = []
     held: list[int] = []  # captures without a clock: analysed again with the period measured on the others
     for outcome in _run(jobs, workers, progress):
-        if period_s is None and outcome.result.unclocked:
+        if jobs[0].period_s is None and outcome.result.unclocked:
             held.append(len(outcomes))
             outcomes.append(outcome)
         else:
-            outcomes.append(_delivered(outcome, deliver))
-    note = _with_measured_period(jobs, outcomes, workers) if period_s is None else None
+            outcomes.append(_delivered(outcome, sink))
+    note = _with_measured_period(jobs, outcomes, workers) if jobs[0].period_s is None else None
     for i in held:
-        outcomes[i] = _delivered(outcomes[i], deliver)
-    results = sorted((o.result for o in outcomes), key=_order)
-    return Summary(results, [u for o in outcomes for u in o.unreadable], note, found.notes)
+        outcomes[i] = _delivered(outcomes[i], sink)
+    return outcomes, note
 
 
 def _delivered(outcome: _Outcome, sink: Sink) -> _Outcome:

@@ -108,3 +108,18 @@ def test_a_capture_without_clock_reaches_the_sink_once_with_the_measured_period(
     unclocked = next(r for r in taken if r.row.run == "no-clock")
     assert summary.period_note is not None and unclocked.row.sample_period_s is not None
     assert unclocked.window is not None and len(unclocked.trace["power_w"][0]) > 1
+
+
+def test_the_streamed_reports_are_the_documents_written_whole(tmp_path: Path) -> None:
+    from bertlogs.report.html import sparkline
+    from bertlogs.report.tables import write_json
+    from bertlogs.report.write import Drawings
+
+    taken: list[RunResult] = []
+    with Drawings(tmp_path, plots=False) as drawings:
+        summary = summarize([DEMO], sink=lambda r: (taken.append(r), drawings(r)))
+        write_json(summary, tmp_path / "summary.json")
+        assert {r.row.run: drawings.sparkline(r.row.run) for r in taken} == {r.row.run: sparkline(r) for r in taken}
+    document = json.loads((tmp_path / "summary.json").read_text())
+    assert document["runs"] == summary.frame.to_dicts()
+    assert (tmp_path / "summary.json").read_text() == json.dumps(document, indent=2) + "\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from bertlogs.analysis import RunResult
@@ -13,24 +15,45 @@ from bertlogs.summary import Summary
 
 
 class Drawings:
-    """A `summarize` sink: each run's plot written to `out/plots/<run>.svg` and its sparkline kept, as the
-    run's result arrives, so that no trace outlives its run's analysis."""
+    """A `summarize` sink: each run's plot written to `out/plots/<run>.svg` and its sparkline to a temporary
+    file, as the run's result arrives, so that neither a trace nor a drawing is held for every run at once."""
 
     def __init__(self, out: Path, *, plots: bool = True) -> None:
         self.out, self.plots = out, plots
         self.plot_paths: dict[str, str] = {}  # run -> its plot, relative to `out`
-        self.sparklines: dict[str, str] = {}  # run -> its sparkline (inline SVG)
+        # the sparklines (inline SVG), read back for index.html; closed by `close` (or the `with` block's end)
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115
+        self._at: dict[str, tuple[int, int]] = {}  # run -> (offset, length) of its sparkline in the spool
 
     def __call__(self, result: RunResult) -> None:
-        """Raises OSError: the plot cannot be written."""
+        """Raises OSError: the plot or the sparkline cannot be written."""
         run = result.row.run
-        self.sparklines[run] = sparkline(result)
+        drawn = sparkline(result).encode()
+        self._at[run] = (self._spool.seek(0, os.SEEK_END), len(drawn))
+        self._spool.write(drawn)
         svg = plot_svg(result) if self.plots else None
         if svg is not None:
             name = f"plots/{file_stem(run)}.svg"
             (self.out / "plots").mkdir(exist_ok=True)
             (self.out / name).write_text(svg, encoding="utf-8")
             self.plot_paths[run] = name
+
+    def __enter__(self) -> Drawings:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def sparkline(self, run: str) -> str:
+        """The run's sparkline; empty for a run never drawn."""
+        if run not in self._at:
+            return ""
+        offset, length = self._at[run]
+        self._spool.seek(offset)
+        return self._spool.read(length).decode()
 
 
 def write_reports(summary: Summary, out: Path, drawings: Drawings) -> None:
@@ -43,4 +66,4 @@ def write_reports(summary: Summary, out: Path, drawings: Drawings) -> None:
     write_csv(summary, out / "summary.csv")
     write_json(summary, out / "summary.json")
     (out / "summary.md").write_text(markdown(summary), encoding="utf-8")
-    write_html(summary, out / "index.html", drawings.plot_paths, drawings.sparklines)
+    write_html(summary, out / "index.html", drawings.plot_paths, drawings.sparkline)
