@@ -18,7 +18,7 @@ from bertlogs.report.escape import terminal_safe
 
 if TYPE_CHECKING:
     from bertlogs.parsers.registry import Format
-    from bertlogs.summary import Summary
+    from bertlogs.summary import Sink, Summary
 
 app = typer.Typer(
     pretty_exceptions_show_locals=False,
@@ -176,7 +176,7 @@ def analyze(
             param_hint="--format",
         )
 
-    def work(dataset_dir: Path | None) -> Summary:
+    def work(dataset_dir: Path | None, sink: Sink | None) -> Summary:
         return _with_progress(
             lambda tick: summarize(
                 paths,
@@ -188,28 +188,32 @@ def analyze(
                 progress=tick,
                 dataset_dir=dataset_dir,
                 workers=workers,
+                sink=sink,
             )
         )
 
     with _reported():
-        summary, wrote = (work(None), None) if out is None else _written(out, paths, work, plots, allow_existing)
+        summary, wrote = (work(None, None), None) if out is None else _written(out, paths, work, plots, allow_existing)
     _render(summary, wrote)
     if summary.has_errors:
         raise typer.Exit(ExitCode.RUN_ERRORS)
 
 
 def _written(
-    out: Path, paths: list[Path], work: Callable[[Path], Summary], plots: bool, allow_existing: bool
+    out: Path, paths: list[Path], work: Callable[[Path, Sink], Summary], plots: bool, allow_existing: bool
 ) -> tuple[Summary, str]:
     """The summary, its reports and its dataset written into `out` (staged: see `outdir.staged_report`)."""
     from bertlogs.discovery import require_existing
     from bertlogs.report.outdir import staged_report
-    from bertlogs.report.write import write_reports
+    from bertlogs.report.write import Drawings, write_reports
 
     require_existing(paths)  # a missing input is "not found", whatever --out says
-    with staged_report(out, inputs=paths, allow_existing=allow_existing) as staging:
-        summary = work(staging / "data")
-        write_reports(summary, staging, plots=plots)
+    with (
+        staged_report(out, inputs=paths, allow_existing=allow_existing) as staging,
+        Drawings(staging, plots=plots) as drawings,  # each run drawn as its result arrives
+    ):
+        summary = work(staging / "data", drawings)
+        write_reports(summary, staging, drawings)
     return summary, f"wrote {out}/: summary.csv, summary.json, summary.md, index.html, data/{', plots/' * plots}"
 
 

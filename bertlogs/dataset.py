@@ -1,9 +1,11 @@
-"""The tidy data as one Parquet dataset per kind, partitioned by run (hive style: `run=NAME`)."""
+"""The tidy data as one Parquet dataset per kind: a file per batch of runs (`samples/part-NNNNNN.parquet`),
+sorted by its `run` column, whose row-group statistics let readers skip the other runs."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import polars as pl
@@ -11,12 +13,11 @@ import polars as pl
 from bertlogs.parsers import Parsed
 from bertlogs.runs import RunFiles
 
-_STEM_CHARS = 200  # "run=" + stem, or stem + ".svg", stays under 255 bytes
+_STEM_CHARS = 200  # stem + ".svg" stays under 255 bytes
 
 
 def file_stem(name: str) -> str:
-    """A run name as a file name: percent-encoded, so that distinct runs (`a b`, `a_b`) never share a file;
-    hive readers (polars, pyarrow, DuckDB, Spark) decode `run=a%20b` back to `a b`."""
+    """A run name as a file name: percent-encoded, so that distinct runs (`a b`, `a_b`) never share a file."""
     stem = quote(name, safe="")
     if len(stem) <= _STEM_CHARS:
         return stem
@@ -27,26 +28,114 @@ def file_stem(name: str) -> str:
     return f"{quote(head, safe='')}~{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
-def write_run(dataset_dir: Path, name: str, run: RunFiles, samples: list[Parsed]) -> None:
-    """`samples/run=NAME/part-0.parquet` (GPU samples, with `source` file) and `facts/...` (log facts). Should
-    a write fail (a full disk), none of the run's files is left behind: a truncated Parquet file never
-    reaches the report.
+def part_name(first_run: int) -> str:
+    """The file of the batch whose first run is the `first_run`-th of the analysis (0-based)."""
+    return f"part-{first_run:06d}.parquet"
+
+
+# A capture past this many rows is written to a file of its own as it is read, not held for its batch's file
+SPILL_ROWS = 1 << 18
+
+
+class Samples:
+    """The GPU samples of a batch's runs, taken as the loader reads them (`add` is its sink): held for the
+    batch's file (`write_batch`), but a capture past SPILL_ROWS rows goes from then on to a file of its own
+    (`samples/PART-N.parquet`, a row group a chunk, sorted by run as any file), so memory holds a chunk."""
+
+    def __init__(self, dataset_dir: Path, part: str) -> None:
+        self._stem = dataset_dir / "samples" / part.removesuffix(".parquet")
+        self.held: dict[str, list[Parsed]] = {}
+        self._streams: dict[tuple[str, Path], Any] = {}  # (run, capture) -> its open pyarrow ParquetWriter
+        self._files: dict[tuple[str, Path], Path] = {}  # (run, capture) -> its own file
+        self._opened = 0
+
+    def add(self, run: str, chunk: Parsed) -> None:
+        if (stream := self._streams.get((run, chunk.path))) is not None:
+            stream.write_table(_tagged(chunk, run).to_arrow())
+            return
+        self.held.setdefault(run, []).append(chunk)
+        mine = [p for p in self.held[run] if p.path == chunk.path]
+        if sum(p.frame.height for p in mine) > SPILL_ROWS:
+            self.held[run] = [p for p in self.held[run] if p.path != chunk.path]
+            for held in mine:
+                self._stream(run, held).write_table(_tagged(held, run).to_arrow())
+
+    def _stream(self, run: str, chunk: Parsed) -> Any:
+        import pyarrow.parquet as pq  # only a capture that streams pays for the import (~40 ms)
+
+        self._opened += 1  # a name never given before (a forgotten file frees a number that another holds)
+        path = self._stem.with_name(f"{self._stem.name}-{self._opened}.parquet")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._files[(run, chunk.path)] = path
+        schema = _tagged(chunk, run).to_arrow().schema
+        self._streams[(run, chunk.path)] = pq.ParquetWriter(path, schema, compression="snappy")
+        return self._streams[(run, chunk.path)]
+
+    @property
+    def written(self) -> list[Path]:
+        return list(self._files.values())
+
+    def forget(self, runs: list[str]) -> None:
+        """What `runs` gave so far is dropped (they are loaded again), their own files removed."""
+        for key in [k for k in self._files if k[0] in runs]:
+            if (stream := self._streams.pop(key, None)) is not None:
+                stream.close()
+            self._files.pop(key).unlink(missing_ok=True)
+        for run in runs:
+            self.held.pop(run, None)
+
+    def close(self) -> None:
+        """The captures' own files completed (each stream's footer written)."""
+        for stream in self._streams.values():
+            stream.close()
+        self._streams.clear()
+
+
+def _tagged(parsed: Parsed, run: str) -> pl.DataFrame:
+    return parsed.frame.with_columns(source=pl.lit(parsed.path.name), run=pl.lit(run))
+
+
+def write_batch(dataset_dir: Path, part: str, runs: list[tuple[str, RunFiles]], samples: Samples) -> None:
+    """`samples/PART` (GPU samples held in `samples`, with `run` and `source` file) and `facts/PART` (log
+    facts) for a batch of (name, run). Should a write fail (a full disk), none of the batch's files is left
+    behind (the samples' own files included): a truncated Parquet file never reaches the report.
 
     Raises:
         OSError: a file cannot be written.
     """
     written: list[Path] = []
     try:
-        logs = [p for p in [run.log, *run.records] if p is not None]
-        for kind, parsed in (("samples", samples), ("facts", logs)):
-            frames = [p.frame.with_columns(source=pl.lit(p.path.name)) for p in parsed if not p.frame.is_empty()]
-            if not frames:
+        samples.close()
+        for kind in ("samples", "facts"):
+            ordered = sorted(runs, key=lambda r: r[0])
+            parts = [(name, parsed) for name, run in ordered if (parsed := _parts(kind, name, run, samples))]
+            if not parts:
                 continue
-            directory = dataset_dir / kind / f"run={file_stem(name)}"
-            directory.mkdir(parents=True, exist_ok=True)
-            written.append(directory / "part-0.parquet")
-            pl.concat(frames).write_parquet(written[-1], compression="snappy")
+            (dataset_dir / kind).mkdir(parents=True, exist_ok=True)
+            written.append(dataset_dir / kind / part)
+            _write_by_run(parts, written[-1])
     except BaseException:
-        for path in written:
+        samples.close()
+        for path in written + samples.written:
             path.unlink(missing_ok=True)
         raise
+
+
+def _parts(kind: str, name: str, run: RunFiles, samples: Samples) -> list[Parsed]:
+    """The run's parsed files (or chunks of its captures) that hold rows of `kind`."""
+    parsed = samples.held.get(name, []) if kind == "samples" else [run.log, *run.records]
+    return [p for p in parsed if p is not None and not p.frame.is_empty()]
+
+
+# Row groups of a batch's file: as long as its smallest run, within these bounds (a tiny run would make a big
+# one's groups tiny; a huge group would hold many small runs)
+_GROUP_ROWS = (1024, 1 << 20)
+
+
+def _write_by_run(parts: list[tuple[str, list[Parsed]]], path: Path) -> None:
+    """Each run's files' rows, runs in order of name, in row groups about as long as the smallest run: each
+    group's statistics on `run` span a run or a few neighbours, which a filter on another run skips."""
+    frames = [_tagged(p, name) for name, ps in parts for p in ps]
+    smallest = min(sum(p.frame.height for p in ps) for _, ps in parts)
+    rows = min(max(smallest, _GROUP_ROWS[0]), _GROUP_ROWS[1])
+    pl.concat(frames).write_parquet(path, compression="snappy", row_group_size=rows)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import multiprocessing
 import statistics
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,33 +20,38 @@ import polars as pl
 from bertlogs import columns
 from bertlogs.analysis import RunResult, analyze_run, error_result
 from bertlogs.columns import Status
-from bertlogs.dataset import write_run
+from bertlogs.dataset import Samples, part_name, write_batch
 from bertlogs.discovery import FoundRun, discover
 from bertlogs.errors import BertlogsError
-from bertlogs.parsers import Parsed
 from bertlogs.parsers.registry import Format
 from bertlogs.runs import RunFiles, SamplesSink, load_many
 
 Progress = Callable[[int, int, str], None]  # runs done, runs in all, the run just done
+Sink = Callable[[RunResult], None]  # takes each run's final result, trace included, as soon as it is known
 
 # Below this many runs, starting worker processes costs more than it saves.
 PARALLEL_FROM_RUNS = 8
-# Runs per batch handed to a worker (their logs are parsed in one query)
+# Runs per batch handed to a worker: their files of a format are parsed in one query, and their Parquet written
+# as one file per kind (50 saved no CPU time measurably, and cost each worker ~25 MB more)
 BATCH_RUNS = 20
 
 
 @dataclass
 class Summary:
-    """Every run's result; `frame` is the summary table, one row per run."""
+    """Every run's result (without its trace: `summarize` hands each trace to its sink); `frame` is the
+    summary table, one row per run."""
 
     results: list[RunResult]
     unreadable: list[str]
     period_note: str | None = None
     skipped: list[str] = field(default_factory=list)  # files and links outside any run, not read
 
-    @property
+    @cached_property
     def frame(self) -> pl.DataFrame:
-        return columns.frame([r.row for r in self.results])
+        """Built once (every report reads it), a slice of runs at a time (as Python lists, all of them at once
+        would take ~8 KB a run)."""
+        rows = [r.row for r in self.results]
+        return pl.concat([columns.frame(rows[i : i + 1000]) for i in range(0, len(rows), 1000)] or [columns.frame([])])
 
     @property
     def has_errors(self) -> bool:
@@ -55,6 +62,7 @@ class Summary:
 @dataclass(frozen=True)
 class _Job:
     run: FoundRun
+    index: int  # the run's place among all runs: a batch's dataset file is named after its first run's
     year: int | None
     utc_offset_s: float | None
     fmt: Format | None
@@ -80,15 +88,18 @@ def summarize(
     progress: Progress | None = None,
     dataset_dir: Path | None = None,
     workers: int = 1,
+    sink: Sink | None = None,
 ) -> Summary:
     """Analyse every run under `paths`; with `workers` > 1, in that many worker processes.
 
     Workers are spawned, and each one imports the caller's main module again: a script that asks for
     workers must keep its own work under `if __name__ == "__main__":`.
 
-    With `dataset_dir`, each run's tidy samples and facts are written there as Parquet, partitioned by run
-    (`samples/run=NAME/part-0.parquet`, `facts/run=NAME/part-0.parquet`). With `fmt`, the files whose content
-    shows a format of the same kind are read as that format.
+    With `dataset_dir`, the runs' tidy samples and facts are written there as Parquet, a file per batch of
+    runs and kind (`samples/part-NNNNNN.parquet`, `facts/...`; see `dataset.write_batch`). With `fmt`, the
+    files whose content shows a format of the same kind are read as that format. `sink` takes each run's
+    result with its trace as soon as it is final (to draw it); the Summary keeps the results without their
+    traces, so that memory does not grow with the number of runs.
 
     Raises:
         NotFoundError: a path does not exist.
@@ -98,11 +109,34 @@ def summarize(
     if not found.runs:
         notes = "".join(f"; {n}" for n in found.notes[:3])
         raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found{notes or ' (empty directory?)'}")
-    jobs = [_Job(run, year, utc_offset_s, fmt, period_s, gpus, dataset_dir) for run in found.runs]
-    outcomes = list(_run(jobs, workers, progress))
-    note = _with_measured_period(jobs, outcomes, workers) if period_s is None else None
+    jobs = [_Job(run, i, year, utc_offset_s, fmt, period_s, gpus, dataset_dir) for i, run in enumerate(found.runs)]
+    outcomes, note = _delivering(jobs, workers, progress, sink or (lambda _: None))
     results = sorted((o.result for o in outcomes), key=_order)
     return Summary(results, [u for o in outcomes for u in o.unreadable], note, found.notes)
+
+
+def _delivering(
+    jobs: list[_Job], workers: int, progress: Progress | None, sink: Sink
+) -> tuple[list[_Outcome], str | None]:
+    """Every run's outcome, each handed to `sink` once final and kept without its trace; the period note."""
+    outcomes: list[_Outcome] = []
+    held: list[int] = []  # captures without a clock: analysed again with the period measured on the others
+    for outcome in _run(jobs, workers, progress):
+        if jobs[0].period_s is None and outcome.result.unclocked:
+            held.append(len(outcomes))
+            outcomes.append(outcome)
+        else:
+            outcomes.append(_delivered(outcome, sink))
+    note = _with_measured_period(jobs, outcomes, workers) if jobs[0].period_s is None else None
+    for i in held:
+        outcomes[i] = _delivered(outcomes[i], sink)
+    return outcomes, note
+
+
+def _delivered(outcome: _Outcome, sink: Sink) -> _Outcome:
+    """The outcome without its trace, once the sink has taken it."""
+    sink(outcome.result)
+    return replace(outcome, result=replace(outcome.result, trace={}))
 
 
 def _with_measured_period(jobs: list[_Job], outcomes: list[_Outcome], workers: int) -> str | None:
@@ -129,24 +163,32 @@ def _run(jobs: list[_Job], workers: int, progress: Progress | None) -> Iterator[
 
 
 def _in_workers(batches: list[list[_Job]], count: int) -> Iterator[list[_Outcome]]:
-    """Each batch's outcomes, in order, from `count` worker processes. A worker that dies (killed, out of
+    """Each batch's outcomes, in order, from `count` worker processes, a few batches ahead of the caller (the
+    outcomes of all of them at once would hold every run's trace). A worker that dies (killed, out of
     memory) breaks the pool: the first unfinished batch is then run in a worker of its own (narrowed down to
     the run that kills it, which gets an error row) and the rest in a new pool."""
     with ProcessPoolExecutor(count, mp_context=_SPAWN) as pool:
-        futures = [pool.submit(_analyze, batch) for batch in batches]
-        for i, (batch, future) in enumerate(zip(batches, futures, strict=True)):
+        futures = deque(pool.submit(_analyze, batch) for batch in batches[: _AHEAD * count])
+        for i, batch in enumerate(batches):
             try:
-                yield future.result()
+                if i + len(futures) < len(batches):
+                    futures.append(pool.submit(_analyze, batches[i + len(futures)]))
+                outcomes = futures.popleft().result()
             except BrokenProcessPool:
                 lost = batches[i:]
                 break
             except Exception:  # an outcome that could not travel back: find the run that made it
-                yield _isolating(batch, _in_own_worker, _died)
+                outcomes = _isolating(batch, _in_own_worker, _died)
+            yield outcomes
         else:
             return
     yield _isolating(lost[0], _in_own_worker, _died)
     if len(lost) > 1:
         yield from _in_workers(lost[1:], count)
+
+
+# batches in flight per worker: enough to keep each busy while the caller takes the outcomes in order
+_AHEAD = 2
 
 
 # polars runs its own threads: fork would copy its locks mid-use, so workers are spawned
@@ -193,23 +235,28 @@ def _counted(outcomes: Iterator[_Outcome], total: int, progress: Progress | None
 def _analyze(batch: list[_Job]) -> list[_Outcome]:
     """Load and analyse a batch of runs (in a worker); their full frames are written out and dropped here.
     Whatever goes wrong with one run (a bug included) becomes that run's error row, never the batch's."""
-    captured: dict[str, list[Parsed]] = {}
-    keep = lambda name, chunk: captured.setdefault(name, []).append(chunk)  # noqa: E731
-    runs = _isolating(batch, lambda jobs: _load(jobs, keep if batch[0].dataset_dir else None), lambda job, exc: exc)
-    outcomes: list[_Outcome] = []
-    # the Parquet dataset is written while the figures are computed (polars releases the GIL while it writes)
+    directory = batch[0].dataset_dir
+    samples = Samples(directory, part_name(batch[0].index)) if directory else None
+
+    def load(jobs: list[_Job]) -> list[RunFiles | Exception]:  # again for a half of the batch after a fault
+        if samples is not None:
+            samples.forget([j.run.name for j in jobs])
+        return _load(jobs, samples.add if samples is not None else None)
+
+    runs = _isolating(batch, load, lambda job, exc: exc)
+    loaded = [(job.run.name, run) for job, run in zip(batch, runs, strict=True) if isinstance(run, RunFiles)]
+    # the batch's Parquet files are written while the figures are computed (the writer releases the GIL)
     with ThreadPoolExecutor(1) as writer:
-        written: dict[int, Future[None]] = {
-            i: writer.submit(write_run, job.dataset_dir, job.run.name, run, captured.get(job.run.name, []))
-            for i, (job, run) in enumerate(zip(batch, runs, strict=True))
-            if job.dataset_dir is not None and isinstance(run, RunFiles)
-        }
-        for job, run in zip(batch, runs, strict=True):
-            outcomes.append(_analyze_one(job, run))
-        for i, done in written.items():
-            if (exc := done.exception()) is not None and isinstance(exc, Exception):
-                failed = batch[i].run
-                outcomes[i] = _Outcome(error_result(failed.name, failed.path, exc, "writing its data"), [])
+        written = (
+            writer.submit(write_batch, directory, part_name(batch[0].index), loaded, samples)
+            if samples and directory
+            else None
+        )
+        outcomes = [_analyze_one(job, run) for job, run in zip(batch, runs, strict=True)]
+        if written is not None and isinstance(exc := written.exception(), Exception):
+            for i, (job, run) in enumerate(zip(batch, runs, strict=True)):
+                if isinstance(run, RunFiles):
+                    outcomes[i] = _Outcome(error_result(job.run.name, job.run.path, exc, "writing its data"), [])
     return outcomes
 
 

@@ -80,11 +80,11 @@ def test_analyze_demo_writes_reports_and_leaves_inputs_identical(tmp_path: Path)
     assert page.count("<polyline") >= 29 and "plots/base-bs32.svg" in page
     plots = sorted((out / "plots").glob("*.svg"))
     assert len(plots) == 29 and plots[0].read_text().count("<path") == 3  # power, memory, utilisation
-    samples = pl.read_parquet(out / "data" / "samples" / "*" / "*.parquet", hive_partitioning=True)
+    samples = pl.read_parquet(out / "data" / "samples" / "*.parquet")
     assert samples["run"].n_unique() == 29 and samples.height == sum(
         p.read_text().count("MiB /") for p in DEMO.glob("*/nvidia-smi.log")
     )
-    facts = pl.read_parquet(out / "data" / "facts" / "*" / "*.parquet", hive_partitioning=True)
+    facts = pl.read_parquet(out / "data" / "facts" / "*.parquet")
     assert facts.filter(pl.col("key") == "eval_accuracy")["run"].n_unique() == 29
 
 

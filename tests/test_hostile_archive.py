@@ -109,6 +109,6 @@ def test_one_row_per_run_good_runs_ok_exit_1_no_traceback_inputs_untouched(tmp_p
     assert {name: status[name] for name in GOOD} == dict.fromkeys(GOOD, "ok")
     for name in ("negative-rate", "negative-power", "util-5000", "meta-running"):
         assert status[name] != "ok", name
-    samples = pl.read_parquet(tmp_path / "r" / "data" / "samples" / "*" / "*.parquet", hive_partitioning=True)
+    samples = pl.read_parquet(tmp_path / "r" / "data" / "samples" / "*.parquet")
     assert {"a b", "a_b"} <= set(samples["run"])
     assert digest(root) == before

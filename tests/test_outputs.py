@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -45,7 +44,7 @@ def test_a_users_own_folder_is_refused_and_with_the_flag_left_untouched(archive:
     assert analyze(str(archive), "--out", str(paper), "--allow-existing") == 0
     after = digest(paper)
     assert {k: after[k] for k in before} == before  # every file of the user's is still there, unchanged
-    assert "summary.csv" in after and "data/samples/run=tiny-bs2/part-0.parquet" in after
+    assert "summary.csv" in after and "data/samples/part-000000.parquet" in after
 
 
 def test_a_foreign_file_in_the_way_is_never_overwritten(archive: Path, tmp_path: Path) -> None:
@@ -65,7 +64,7 @@ def test_a_rerun_replaces_exactly_its_own_files(archive: Path, tmp_path: Path) -
     shutil.rmtree(archive / "tiny-bs8")
     assert analyze(str(archive), "--out", str(out)) == 0
     assert sorted(p.name for p in (out / "plots").iterdir()) == ["tiny-bs2.svg", "tiny-bs4.svg"]
-    assert sorted(p.name for p in (out / "data" / "samples").iterdir()) == ["run=tiny-bs2", "run=tiny-bs4"]
+    assert sorted(pl.read_parquet(out / "data" / "samples" / "*.parquet")["run"].unique()) == ["tiny-bs2", "tiny-bs4"]
     assert pl.read_csv(out / "summary.csv").height == 2
     assert (out / "my-notes.txt").read_text() == "keep me\n"
     assert not list(out.glob(".bertlogs-staging-*"))
@@ -121,7 +120,7 @@ def test_runs_whose_names_differ_only_in_punctuation_keep_their_own_files(tmp_pa
     shutil.copytree(DEMO / "tiny-bs2", tmp_path / "in" / "a b")
     shutil.copytree(DEMO / "tiny-bs64", tmp_path / "in" / "a_b")
     assert analyze(str(tmp_path / "in"), "--out", str(tmp_path / "r")) == 0
-    samples = pl.read_parquet(tmp_path / "r" / "data" / "samples" / "*" / "*.parquet", hive_partitioning=True)
+    samples = pl.read_parquet(tmp_path / "r" / "data" / "samples" / "*.parquet")
     counts = dict(samples.group_by("run").len().iter_rows())
     expected = {
         n: (DEMO / d / "nvidia-smi.log").read_text().count("MiB /")
@@ -204,8 +203,8 @@ def test_a_long_run_name_keeps_its_figures_with_out(tmp_path: Path) -> None:
     name = "ü" * 100  # 600 bytes percent-encoded, over any file system's 255
     shutil.copytree(DEMO / "tiny-bs2", tmp_path / "in" / name)
     assert analyze(str(tmp_path / "in"), "--out", str(tmp_path / "r")) == 0
-    samples = pl.read_parquet(tmp_path / "r" / "data" / "samples" / "*" / "*.parquet", hive_partitioning=True)
-    assert samples["run"].unique().to_list() == [name[:30] + "~" + hashlib.sha256(name.encode()).hexdigest()[:16]]
+    samples = pl.read_parquet(tmp_path / "r" / "data" / "samples" / "*.parquet")
+    assert samples["run"].unique().to_list() == [name]
     assert pl.read_csv(tmp_path / "r" / "summary.csv")["status"].to_list() == ["ok"]
 
 
@@ -231,4 +230,4 @@ def test_a_dataset_file_that_cannot_be_written_whole_is_not_left_in_the_report(t
     assert "writing its data" in (out / "summary.csv").read_text()
     for part in out.rglob("*.parquet"):
         pl.read_parquet(part)  # every file that reached the report is whole
-    assert not list((out / "data").rglob("run=base-bs2/*"))
+    assert not list((out / "data").rglob("*.parquet"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from bertlogs import facts as F
@@ -25,9 +26,11 @@ def log_facts(log: Parsed | None, records: list[Parsed], warnings: list[str]) ->
     if not frames:
         return conform(pl.DataFrame(), FACT_SCHEMA)
     facts = pl.concat(frames) if len(frames) > 1 else frames[0]
-    if facts.select((pl.col("clock") == F.STEP_WALL_TIME).any()).item():
+    # Series operations on the log's few hundred facts: a DataFrame query costs more to plan than to run
+    if (facts["clock"] == F.STEP_WALL_TIME).any():
         facts = _step_stamped(facts, warnings)
-    workers = facts["worker"].drop_nulls().unique().sort()
+    named = facts["worker"].drop_nulls()
+    workers = named.unique().sort() if len(named) else named
     if len(workers) > 1:
         warnings.append(f"{len(workers)} workers in the log; figures use {workers[0]}")
         facts = facts.filter(pl.col("worker").is_null() | (pl.col("worker") == workers[0]))
@@ -65,10 +68,11 @@ def _step_stamped(facts: pl.DataFrame, warnings: list[str]) -> pl.DataFrame:
 
 
 def last_values(facts: pl.DataFrame) -> Last:
-    """The last value of each (kind, key) in the log (a few hundred facts: a dict is the cheap lookup)."""
+    """The last value of each (kind, key) in the log (a dict is the cheap lookup)."""
     if facts.is_empty():
         return {}
-    return {(kind, key): value for kind, key, value in facts.select("kind", "key", "value").iter_rows()}
+    last = facts.select("kind", "key", "value").unique(["kind", "key"], keep="last", maintain_order=True)
+    return {(kind, key): value for kind, key, value in last.iter_rows()}
 
 
 @dataclass(frozen=True)
@@ -80,54 +84,73 @@ class Evaluation:
 
 def last_evaluation(facts: pl.DataFrame, eval_file: Parsed | None) -> Evaluation:
     """The last evaluation: the log's results block, else its saved copy, else eval_results.txt."""
+    kind = facts["kind"]
     for source in (
-        facts.filter(pl.col("kind") == F.EVAL),
-        facts.filter(pl.col("kind") == F.EVAL_SAVED),
+        facts.filter(kind == F.EVAL),
+        facts.filter(kind == F.EVAL_SAVED),
         eval_file.frame if eval_file is not None else None,
     ):
         if source is None or source.is_empty():
             continue
-        last_step = source["step"].max()
-        block = source.filter(pl.col("step") == last_step) if last_step is not None else source
-        values = dict(zip(block["key"], block["value"], strict=True))
-        return Evaluation(values.get(F.EVAL_ACCURACY), values.get(F.EVAL_LOSS), values.get(F.EVAL_BATCH_LOSS))
+        keys, values, steps = source["key"], source["value"], source["step"]
+        if (last_step := steps.max()) is not None:
+            keys, values = keys.filter(steps == last_step), values.filter(steps == last_step)
+        found = dict(zip(keys, values, strict=True))
+        return Evaluation(found.get(F.EVAL_ACCURACY), found.get(F.EVAL_LOSS), found.get(F.EVAL_BATCH_LOSS))
     return Evaluation()
 
 
 def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One row per throughput reading: step, time, clock, steps (covered), runtime_s (where stated),
     steps_per_s, examples_per_s (one derived from the other when missing); and the readings left out as
-    impossible (not a positive finite number)."""
-    value, key = pl.col("value"), pl.col("key")
-    rate, sane = pl.col("kind") == F.RATE, value.is_finite() & (value > 0)
-    impossible = facts.filter(rate & ~sane & (key != F.STEPS_COVERED))
-    first = lambda name: value.filter(key == name).first()  # noqa: E731
-    bs = float(batch_size) if batch_size else None
-    readings = (
-        facts.lazy()
-        .filter(rate, sane)
-        .group_by("step")
-        .agg(
-            pl.col("time").max(),
-            pl.col("clock").first(),
-            first(F.STEPS_PER_S).alias("gs"),
-            first(F.EXAMPLES_PER_S).alias("ex"),
-            first(F.STEPS_COVERED).alias("steps"),
-            first(F.RUNTIME_S).alias("runtime_s"),
-        )
-        .select(
-            "step",
-            "time",
-            "clock",
-            "steps",
-            "runtime_s",
-            steps_per_s=pl.coalesce("gs", pl.col("ex") / bs) if bs else pl.col("gs"),
-            examples_per_s=pl.coalesce("ex", pl.col("gs") * bs) if bs else pl.col("ex"),
-        )
-        .filter(pl.col("steps_per_s") > 0, pl.col("examples_per_s").is_not_null(), pl.col("steps") > 0)
-        .sort("step")
+    impossible (not a positive finite number).
+
+    numpy on the log's columns: a polars query on a log's few hundred rates costs more to plan than to run."""
+    kind, key, value = (facts[c].to_numpy() for c in ("kind", "key", "value"))
+    rate, sane = kind == F.RATE, np.isfinite(value) & (value > 0)  # a null value is NaN here: not sane
+    odd = rate & ~sane & _present(facts["key"]) & (key != F.STEPS_COVERED)
+    impossible = facts.filter(pl.Series(odd)).filter(pl.col("value").is_not_null()) if odd.any() else facts.head(0)
+    at = np.flatnonzero(rate & sane)
+    steps, first, inverse = _groups(facts["step"].to_numpy()[at].astype(np.float64))
+    time = np.full(len(steps), np.nan)
+    np.fmax.at(time, inverse, facts["time"].to_numpy()[at].astype(np.float64))  # the latest stamp, nulls aside
+    gs, ex, covered, runtime = (
+        _first_of(name, key[at], value[at], inverse, len(steps))
+        for name in (F.STEPS_PER_S, F.EXAMPLES_PER_S, F.STEPS_COVERED, F.RUNTIME_S)
     )
-    return readings.collect(engine="in-memory"), impossible
+    if batch_size:
+        gs, ex = np.where(np.isnan(gs), ex / batch_size, gs), np.where(np.isnan(ex), gs * batch_size, ex)
+    keep = (gs > 0) & ~np.isnan(ex) & (covered > 0)
+    step = pl.Series("step", np.nan_to_num(steps[keep], neginf=0).astype(np.int64))
+    if np.isneginf(steps[keep]).any():
+        step = step.scatter(0, None)
+    clock = pl.Series("clock", facts["clock"].to_numpy()[at][first[keep]], dtype=pl.String)
+    numbers = {"steps": covered, "runtime_s": runtime, "steps_per_s": gs, "examples_per_s": ex}
+    readings = pl.DataFrame(
+        [step, pl.Series("time", time[keep], nan_to_null=True), clock]
+        + [pl.Series(name, column[keep], nan_to_null=True) for name, column in numbers.items()]
+    )
+    return readings, impossible
+
+
+def _present(column: pl.Series) -> np.ndarray:
+    return np.ones(len(column), bool) if column.null_count() == 0 else ~column.is_null().to_numpy()
+
+
+def _groups(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct steps in order, a null step (NaN, as -inf) first as polars sorts it; each one's first row;
+    each row's group. Steps are counts below 10^15: exact as float64."""
+    distinct, first, inverse = np.unique(np.nan_to_num(steps, nan=-np.inf), return_index=True, return_inverse=True)
+    return distinct, first, inverse.reshape(-1)
+
+
+def _first_of(name: str, keys: np.ndarray, values: np.ndarray, inverse: np.ndarray, groups: int) -> np.ndarray:
+    """Each group's first value of the key `name`; NaN where it has none."""
+    rows = np.flatnonzero(keys == name)
+    out = np.full(groups, np.nan)
+    found, where = np.unique(inverse[rows], return_index=True)
+    out[found] = values[rows[where]]
+    return out
 
 
 @dataclass(frozen=True)
@@ -171,4 +194,5 @@ def log_window(facts: pl.DataFrame, readings: pl.DataFrame, num_steps: int | Non
 
 def errors(facts: pl.DataFrame) -> list[str]:
     """The failures the log reports (diverged, out of memory...)."""
-    return facts.filter(pl.col("kind") == F.ERROR)["key"].unique().to_list() if not facts.is_empty() else []
+    keys = facts["key"].filter(facts["kind"] == F.ERROR)
+    return keys.unique().to_list() if not keys.is_empty() else []

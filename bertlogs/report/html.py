@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from itertools import chain
 from pathlib import Path
 from urllib.parse import quote
@@ -12,6 +13,7 @@ import polars as pl
 
 from bertlogs.analysis import RunResult
 from bertlogs.analysis.samples import as_lists
+from bertlogs.columns import Row
 from bertlogs.report.tables import METHOD_NOTE, SHORT
 from bertlogs.summary import Summary
 
@@ -87,21 +89,13 @@ def chart(frame: pl.DataFrame, column: str, label: str, width: int = 420, height
     return "".join(out)
 
 
-def write_html(summary: Summary, path: Path, plots: dict[str, str]) -> None:
-    frame = summary.frame
+def write_html(summary: Summary, path: Path, plots: dict[str, str], sparkline_of: Callable[[str], str]) -> None:
+    """The page: each run's row links its plot (`plots`: run -> path) and shows its sparkline (`sparkline_of`:
+    run -> SVG); written a row at a time (a page holds ~3 KB a run)."""
     head = "".join(f"<th>{html.escape(str(c.header))}</th>" for c in SHORT)
-    rows = []
-    for result in summary.results:
-        row = result.row
-        name = html.escape(row.run)
-        link = f'<a href="{html.escape(quote(plots[row.run]))}">{name}</a>' if row.run in plots else name
-        cells = "".join(f"<td>{html.escape(c.cell(row.value(c.name)))}</td>" for c in SHORT)
-        warn = f'<div class="warn">{html.escape(row.warnings)}</div>' if row.warnings else ""
-        rows.append(
-            f'<tr class="{html.escape(row.status.value)}"><td>{link}{warn}</td>{cells}<td>{sparkline(result)}</td></tr>'
-        )
+    notes = "".join(f"<p class=note>{html.escape(n)}</p>" for n in (METHOD_NOTE, summary.period_note) if n)
     charts = "".join(
-        chart(frame, c, label)
+        chart(summary.frame, c, label)
         for c, label in (
             ("epoch_s", "Time per epoch (s)"),
             ("power_w", "Power (W)"),
@@ -109,10 +103,19 @@ def write_html(summary: Summary, path: Path, plots: dict[str, str]) -> None:
             ("util_pct", "GPU utilisation (%)"),
         )
     )
-    notes = "".join(f"<p class=note>{html.escape(n)}</p>" for n in (METHOD_NOTE, summary.period_note) if n)
-    page = (
-        f"<!doctype html><html><head><meta charset=utf-8><title>bertlogs summary</title><style>{_CSS}</style>"
-        f"</head><body><h1>bertlogs summary</h1>{notes}<table><tr><th>Run</th>{head}<th>GPU over time</th></tr>"
-        f"{''.join(rows)}</table><h2>Against batch size</h2><div class=charts>{charts}</div></body></html>\n"
-    )
-    path.write_text(page, encoding="utf-8")
+    with path.open("w", encoding="utf-8") as out:
+        out.write(
+            f"<!doctype html><html><head><meta charset=utf-8><title>bertlogs summary</title><style>{_CSS}</style>"
+            f"</head><body><h1>bertlogs summary</h1>{notes}<table><tr><th>Run</th>{head}<th>GPU over time</th></tr>"
+        )
+        for result in summary.results:
+            out.write(_row(result.row, plots.get(result.row.run), sparkline_of(result.row.run)))
+        out.write(f"</table><h2>Against batch size</h2><div class=charts>{charts}</div></body></html>\n")
+
+
+def _row(row: Row, plot: str | None, spark: str) -> str:
+    name = html.escape(row.run)
+    link = f'<a href="{html.escape(quote(plot))}">{name}</a>' if plot is not None else name
+    cells = "".join(f"<td>{html.escape(c.cell(row.value(c.name)))}</td>" for c in SHORT)
+    warn = f'<div class="warn">{html.escape(row.warnings)}</div>' if row.warnings else ""
+    return f'<tr class="{html.escape(row.status.value)}"><td>{link}{warn}</td>{cells}<td>{spark}</td></tr>'

@@ -26,7 +26,8 @@ MANIFEST = ".bertlogs-manifest.json"
 _STAGING_PREFIX = ".bertlogs-staging-"
 # The only names bertlogs writes: a manifest naming anything else is not bertlogs', and is refused.
 _OWNABLE = re.compile(
-    r"summary\.(?:csv|json|md)|index\.html|plots/[^/\x00]+\.svg|data/(?:samples|facts)/run=[^/\x00]+/part-0\.parquet"
+    r"summary\.(?:csv|json|md)|index\.html|plots/[^/\x00]+\.svg|data/(?:samples|facts)/part-[0-9]+(?:-[0-9]+)?\.parquet"
+    r"|data/(?:samples|facts)/run=[^/\x00]+/part-0\.parquet"  # the layout before 0.2: replaced by the above
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import polars as pl
@@ -47,13 +48,26 @@ def write_csv(summary: Summary, path: Path) -> None:
 
 
 def write_json(summary: Summary, path: Path) -> None:
+    """The document `json.dumps(..., indent=2)` would write, its runs written a slice at a time (the whole
+    document in memory is ~6 KB a run)."""
     document = {
         "bertlogs_version": __version__,
         "columns": {c.name: {"dtype": str(c.dtype), "unit": c.unit, "help": c.help} for c in COLUMNS.values()},
         "notes": [n for n in (summary.period_note,) if n] + summary.skipped,
-        "runs": summary.frame.to_dicts(),
+        "runs": [],
     }
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    head, tail = json.dumps(document, indent=2).rsplit('"runs": []', 1)
+    with path.open("w", encoding="utf-8") as out:
+        out.write(head + '"runs": [')
+        separator = "\n"
+        for rows in summary.frame.iter_slices(_SLICE_ROWS):
+            for row in rows.to_dicts():
+                out.write(separator + textwrap.indent(json.dumps(row, indent=2), "    "))
+                separator = ",\n"
+        out.write(("\n  ]" if summary.frame.height else "]") + tail + "\n")
+
+
+_SLICE_ROWS = 1000
 
 
 def markdown(summary: Summary) -> str:
