@@ -57,8 +57,9 @@ class Samples:
         mine = [p for p in self.held[run] if p.path == chunk.path]
         if sum(p.frame.height for p in mine) > SPILL_ROWS:
             self.held[run] = [p for p in self.held[run] if p.path != chunk.path]
+            stream = self._stream(run, chunk)
             for held in mine:
-                self._stream(run, held).write_table(_tagged(held, run).to_arrow())
+                stream.write_table(_tagged(held, run).to_arrow())
 
     def _stream(self, run: str, chunk: Parsed) -> Any:
         import pyarrow.parquet as pq  # only a capture that streams pays for the import (~40 ms)

@@ -12,7 +12,7 @@ works on short lists.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -40,6 +40,28 @@ def window_sums(
                 covered + float(seconds[ok].sum()),
             )
     return sums
+
+
+_BINS = 4096
+
+
+def order_statistics(pieces: Callable[[], Iterator[np.ndarray]], ranks: list[int]) -> list[float]:
+    """The values at `ranks` (0-based, ascending) of all the values `pieces()` yields, exact, holding one piece
+    at a time: the values are counted into bins, and only the bins that hold the ranks are sorted."""
+    bounds = [(float(p.min()), float(p.max())) for p in pieces() if len(p)]
+    lo, hi = min(a for a, _ in bounds), max(b for _, b in bounds)
+    width = (hi - lo) / _BINS or 1.0  # one formula puts a value in its bin, for counting and for finding
+    bin_of = lambda v: np.clip(((v.astype(np.float64) - lo) / width).astype(np.int64), 0, _BINS - 1)  # noqa: E731
+    counts = np.zeros(_BINS, np.int64)
+    for piece in pieces():
+        counts += np.bincount(bin_of(piece), minlength=_BINS)
+    up_to = np.cumsum(counts)
+    found = []
+    for rank in ranks:
+        b = int(np.searchsorted(up_to, rank, side="right"))
+        inside = np.sort(np.concatenate([p[bin_of(p) == b] for p in pieces()]))
+        found.append(float(inside[rank - (up_to[b] - counts[b])]))
+    return found
 
 
 def counter_delta(times_s: Sequence[float], counter: Sequence[float], start_s: float, end_s: float) -> float | None:

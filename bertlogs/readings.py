@@ -187,10 +187,10 @@ def _impossible(columns: dict[str, np.ndarray], total_mib: np.ndarray) -> dict[s
 
 
 def _moved(array: np.ndarray, length: int) -> np.ndarray:
-    """`array`'s first `length` values, in an array of that length: a view when it is most of `array` (the
-    untouched rest never became resident), a copy when it is little of it, a copy into room when longer."""
+    """`array`'s first `length` values, in an array of that length: a view when shorter (the untouched rest of
+    its room never became resident memory: a copy would double it for a moment), a copy into room when longer."""
     if length <= len(array):
-        return array[:length] if 2 * length >= len(array) else array[:length].copy()
+        return array[:length]
     grown = np.empty(length, array.dtype)
     grown[: len(array)] = array
     return grown

@@ -122,3 +122,21 @@ def mangled(draw):  # type: ignore[no-untyped-def]
 def test_random_and_mangled_input_raises_only_our_errors(text: str) -> None:
     with contextlib.suppress(ParseError):
         parse_text(text)  # sniffed, then parsed as its format, as a file of this text would be
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(0, 100, width=32)), min_size=1, max_size=40), st.integers(1, 5))
+def test_activity_start_taken_in_pieces_is_the_one_taken_whole(utils, piece) -> None:  # type: ignore[no-untyped-def]
+    """The first sustained activity of a long capture is looked for a piece at a time: the same start."""
+    from bertlogs.analysis import figures
+
+    util = np.array([np.nan if u is None else u for u in utils], dtype=np.float32)
+    every = samples.Samples(np.arange(len(util)) * 0.5 + 1e9, util, util, util, util, util)
+    whole = figures.activity_start(every, 0.5)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "PIECE", piece)
+        assert figures.activity_start(every, 0.5) == whole
+    high = np.quantile(np.nan_to_num(util).astype(np.float64), 0.9)
+    busy = (np.nan_to_num(util) >= 0.5 * high) & (high > 0)
+    both = [i for i in range(len(util) - 1) if busy[i] and busy[i + 1]]
+    expected = (every.time[both[0] - 1] if both[0] else every.time[0] - 0.5) if both else every.time[0]
+    assert whole == expected

@@ -29,7 +29,7 @@ def test_streamed_captures_and_spilled_samples_change_nothing(tmp_path: Path, mo
     streamed = summarize([DEMO], dataset_dir=tmp_path / "streamed")
     assert_frame_equal(whole.frame, streamed.frame)
     own = sorted((tmp_path / "streamed" / "samples").glob("part-*-*.parquet"))
-    assert len(own) == 29  # one file per capture
+    assert len(own) == 29  # one file a capture
     assert_frame_equal(dataset_samples(tmp_path / "whole"), dataset_samples(tmp_path / "streamed"))
 
 

@@ -3,6 +3,7 @@ time-weighted means, maxima per sample and energy."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,8 +96,8 @@ def maxima(samples: Samples, window: Window, period_s: float) -> Maxima:
 
 
 def _most(values: np.ndarray) -> float | None:
-    known = values[~np.isnan(values)]
-    return float(known.max()) if len(known) else None
+    most = float(np.fmax.reduce(values)) if len(values) else np.nan  # NaN only when every value is
+    return None if np.isnan(most) else most
 
 
 def energy_j(
@@ -124,17 +125,26 @@ def _counter_delta_mj(capture: Capture, gpu: int, window: Window) -> float | Non
 def activity_start(samples: Samples, period_s: float) -> float:
     """Start of the interval of the first of two consecutive busy samples (per_sample's of every GPU).
 
-    Busy: the busiest GPU's utilisation (or, without it, power) at least half of its 90th percentile.
+    Busy: the busiest GPU's utilisation (or, without it, power) at least half of its 90th percentile. Taken in
+    pieces: no temporary as long as the capture.
     """
     signal = samples.util_pct_top if not np.isnan(samples.util_pct_top).all() else samples.power_w_top
-    value = np.nan_to_num(signal.astype(np.float64), nan=0.0)
-    high = float(np.quantile(value, 0.9))
-    busy = (value >= 0.5 * high) & (high > 0)
-    both = np.flatnonzero(busy[:-1] & busy[1:]) if len(busy) > 1 else np.empty(0, int)
-    if not len(both):
-        return float(samples.time[0])
-    first = int(both[0])
-    return float(samples.time[first - 1] if first else samples.time[0] - period_s)
+    pieces = lambda: (np.nan_to_num(signal[a : a + metrics.PIECE]) for a in range(0, len(signal), metrics.PIECE))  # noqa: E731
+    high = _quantile(pieces, len(signal), 0.9)
+    for a in range(0, len(signal) - 1, metrics.PIECE):
+        busy = (np.nan_to_num(signal[a : a + metrics.PIECE + 1]) >= 0.5 * high) & (high > 0)
+        if (both := busy[:-1] & busy[1:]).any():
+            first = a + int(np.argmax(both))
+            return float(samples.time[first - 1] if first else samples.time[0] - period_s)
+    return float(samples.time[0])
+
+
+def _quantile(pieces: Callable[[], Iterator[np.ndarray]], count: int, q: float) -> float:
+    """numpy's linear quantile of all the pieces' values (as over float64), exact, a piece at a time."""
+    h = (count - 1) * q
+    lo = int(np.floor(h))
+    a, b = metrics.order_statistics(pieces, [lo, min(lo + 1, count - 1)])
+    return float(np.quantile(np.array([a, b]), h - lo))  # numpy's own interpolation between the two
 
 
 def in_window(excluded: Excluded, window: Window, period_s: float, gpus: list[int]) -> int:

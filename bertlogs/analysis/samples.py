@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from bertlogs import metrics
 from bertlogs.readings import GAUGES, Readings
 
 _SAME_SAMPLE_SHARE = 0.5  # rows closer than this share of the period belong to one sample
@@ -156,30 +157,16 @@ def _positive_diffs(time: np.ndarray) -> Iterator[np.ndarray]:
         yield d[d > 0]
 
 
-_BINS = 4096
-
-
 def _median_positive_diff(time: np.ndarray) -> float | None:
-    """The exact median of the positive intervals between consecutive times, in pieces: the intervals are
-    counted into bins, and only the bin that holds the middle is sorted."""
+    """The exact median of the positive intervals between consecutive times, in pieces (see
+    `metrics.order_statistics`) when the capture is long."""
     if len(time) <= _PIECE:
         every = next(_positive_diffs(time), np.empty(0))
         return float(np.median(every)) if len(every) else None
-    known = [(float(p.min()), float(p.max())) for p in _positive_diffs(time) if len(p)]
-    if not known:
+    count = sum(len(p) for p in _positive_diffs(time))
+    if not count:
         return None
-    lo, hi = min(a for a, _ in known), max(b for _, b in known)
-    width = (hi - lo) / _BINS or 1.0  # one formula puts a value in its bin, for counting and for finding
-    bin_of = lambda d: np.minimum(((d - lo) / width).astype(np.int64), _BINS - 1)  # noqa: E731
-    counts = np.zeros(_BINS, np.int64)
-    for piece in _positive_diffs(time):
-        counts += np.bincount(bin_of(piece), minlength=_BINS)
-    up_to = np.cumsum(counts)
-    middle = []
-    for rank in sorted({(int(up_to[-1]) - 1) // 2, int(up_to[-1]) // 2}):
-        b = int(np.searchsorted(up_to, rank, side="right"))
-        inside = np.sort(np.concatenate([p[bin_of(p) == b] for p in _positive_diffs(time)]))
-        middle.append(float(inside[rank - (up_to[b] - counts[b])]))
+    middle = metrics.order_statistics(lambda: _positive_diffs(time), sorted({(count - 1) // 2, count // 2}))
     return sum(middle) / len(middle)
 
 
@@ -193,19 +180,28 @@ Series = tuple[np.ndarray, np.ndarray]  # times (float64, unix s) and values (fl
 
 def buckets(times: np.ndarray, values: np.ndarray, points: int) -> Series:
     """(time, value) where the value is known, averaged into at most `points` equal time buckets: bucket k
-    holds [t0 + k span / points, t0 + (k + 1) span / points) (the last also its end), and its point is the
-    mean time and mean value of what it holds. Empty buckets are left out. The one bucketer: the trace
-    (thousands to millions of samples) and the report's sparklines both use it."""
+    holds [t0 + k span / points, t0 + (k + 1) span / points) of the known values' span (the last also its
+    end), and its point is the mean time and mean value of what it holds. Empty buckets are left out. The one
+    bucketer: the trace (thousands to millions of samples) and the report's sparklines both use it."""
     known = ~np.isnan(values)
-    t, v = (times, values) if known.all() else (times[known], values[known])  # copies only where values miss
-    if len(t) <= points:
-        return t, v.astype(np.float32)
-    # `times` is sorted: each bucket is a run of it, found by bisection, summed in one pass without copies
-    edges = t[0] + (t[-1] - t[0]) * np.arange(points) / points
-    starts = np.unique(np.searchsorted(t, edges, side="left"))  # an empty bucket starts where the next does
-    counts = np.diff(np.append(starts, len(t)))
-    mean = lambda x: np.add.reduceat(x, starts, dtype=np.float64) / counts  # noqa: E731
-    return mean(t), mean(v).astype(np.float32)
+    count = int(known.sum())
+    if count <= points:
+        return times[known], values[known].astype(np.float32)
+    first, last = int(np.argmax(known)), len(known) - 1 - int(np.argmax(known[::-1]))
+    t0, t1 = times[first], times[last]
+    # `times` is sorted: each bucket is a run of it, found by bisection, summed a piece at a time
+    starts = np.unique(np.searchsorted(times, t0 + (t1 - t0) * np.arange(points) / points, side="left"))
+    starts[0] = first
+    sums = np.zeros((3, len(starts)))  # known values' count, time and value, per bucket
+    for a in range(first, last + 1, _PIECE):
+        b = min(a + _PIECE, last + 1)
+        cuts = np.unique(np.concatenate(([a], starts[(starts > a) & (starts < b)])))
+        bucket = np.searchsorted(starts, cuts, side="right") - 1
+        ok = known[a:b]
+        for row, piece in enumerate((ok, np.where(ok, times[a:b], 0.0), np.where(ok, values[a:b], 0.0))):
+            np.add.at(sums[row], bucket, np.add.reduceat(piece, cuts - a, dtype=np.float64))
+    held = sums[0] > 0
+    return sums[1][held] / sums[0][held], (sums[2][held] / sums[0][held]).astype(np.float32)
 
 
 def as_lists(series: Series | None, points: int) -> tuple[list[float], list[float]]:
