@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from bertlogs.parsers import parse_file, registry, smi_csv
+from bertlogs.parsers import registry, smi_csv
 from bertlogs.parsers.text import Source, read_head
 from bertlogs.schema import SAMPLE_SCHEMA
 
@@ -125,11 +125,21 @@ def test_sample_numbers_continue_across_chunks() -> None:
     assert samples.to_list() == [s for s in range(40) for _ in range(4)]
 
 
-def test_a_blank_line_after_the_header_is_read(tmp_path: Path) -> None:
-    """polars takes the number of fields from the first line it reads: one query over the whole file failed."""
-    path = tmp_path / "gpu.csv"
-    path.write_text("timestamp, power.draw [W], utilization.gpu [%]\n\n2024/05/01 10:00:00.000, 100.00 W, 5 %\n")
-    assert parse_file(path).frame["power_w"].to_list() == [100.0]
+def test_a_chunk_may_start_with_a_blank_line() -> None:
+    """polars takes the number of fields from the first line it reads (one query over the whole file fails when
+    the line after the header is blank)."""
+    text = "timestamp, power.draw [W], utilization.gpu [%]\n\n2024/05/01 10:00:00.000, 100.00 W, 5 %\n"
+    frames = smi_csv.chunks(Source.of_text(text), utc_offset_s=0.0)
+    assert pl.concat(frames)["power_w"].to_list() == [100.0]
+
+
+def test_a_large_capture_is_read_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "timestamp, index, power.draw [W]\n" + "2024/05/01 10:00:00.000, 0, 100.00 W\n" * 1000
+    monkeypatch.setattr(smi_csv, "PIECE_BYTES", 1024)
+    monkeypatch.setattr(smi_csv, "_parse_reference", None)  # would fail if called
+    source = Source.of_text(text)
+    source.large = True
+    assert smi_csv.parse(source, utc_offset_s=0.0)[0]["power_w"].to_list() == [100.0] * 1000
 
 
 CHILD = """
