@@ -1,6 +1,6 @@
-"""smi-csv read in chunks (`smi_csv.chunks`, which `parse` concatenates) gives the frame of one query over the
-whole file (`smi_csv._parse_reference`), on every fixture that sniffs as smi-csv and on generated captures,
-with memory bounded by a piece of the file rather than the file."""
+"""smi-csv read in chunks (`smi_csv.chunks`) gives, concatenated, the frame of one query over the whole file
+(`smi_csv.parse`), on every fixture that sniffs as smi-csv and on generated captures, with memory bounded by
+a piece of the file rather than the file."""
 
 from __future__ import annotations
 
@@ -38,13 +38,10 @@ def smi_csv_files() -> list[Path]:
 
 
 def assert_chunks_are_reference(source: Source, utc_offset_s: float, piece_bytes: int) -> None:
-    reference, warnings = smi_csv._parse_reference(source, utc_offset_s=utc_offset_s)
+    reference, _ = smi_csv.parse(source, utc_offset_s=utc_offset_s)
     frames = list(smi_csv.chunks(source, utc_offset_s=utc_offset_s, piece_bytes=piece_bytes))
     assert all(frame.schema == SAMPLE_SCHEMA and frame.height for frame in frames)
     assert_frame_equal(pl.concat([reference.clear(), *frames]), reference)
-    parsed, parse_warnings = smi_csv.parse(source, utc_offset_s=utc_offset_s)
-    assert_frame_equal(parsed, reference)
-    assert parse_warnings == warnings
 
 
 FILES = smi_csv_files()
@@ -131,15 +128,6 @@ def test_a_chunk_may_start_with_a_blank_line() -> None:
     text = "timestamp, power.draw [W], utilization.gpu [%]\n\n2024/05/01 10:00:00.000, 100.00 W, 5 %\n"
     frames = smi_csv.chunks(Source.of_text(text), utc_offset_s=0.0)
     assert pl.concat(frames)["power_w"].to_list() == [100.0]
-
-
-def test_a_large_capture_is_read_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    text = "timestamp, index, power.draw [W]\n" + "2024/05/01 10:00:00.000, 0, 100.00 W\n" * 1000
-    monkeypatch.setattr(smi_csv, "PIECE_BYTES", 1024)
-    monkeypatch.setattr(smi_csv, "_parse_reference", None)  # would fail if called
-    source = Source.of_text(text)
-    source.large = True
-    assert smi_csv.parse(source, utc_offset_s=0.0)[0]["power_w"].to_list() == [100.0] * 1000
 
 
 CHILD = """
