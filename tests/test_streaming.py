@@ -7,11 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import DEMO
+from conftest import DEMO, FIXTURES
 from polars.testing import assert_frame_equal
 
 from bertlogs import dataset, summary
-from bertlogs.parsers import smi_table, text
+from bertlogs.parsers import smi_csv, smi_table, text
 from bertlogs.summary import summarize
 
 ORDER = ["run", "source", "sample", "gpu"]
@@ -21,15 +21,19 @@ def dataset_samples(root: Path) -> pl.DataFrame:
     return pl.read_parquet(sorted((root / "samples").glob("*.parquet"))).sort(ORDER)
 
 
-def test_streamed_captures_and_spilled_samples_change_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    whole = summarize([DEMO], dataset_dir=tmp_path / "whole")
+@pytest.mark.parametrize("archive", [DEMO, FIXTURES / "cola-sweep-hf"], ids=["grep-rows", "collect-gpu-csv"])
+def test_streamed_captures_and_spilled_samples_change_nothing(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = summarize([archive], dataset_dir=tmp_path / "whole")
     monkeypatch.setattr(text, "STREAMING_FROM_BYTES", 1)  # every capture is large: read in chunks
-    monkeypatch.setattr(smi_table.chunks, "__kwdefaults__", {"piece_bytes": 8192})  # dozens of chunks a capture
+    for parser in (smi_table, smi_csv):  # pieces of 8 KiB: dozens of chunks a capture
+        monkeypatch.setattr(parser.chunks, "__kwdefaults__", {"piece_bytes": 8192})
     monkeypatch.setattr(dataset, "SPILL_ROWS", 50)  # every capture's samples go to a file of their own
-    streamed = summarize([DEMO], dataset_dir=tmp_path / "streamed")
+    streamed = summarize([archive], dataset_dir=tmp_path / "streamed")
     assert_frame_equal(whole.frame, streamed.frame)
     own = sorted((tmp_path / "streamed" / "samples").glob("part-*-*.parquet"))
-    assert len(own) == 29  # one file a capture
+    assert len(own) == len(whole.results)  # one file a capture
     assert_frame_equal(dataset_samples(tmp_path / "whole"), dataset_samples(tmp_path / "streamed"))
 
 

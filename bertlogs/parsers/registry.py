@@ -157,6 +157,7 @@ REGISTRY: dict[Format, Entry] = {
         smi_csv.parse,
         evidence=smi_csv.evidence,
         refusal=smi_csv.refused_header,
+        chunks=smi_csv.chunks_and_warnings,
     ),
     Format.SMI_DMON: Entry(Kind.GPU_CAPTURE, "nvidia-smi dmon", smi_dmon.looks_like, smi_dmon.parse),
     Format.DCGMI_DMON: Entry(Kind.GPU_CAPTURE, "dcgmi dmon", dcgmi_dmon.looks_like, dcgmi_dmon.parse),

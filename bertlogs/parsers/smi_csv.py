@@ -160,6 +160,14 @@ class _Layout:
     warnings: list[str]
 
 
+def chunks_and_warnings(source: Source, *, utc_offset_s: float) -> Iterator[tuple[pl.DataFrame, list[str]]]:
+    """`chunks`, the first with the warnings `parse` gives (the columns not read)."""
+    warnings = _layout(source).warnings
+    for frame in chunks(source, utc_offset_s=utc_offset_s):
+        yield frame, warnings
+        warnings = []
+
+
 def _layout(source: Source) -> _Layout:
     path = str(source.path)
     lines = head_lines(source.head)
