@@ -46,22 +46,32 @@ _BINS = 4096
 
 
 def order_statistics(pieces: Callable[[], Iterator[np.ndarray]], ranks: list[int]) -> list[float]:
-    """The values at `ranks` (0-based, ascending) of all the values `pieces()` yields, exact, holding one piece
-    at a time: the values are counted into bins, and only the bins that hold the ranks are sorted."""
-    bounds = [(float(p.min()), float(p.max())) for p in pieces() if len(p)]
-    lo, hi = min(a for a, _ in bounds), max(b for _, b in bounds)
-    width = (hi - lo) / _BINS or 1.0  # one formula puts a value in its bin, for counting and for finding
-    bin_of = lambda v: np.clip(((v.astype(np.float64) - lo) / width).astype(np.int64), 0, _BINS - 1)  # noqa: E731
-    counts = np.zeros(_BINS, np.int64)
-    for piece in pieces():
-        counts += np.bincount(bin_of(piece), minlength=_BINS)
-    up_to = np.cumsum(counts)
-    found = []
-    for rank in ranks:
-        b = int(np.searchsorted(up_to, rank, side="right"))
-        inside = np.sort(np.concatenate([p[bin_of(p) == b] for p in pieces()]))
-        found.append(float(inside[rank - (up_to[b] - counts[b])]))
-    return found
+    """The values at `ranks` (0-based) of all the values `pieces()` yields (no NaN), exact, holding a piece at
+    a time: the values are counted into bins, and the bin that holds a rank is sorted when it holds at most
+    a piece's worth, else binned again (equal values end it)."""
+    return [_ranked(pieces, rank) for rank in ranks]
+
+
+def _ranked(pieces: Callable[[], Iterator[np.ndarray]], rank: int) -> float:
+    lo, hi, below = -np.inf, np.inf, 0  # the values in [lo, hi] hold the rank; `below` of them are under lo
+    while True:
+        inside = lambda p: p[(p >= lo) & (p <= hi)]  # noqa: E731, B023
+        bounds = [(float(p.min()), float(p.max())) for p in map(inside, pieces()) if len(p)]
+        lo, hi = min(a for a, _ in bounds), max(b for _, b in bounds)
+        if lo == hi:
+            return lo
+        width = (hi - lo) / _BINS or 1.0  # one formula puts a value in its bin, for counting and for finding
+        bin_of = lambda v: np.clip(((v.astype(np.float64) - lo) / width).astype(np.int64), 0, _BINS - 1)  # noqa: E731, B023
+        counts = np.zeros(_BINS, np.int64)
+        for piece in map(inside, pieces()):
+            counts += np.bincount(bin_of(piece), minlength=_BINS)
+        b = int(np.searchsorted(np.cumsum(counts), rank - below, side="right"))
+        below += int(counts[:b].sum())
+        held = (p[bin_of(p) == b] for p in map(inside, pieces()))
+        if counts[b] <= PIECE:
+            return float(np.sort(np.concatenate(list(held)))[rank - below])
+        bounds = [(float(h.min()), float(h.max())) for h in held if len(h)]  # the next round's range
+        lo, hi = min(a for a, _ in bounds), max(b for _, b in bounds)
 
 
 def counter_delta(times_s: Sequence[float], counter: Sequence[float], start_s: float, end_s: float) -> float | None:

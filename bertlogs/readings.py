@@ -79,6 +79,7 @@ class Keeper:
         self._arrays: dict[str, np.ndarray] = {}
         self._latest: dict[int, float] = {}  # per GPU, the latest time kept (a time going back is left out)
         self._clocked = False
+        self._only_gpu: int | None = None  # the GPU of every row so far, while there is one
         self._excluded: list[tuple[np.ndarray, np.ndarray]] = []
         self._count = 0
         self._first: tuple[int, int, str, float] | None = None
@@ -87,7 +88,8 @@ class Keeper:
         """Keep one chunk's readings (impossible ones left out and counted)."""
         unstamped = chunk["time"].null_count()
         if not self._clocked and unstamped < chunk.height:  # rows without a time count while no row has one
-            self._clocked, self._n, self._latest = True, 0, {}
+            self._clocked, self._n, self._latest, self._only_gpu = True, 0, {}, None
+            self._arrays.pop("gpu", None)
             self._excluded, self._count, self._first = [], 0, None
         if self._clocked and unstamped:
             chunk = chunk.filter(pl.col("time").is_not_null())
@@ -142,10 +144,19 @@ class Keeper:
         if start + k > self._capacity:
             self._capacity = max(2 * self._capacity, start + k)
             self._arrays = {c: _moved(a, self._capacity) for c, a in self._arrays.items()}
+        gpu = columns.pop("gpu")
+        one = self._only_gpu if self._only_gpu is not None else int(gpu[0])
+        if "gpu" not in self._arrays and (gpu == one).all():
+            self._only_gpu = one  # one GPU so far: its index is not stored row by row
+        elif "gpu" not in self._arrays:  # a second GPU: the rows so far were all the first one's
+            self._arrays["gpu"] = np.empty(self._capacity, _GPU_DTYPE)
+            self._arrays["gpu"][:start] = one
+        if "gpu" in self._arrays:
+            columns["gpu"] = gpu
         for c, values in columns.items():
             if c not in self._arrays:  # a column met for the first time: NaN for the rows before
                 self._arrays[c] = np.empty(self._capacity, values.dtype)
-                if start:  # only energy can be met late: the other columns come with every chunk
+                if start:  # only energy can be met late (the GPU index is above)
                     self._arrays[c][:start] = np.nan
             self._arrays[c][start : start + k] = values if k == len(values) else values[keep]
             if c in bad and bad[c].any():
@@ -159,11 +170,12 @@ class Keeper:
         if self._n == 0:
             return None
         kept = {c: _moved(a, self._n) for c, a in self._arrays.items()}
-        gpus = np.unique(kept["gpu"])
-        times, gpu_of = zip(*self._excluded, strict=True) if self._excluded else ((np.empty(0),), (kept["gpu"][:0],))
+        times, gpu_of = (
+            zip(*self._excluded, strict=True) if self._excluded else ((np.empty(0),), (np.empty(0, _GPU_DTYPE),))
+        )
         return Readings(
             time=kept["time"],
-            gpu=kept["gpu"] if len(gpus) > 1 else int(gpus[0]),
+            gpu=kept["gpu"] if "gpu" in kept else int(self._only_gpu if self._only_gpu is not None else 0),
             power_w=kept["power_w"],
             memory_used_mib=kept["memory_used_mib"],
             util_pct=kept["util_pct"],

@@ -140,3 +140,16 @@ def test_activity_start_taken_in_pieces_is_the_one_taken_whole(utils, piece) -> 
     both = [i for i in range(len(util) - 1) if busy[i] and busy[i + 1]]
     expected = (every.time[both[0] - 1] if both[0] else every.time[0] - 0.5) if both else every.time[0]
     assert whole == expected
+
+
+@given(
+    st.lists(st.sampled_from([0.1, 0.1 + 2**-40, 0.3, 5.0, 1e-300, 7e8]), min_size=1, max_size=80), st.integers(1, 9)
+)
+def test_order_statistics_in_pieces_are_the_sorted_values(values, piece) -> None:  # type: ignore[no-untyped-def]
+    """Values held a piece at a time, binned again while a bin holds over a piece (near-equal values)."""
+    data = np.array(values)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "PIECE", piece)
+        pieces = lambda: (data[a : a + piece] for a in range(0, len(data), piece))  # noqa: E731
+        ranks = sorted({0, len(data) // 2, len(data) - 1})
+        assert metrics.order_statistics(pieces, ranks) == [float(v) for v in np.sort(data)[ranks]]
