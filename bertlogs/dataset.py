@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
-import numpy as np
 import polars as pl
 
 from bertlogs.parsers import Parsed
@@ -40,72 +38,36 @@ SPILL_ROWS = 1 << 18
 
 class Samples:
     """The GPU samples of a batch's runs, taken as the loader reads them (`add` is its sink): held for the
-    batch's file (`write_batch`), but a capture past SPILL_ROWS rows goes from then on to a file of its own
-    (`samples/PART-N.parquet`, a row group a chunk, sorted by run as any file), so memory holds a chunk."""
+    batch's file (`write_batch`), but each time a capture's held chunks pass SPILL_ROWS rows they are written
+    to a file of their own (`samples/PART-N.parquet`) and let go, so that no capture is ever held whole."""
 
     def __init__(self, dataset_dir: Path, part: str) -> None:
         self._stem = dataset_dir / "samples" / part.removesuffix(".parquet")
         self.held: dict[str, list[Parsed]] = {}
-        self._streams: dict[tuple[str, Path], Any] = {}  # (run, capture) -> its open pyarrow ParquetWriter
-        self._files: dict[tuple[str, Path], Path] = {}  # (run, capture) -> its own file
+        self._files: dict[str, list[Path]] = {}  # per run, the files of its own
         self._opened = 0
 
     def add(self, run: str, chunk: Parsed) -> None:
-        if (stream := self._streams.get((run, chunk.path))) is not None:
-            stream.write_table(_arrow(chunk, run))
-            return
         self.held.setdefault(run, []).append(chunk)
         mine = [p for p in self.held[run] if p.path == chunk.path]
         if sum(p.frame.height for p in mine) > SPILL_ROWS:
             self.held[run] = [p for p in self.held[run] if p.path != chunk.path]
-            stream = self._stream(run, chunk)
-            for held in mine:
-                stream.write_table(_arrow(held, run))
-
-    def _stream(self, run: str, chunk: Parsed) -> Any:
-        import pyarrow.parquet as pq  # only a capture that streams pays for the import (~40 ms)
-
-        self._opened += 1  # a name never given before (a forgotten file frees a number that another holds)
-        path = self._stem.with_name(f"{self._stem.name}-{self._opened}.parquet")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._files[(run, chunk.path)] = path
-        schema = _arrow(chunk, run).schema
-        # `run` and `source` dictionary-encoded, and no Arrow schema stored: every reader reads plain text columns
-        self._streams[(run, chunk.path)] = pq.ParquetWriter(
-            path, schema, compression="snappy", use_dictionary=["source", "run"], store_schema=False
-        )
-        return self._streams[(run, chunk.path)]
+            self._opened += 1  # a name never given before (a forgotten file frees a number that another holds)
+            path = self._stem.with_name(f"{self._stem.name}-{self._opened}.parquet")
+            self._files.setdefault(run, []).append(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pl.concat([_tagged(p, run) for p in mine]).write_parquet(path, compression="snappy")
 
     @property
     def written(self) -> list[Path]:
-        return list(self._files.values())
+        return [path for paths in self._files.values() for path in paths]
 
     def forget(self, runs: list[str]) -> None:
         """What `runs` gave so far is dropped (they are loaded again), their own files removed."""
-        for key in [k for k in self._files if k[0] in runs]:
-            if (stream := self._streams.pop(key, None)) is not None:
-                stream.close()
-            self._files.pop(key).unlink(missing_ok=True)
         for run in runs:
+            for path in self._files.pop(run, []):
+                path.unlink(missing_ok=True)
             self.held.pop(run, None)
-
-    def close(self) -> None:
-        """The captures' own files completed (each stream's footer written)."""
-        for stream in self._streams.values():
-            stream.close()
-        self._streams.clear()
-
-
-def _arrow(parsed: Parsed, run: str) -> Any:
-    """A chunk with its `source` and `run` as pyarrow dictionary columns (a text column of one value repeated
-    would cost its length in strings: half the write)."""
-    import pyarrow as pa
-
-    table = parsed.frame.to_arrow()
-    for column, text in (("source", parsed.path.name), ("run", run)):
-        codes = pa.array(np.zeros(table.num_rows, dtype=np.int32))
-        table = table.append_column(column, pa.DictionaryArray.from_arrays(codes, pa.array([text])))
-    return table
 
 
 def _tagged(parsed: Parsed, run: str) -> pl.DataFrame:
@@ -122,7 +84,6 @@ def write_batch(dataset_dir: Path, part: str, runs: list[tuple[str, RunFiles]], 
     """
     written: list[Path] = []
     try:
-        samples.close()
         for kind in ("samples", "facts"):
             ordered = sorted(runs, key=lambda r: r[0])
             parts = [(name, parsed) for name, run in ordered if (parsed := _parts(kind, name, run, samples))]
@@ -132,7 +93,6 @@ def write_batch(dataset_dir: Path, part: str, runs: list[tuple[str, RunFiles]], 
             written.append(dataset_dir / kind / part)
             _write_by_run(parts, written[-1])
     except BaseException:
-        samples.close()
         for path in written + samples.written:
             path.unlink(missing_ok=True)
         raise

@@ -33,8 +33,8 @@ STREAMING_FROM_BYTES = 16 * 2**20
 GUNZIPPED_MAX_BYTES = 2**30
 _CHUNK_BYTES = 2**20
 # the pieces a capture is parsed in (`pieces`): big enough that numpy's per-call cost vanishes, small enough to
-# stay in cache-friendly, bounded memory
-PIECE_BYTES = 4 * 2**20
+# stay in cache-friendly, bounded memory (2 MiB: 4 MiB took 20 % less time and 45 MB more peak memory on 1.5 GB)
+PIECE_BYTES = 2 * 2**20
 # A `key = value` line as BERT writes it to eval_results.txt and TF1 logs in an eval block (`"%s = %s"`): one
 # reading for both, in Python's re and polars'. Exactly ` = `: a log's own prints (`accuracy=0.94`) are no result.
 KEY_VALUE = r"^\s*(?P<key>[A-Za-z_][\w.]*) = (?P<value>\S+)\s*$"
