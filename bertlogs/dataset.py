@@ -39,35 +39,53 @@ SPILL_ROWS = 1 << 18
 class Samples:
     """The GPU samples of a batch's runs, taken as the loader reads them (`add` is its sink): held for the
     batch's file (`write_batch`), but each time a capture's held chunks pass SPILL_ROWS rows they are written
-    to a file of their own (`samples/PART-N.parquet`) and let go, so that no capture is ever held whole."""
+    to a file of their own (`samples/PART-N.parquet`) and let go, so that no capture is ever held whole. Once
+    the batch is loaded, `keep` leaves each run only the capture it uses."""
 
     def __init__(self, dataset_dir: Path, part: str) -> None:
         self._stem = dataset_dir / "samples" / part.removesuffix(".parquet")
-        self.held: dict[str, list[Parsed]] = {}
-        self._files: dict[str, list[Path]] = {}  # per run, the files of its own
+        self._held: dict[tuple[str, Path], list[Parsed]] = {}  # per (run, capture), the chunks not yet written
+        self._files: dict[tuple[str, Path], list[Path]] = {}  # per (run, capture), the files of its own
         self._opened = 0
 
     def add(self, run: str, chunk: Parsed) -> None:
-        self.held.setdefault(run, []).append(chunk)
-        mine = [p for p in self.held[run] if p.path == chunk.path]
+        mine = self._held.setdefault((run, chunk.path), [])
+        mine.append(chunk)
         if sum(p.frame.height for p in mine) > SPILL_ROWS:
-            self.held[run] = [p for p in self.held[run] if p.path != chunk.path]
             self._opened += 1  # a name never given before (a forgotten file frees a number that another holds)
             path = self._stem.with_name(f"{self._stem.name}-{self._opened}.parquet")
-            self._files.setdefault(run, []).append(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            pl.concat([_tagged(p, run) for p in mine]).write_parquet(path, compression="snappy")
+            partial = path.with_name(f".{path.name}.partial")  # a full disk leaves no truncated file
+            try:
+                pl.concat([_tagged(p, run) for p in mine]).write_parquet(partial, compression="snappy")
+                partial.rename(path)
+            finally:
+                partial.unlink(missing_ok=True)
+            self._files.setdefault((run, chunk.path), []).append(path)
+            mine.clear()
+
+    def held(self, run: str) -> list[Parsed]:
+        return [p for (r, _), chunks in self._held.items() if r == run for p in chunks]
 
     @property
     def written(self) -> list[Path]:
         return [path for paths in self._files.values() for path in paths]
 
+    def keep(self, run: str, capture: Path | None) -> None:
+        """Only `capture`'s samples stay the run's (None: none): a run's other captures are not its samples,
+        nor is what a capture that turned unreadable gave before it did."""
+        for key in [k for k in {*self._held, *self._files} if k[0] == run and k[1] != capture]:
+            self._drop(key)
+
     def forget(self, runs: list[str]) -> None:
-        """What `runs` gave so far is dropped (they are loaded again), their own files removed."""
-        for run in runs:
-            for path in self._files.pop(run, []):
-                path.unlink(missing_ok=True)
-            self.held.pop(run, None)
+        """What `runs` gave so far is dropped (they are loaded again, or failed), their own files removed."""
+        for key in [k for k in {*self._held, *self._files} if k[0] in runs]:
+            self._drop(key)
+
+    def _drop(self, key: tuple[str, Path]) -> None:
+        self._held.pop(key, None)
+        for path in self._files.pop(key, []):
+            path.unlink(missing_ok=True)
 
 
 def _tagged(parsed: Parsed, run: str) -> pl.DataFrame:
@@ -100,7 +118,7 @@ def write_batch(dataset_dir: Path, part: str, runs: list[tuple[str, RunFiles]], 
 
 def _parts(kind: str, name: str, run: RunFiles, samples: Samples) -> list[Parsed]:
     """The run's parsed files (or chunks of its captures) that hold rows of `kind`."""
-    parsed = samples.held.get(name, []) if kind == "samples" else [run.log, *run.records]
+    parsed = samples.held(name) if kind == "samples" else [run.log, *run.records]
     return [p for p in parsed if p is not None and not p.frame.is_empty()]
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-PIECE = 2**20  # readings a pass over a long capture takes at a time
+PIECE = 2**18  # readings a pass over a long capture takes at a time: its temporaries stay a few MB
 
 
 def window_sums(

@@ -65,9 +65,6 @@ class Readings:
         arrays = [self.time, self.power_w, self.memory_used_mib, self.util_pct, self.energy_mj, self.gpu]
         return sum(a.itemsize for a in arrays if isinstance(a, np.ndarray))
 
-    def gpu_array(self) -> np.ndarray:
-        return self.gpu if isinstance(self.gpu, np.ndarray) else np.full(len(self), self.gpu, _GPU_DTYPE)
-
 
 class Keeper:
     """Readings kept from the chunks of one capture (SAMPLE_SCHEMA frames, in capture order): `add` each, then
@@ -90,6 +87,7 @@ class Keeper:
         if not self._clocked and unstamped < chunk.height:  # rows without a time count while no row has one
             self._clocked, self._n, self._latest, self._only_gpu = True, 0, {}, None
             self._arrays.pop("gpu", None)
+            self._arrays.pop("energy_mj", None)
             self._excluded, self._count, self._first = [], 0, None
         if self._clocked and unstamped:
             chunk = chunk.filter(pl.col("time").is_not_null())

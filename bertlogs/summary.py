@@ -244,6 +244,9 @@ def _analyze(batch: list[_Job]) -> list[_Outcome]:
         return _load(jobs, samples.add if samples is not None else None)
 
     runs = _isolating(batch, load, lambda job, exc: exc)
+    for job, run in zip(batch, runs, strict=True):
+        if samples is not None:  # a run keeps the samples of the capture it uses, and a failed one none
+            samples.keep(job.run.name, run.gpu.path if isinstance(run, RunFiles) and run.gpu else None)
     loaded = [(job.run.name, run) for job, run in zip(batch, runs, strict=True) if isinstance(run, RunFiles)]
     # the batch's Parquet files are written while the figures are computed (the writer releases the GIL)
     with ThreadPoolExecutor(1) as writer:

@@ -210,3 +210,13 @@ def test_a_trainer_runs_window_is_its_train_runtime_before_the_line_that_states_
     row = summarize([run]).results[0].row
     assert row.train_s == pytest.approx(runtime_s, abs=2e-6)  # to the stamp's microsecond
     assert row.epoch_s == pytest.approx(runtime_s / row.epochs, abs=1e-6)
+
+
+def test_a_capture_without_clock_sums_its_gpus_per_sample_of_the_file() -> None:
+    """Two GPUs, four samples, no stamps: a sample is the file's own (its rows summed), not a row."""
+    rows = pl.DataFrame({"sample": [0, 0, 1, 1, 2, 2, 3, 3], "gpu": [0, 1] * 4, "power_w": [100.0] * 8})
+    found = samples.capture("<rows>", kept(conform(rows, SAMPLE_SCHEMA)), 0.5, [])
+    assert found is not None and found.unclocked
+    every = samples.per_sample(found)
+    assert list(every.power_w) == [200.0] * 4 and list(every.time) == [0.0, 0.5, 1.0, 1.5]
+    assert list(samples.per_sample(found, [0, 1]).power_w) == [200.0] * 4

@@ -72,7 +72,7 @@ def test_median_interval_taken_in_pieces_is_the_exact_median(gaps, piece) -> Non
     d = np.diff(times)
     expected = float(np.median(d[d > 0])) if (d > 0).any() else None
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(samples, "_PIECE", piece)
+        patch.setattr(metrics, "PIECE", piece)
         assert samples._median_positive_diff(times) == expected
 
 

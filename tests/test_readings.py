@@ -86,7 +86,12 @@ def as_rows(found: Readings | None) -> list[tuple[float, int, list[float]]]:
     energy = found.energy_mj if found.energy_mj is not None else np.full(len(found), np.nan)
     columns = [found.power_w, energy, found.memory_used_mib, found.util_pct]
     return [
-        (float(found.time[i]), int(found.gpu_array()[i]), [float(c[i]) for c in columns]) for i in range(len(found))
+        (
+            float(found.time[i]),
+            int(found.gpu[i] if isinstance(found.gpu, np.ndarray) else found.gpu),
+            [float(c[i]) for c in columns],
+        )
+        for i in range(len(found))
     ]
 
 

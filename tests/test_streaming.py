@@ -3,6 +3,8 @@ the same dataset as reading each capture whole and holding it for its batch's fi
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -11,7 +13,9 @@ from conftest import DEMO, FIXTURES
 from polars.testing import assert_frame_equal
 
 from bertlogs import dataset, summary
-from bertlogs.parsers import smi_csv, smi_table, text
+from bertlogs.errors import ParseError
+from bertlogs.parsers import Format, parse_file, smi_csv, smi_table, text
+from bertlogs.parsers.registry import REGISTRY
 from bertlogs.summary import summarize
 
 ORDER = ["run", "source", "sample", "gpu"]
@@ -56,3 +60,31 @@ def test_a_batch_loaded_again_after_a_fault_writes_each_run_once(
     again = summarize([DEMO], dataset_dir=tmp_path / "again")
     assert_frame_equal(expected.frame, again.frame)
     assert_frame_equal(dataset_samples(tmp_path / "once"), dataset_samples(tmp_path / "again"))
+
+
+def test_the_dataset_holds_the_capture_a_run_uses_and_nothing_of_a_failed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two captures in one run: the dataset holds the one its figures use (the other is named as ignored). A
+    capture that turns unreadable after some of its samples were spilled leaves none of them."""
+    runs = tmp_path / "in"
+    for name in ("two", "broken"):
+        shutil.copytree(DEMO / "base-bs2", runs / name)
+    shutil.copy(FIXTURES / "cola-sweep-hf" / "base-bs2" / "gpu.csv", runs / "two" / "gpu.csv")
+    monkeypatch.setattr(text, "STREAMING_FROM_BYTES", 1)
+    monkeypatch.setattr(dataset, "SPILL_ROWS", 300)
+
+    def breaking(source, **options):  # type: ignore[no-untyped-def]
+        for i, frame in enumerate(smi_table.chunks(source, piece_bytes=8192, **options)):
+            if i == 3 and source.path.parent.name == "broken":
+                raise ParseError(str(source.path), "unreadable from here on")
+            yield frame, []
+
+    table = REGISTRY[Format.SMI_TABLE]
+    monkeypatch.setitem(REGISTRY, Format.SMI_TABLE, dataclasses.replace(table, chunks=breaking))
+    found = summarize([runs], dataset_dir=tmp_path / "data")
+    two = next(r.row for r in found.results if r.row.run == "two")
+    assert "ignored nvidia-smi.log" in two.warnings
+    held = dataset_samples(tmp_path / "data").group_by("run", "source").len().sort("run").rows()
+    rows = parse_file(runs / "two" / "gpu.csv").frame.height
+    assert held == [("two", "gpu.csv", rows)], held  # nothing of broken's, nothing of two's nvidia-smi.log

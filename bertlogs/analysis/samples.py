@@ -20,14 +20,13 @@ from bertlogs import metrics
 from bertlogs.readings import GAUGES, Readings
 
 _SAME_SAMPLE_SHARE = 0.5  # rows closer than this share of the period belong to one sample
-_PIECE = 2**20  # rows a pass over a long capture takes at a time: its temporaries stay a few MB
 
 
 @dataclass(frozen=True)
 class Capture:
     """The run's readings on one clock (times rebuilt from a period when the capture has none: `unclocked`),
-    impossible ones left out (see `readings`), and `sample` numbered by the definition above (None for a
-    single GPU, where a row is a sample)."""
+    impossible ones left out (see `readings`), and `sample` numbered by the definition above (the file's own
+    numbers without a clock; None for a single GPU, where a row is a sample)."""
 
     rows: Readings
     sample: np.ndarray | None
@@ -78,6 +77,8 @@ def capture(path: str, found: Readings | None, period_s: float | None, warnings:
     """The capture's readings on one clock (the left-out ones named in a warning); None without samples."""
     if found is None:
         return None
+    # without a clock, the file's own sample numbers (held as its times) say which rows are one sample
+    numbered = found.time.astype(np.int64) if found.unclocked and isinstance(found.gpu, np.ndarray) else None
     if found.unclocked:
         if period_s is None:
             warnings.append(f"{path}: capture has no clock and no --period is known; figures skipped")
@@ -89,7 +90,7 @@ def capture(path: str, found: Readings | None, period_s: float | None, warnings:
         sample, index, reading, value = found.excluded.first
         where = f"{path} sample {sample} (GPU {index})"
         warnings.append(excluded_note(found.excluded.count, "GPU", where, f"{reading} {value:g}"))
-    return Capture(found, None if found.unclocked else _renumbered(found), found.unclocked)
+    return Capture(found, numbered if found.unclocked else _renumbered(found), found.unclocked)
 
 
 def _renumbered(rows: Readings) -> np.ndarray | None:
@@ -152,15 +153,15 @@ def period(samples: Samples) -> tuple[float | None, float | None]:
 
 def _positive_diffs(time: np.ndarray) -> Iterator[np.ndarray]:
     """The positive intervals between consecutive times, a piece at a time (never a copy of the whole)."""
-    for lo in range(0, max(len(time) - 1, 0), _PIECE):
-        d = np.diff(time[lo : lo + _PIECE + 1])
+    for lo in range(0, max(len(time) - 1, 0), metrics.PIECE):
+        d = np.diff(time[lo : lo + metrics.PIECE + 1])
         yield d[d > 0]
 
 
 def _median_positive_diff(time: np.ndarray) -> float | None:
     """The exact median of the positive intervals between consecutive times, in pieces (see
     `metrics.order_statistics`) when the capture is long."""
-    if len(time) <= _PIECE:
+    if len(time) <= metrics.PIECE:
         every = next(_positive_diffs(time), np.empty(0))
         return float(np.median(every)) if len(every) else None
     count = sum(len(p) for p in _positive_diffs(time))
@@ -193,8 +194,8 @@ def buckets(times: np.ndarray, values: np.ndarray, points: int) -> Series:
     starts = np.unique(np.searchsorted(times, t0 + (t1 - t0) * np.arange(points) / points, side="left"))
     starts[0] = first
     sums = np.zeros((3, len(starts)))  # known values' count, time and value, per bucket
-    for a in range(first, last + 1, _PIECE):
-        b = min(a + _PIECE, last + 1)
+    for a in range(first, last + 1, metrics.PIECE):
+        b = min(a + metrics.PIECE, last + 1)
         cuts = np.unique(np.concatenate(([a], starts[(starts > a) & (starts < b)])))
         bucket = np.searchsorted(starts, cuts, side="right") - 1
         ok = known[a:b]
