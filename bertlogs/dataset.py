@@ -92,6 +92,15 @@ def _tagged(parsed: Parsed, run: str) -> pl.DataFrame:
     return parsed.frame.with_columns(source=pl.lit(parsed.path.name), run=pl.lit(run))
 
 
+def clear_batch(dataset_dir: Path, part: str) -> None:
+    """The files of batch `part` gone: an attempt at a batch (again, after a worker died or a run faulted)
+    starts from none of an earlier attempt's files."""
+    stem = part.removesuffix(".parquet")
+    for kind in ("samples", "facts"):
+        for path in [dataset_dir / kind / part, *(dataset_dir / kind).glob(f"{stem}-*.parquet")]:
+            path.unlink(missing_ok=True)
+
+
 def write_batch(dataset_dir: Path, part: str, runs: list[tuple[str, RunFiles]], samples: Samples) -> None:
     """`samples/PART` (GPU samples held in `samples`, with `run` and `source` file) and `facts/PART` (log
     facts) for a batch of (name, run). Should a write fail (a full disk), none of the batch's files is left

@@ -20,7 +20,7 @@ import polars as pl
 from bertlogs import columns
 from bertlogs.analysis import RunResult, analyze_run, error_result
 from bertlogs.columns import Status
-from bertlogs.dataset import Samples, part_name, write_batch
+from bertlogs.dataset import Samples, clear_batch, part_name, write_batch
 from bertlogs.discovery import FoundRun, discover
 from bertlogs.errors import BertlogsError
 from bertlogs.parsers.registry import Format
@@ -236,6 +236,8 @@ def _analyze(batch: list[_Job]) -> list[_Outcome]:
     """Load and analyse a batch of runs (in a worker); their full frames are written out and dropped here.
     Whatever goes wrong with one run (a bug included) becomes that run's error row, never the batch's."""
     directory = batch[0].dataset_dir
+    if directory is not None:
+        clear_batch(directory, part_name(batch[0].index))
     samples = Samples(directory, part_name(batch[0].index)) if directory else None
 
     def load(jobs: list[_Job]) -> list[RunFiles | Exception]:  # again for a half of the batch after a fault

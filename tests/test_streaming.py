@@ -88,3 +88,16 @@ def test_the_dataset_holds_the_capture_a_run_uses_and_nothing_of_a_failed_one(
     held = dataset_samples(tmp_path / "data").group_by("run", "source").len().sort("run").rows()
     rows = parse_file(runs / "two" / "gpu.csv").frame.height
     assert held == [("two", "gpu.csv", rows)], held  # nothing of broken's, nothing of two's nvidia-smi.log
+
+
+def test_a_batch_run_again_in_another_worker_leaves_nothing_of_the_dead_attempt(tmp_path: Path) -> None:
+    """A worker that died mid-batch may have left spilled files (`part-N-K`); the batch's next attempt starts
+    by removing its files, so the dataset holds each run once."""
+    expected = summarize([DEMO], dataset_dir=tmp_path / "once")
+    stale = tmp_path / "again" / "samples" / "part-000000-7.parquet"  # what a dead attempt left
+    stale.parent.mkdir(parents=True)
+    shutil.copy(sorted((tmp_path / "once" / "samples").glob("*.parquet"))[0], stale)
+    again = summarize([DEMO], dataset_dir=tmp_path / "again")
+    assert_frame_equal(expected.frame, again.frame)
+    assert not stale.exists()
+    assert_frame_equal(dataset_samples(tmp_path / "once"), dataset_samples(tmp_path / "again"))
