@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from bertlogs.parsers.text import cleaned
-from bertlogs.schema import SAMPLE_SCHEMA, conform
+from bertlogs.schema import SAMPLE_SCHEMA
 
 # a number row as the template's layout must show it (blanks are spaces; words printable ASCII, no bar)
 _W = rb"[\x21-\x7b\x7d\x7e]+"
@@ -300,21 +300,25 @@ class Numbered:
 
 
 def frame(parts: list[Numbered]) -> pl.DataFrame:
-    """`parts`, one after the other, as one SAMPLE_SCHEMA frame (one query, whatever the number of parts)."""
+    """`parts`, one after the other, as one SAMPLE_SCHEMA frame (built from its columns: no query)."""
     parts = [p for p in parts if len(p)]
     if not parts:
         return EMPTY
     rows = (
         Numbered(*(np.concatenate([getattr(p, n) for p in parts]) for n in _NUMBERED)) if len(parts) > 1 else parts[0]
     )
-    columns = {"sample": rows.sample, "time": rows.time, "gpu": rows.gpu}
-    masks = []
+    cells, null = np.ascontiguousarray(rows.cells.T), rows.null.T
+    columns = {
+        "sample": pl.Series(rows.sample),
+        "time": pl.Series(rows.time, nan_to_null=True),
+        "gpu": pl.Series(rows.gpu),
+        **{c: pl.Series(cells[i]) for i, c in enumerate(CELLS)},
+    }
     for i, c in enumerate(CELLS):
-        columns[c] = rows.cells[:, i]
-        if rows.null[:, i].any():
-            masks.append(pl.when(pl.lit(pl.Series(rows.null[:, i]))).then(None).otherwise(c).alias(c))
-    lazy = pl.DataFrame(columns).lazy().with_columns(pl.col("time").fill_nan(None), *masks)
-    return conform(lazy, SAMPLE_SCHEMA).collect()
+        if null[i].any():  # a null cell (NaN in `cells` is a NaN read)
+            columns[c] = columns[c].scatter(np.flatnonzero(null[i]), None)
+    missing = pl.Series(values=[None], dtype=pl.Float64()).extend_constant(None, len(rows) - 1)
+    return pl.DataFrame([columns.get(name, missing).cast(dtype).alias(name) for name, dtype in SAMPLE_SCHEMA.items()])
 
 
 _NUMBERED = ("sample", "time", "gpu", "cells", "null")
