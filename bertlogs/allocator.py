@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 
 MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's own ceiling for this setting on 64-bit
-TRIM_THRESHOLD_BYTES = 256 << 20
+TRIM_THRESHOLD_BYTES = 64 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
 
 
