@@ -13,7 +13,8 @@ from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bertlogs.parsers import Format, open_file, parse_file, sniff, tf1
+from bertlogs.errors import ParseError
+from bertlogs.parsers import Format, Parsed, open_file, parse_batch, parse_file, sniff, tf1
 from bertlogs.parsers.text import Source, read_head
 from bertlogs.schema import FACT_SCHEMA
 
@@ -112,3 +113,14 @@ def test_a_log_alone_and_in_a_batch_has_the_same_facts(path: Path) -> None:
     sources = [open_file(p)[0] for p in (demo, path, demo)]
     batch = tf1.parse_many(sources, utc_offsets_s=[0.0, 3600.0, 0.0])
     assert batch[1][0].equals(parse_file(path, utc_offset_s=3600.0).frame, null_equal=True)
+
+
+def test_a_log_removed_after_it_was_opened_is_its_own_parse_error(tmp_path: Path) -> None:
+    demo = (FIXTURES / "cola-sweep" / "base-bs2" / "run_classifier.log").read_bytes()
+    (tmp_path / "gone.log").write_bytes(demo)
+    (tmp_path / "kept.log").write_bytes(demo)
+    sources = [open_file(tmp_path / name)[0] for name in ("gone.log", "kept.log")]
+    (tmp_path / "gone.log").unlink()
+    gone, kept = parse_batch(sources, Format.TF1_LOG, utc_offsets_s=[0.0, 0.0])
+    assert isinstance(gone, ParseError) and str(gone).startswith(f"{tmp_path / 'gone.log'}: cannot read")
+    assert isinstance(kept, Parsed) and kept.frame.height > 100

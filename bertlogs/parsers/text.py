@@ -102,7 +102,7 @@ class Quirks:
     @classmethod
     def of(cls, head: str) -> Quirks:
         judged = "\n".join(head.split("\n", _QUIRK_LINES)[:_QUIRK_LINES])
-        json_strings = '\\n"' in judged and len(_JSON_OUTPUT_LINE.findall(judged)) >= 2
+        json_strings = holds(judged, '\\n"') and len(_JSON_OUTPUT_LINE.findall(judged)) >= 2
         if json_strings:  # the other wrappings are judged inside the strings (an approximation: no unescaping)
             head = judged = "\n".join(_JSON_LINE_PY.findall(judged))
         # a substring test first (microseconds on 256 KiB), the regex on the whole head only when it hits

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from bertlogs import facts as vocab
+from bertlogs.errors import ParseError
 from bertlogs.parsers.text import COLLECT_STAMP, KEY_VALUE, Source, holds, scan_lines
 from bertlogs.schema import FACT_SCHEMA, conform
 
@@ -41,7 +42,7 @@ _LINE = (
     r"|(?<cpp>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]+): [IWEF] [^\]]+\] )?"
     r"(?<msg>.*)$"
 )
-_COMMON = "INFO:tensorflow:"
+_COMMON = "INFO:tensorflow:"  # the commonest header, peeled by a slice (see `_prefixes`)
 # Messages that are one fact each: (named group, kind, key). One regex, the first alternative that matches wins.
 _SIMPLE_FACTS: list[tuple[str, str, str]] = [
     ("gs", vocab.RATE, vocab.STEPS_PER_S),
@@ -104,7 +105,7 @@ def parse_many(
     if not sources:
         return []
     prefixed = _prefixes(_lines(sources, utc_offsets_s)).collect(engine="in-memory")
-    # a log's workers are told apart where it has any (one key less to group by where it has none)
+    # readings are counted per worker where the batch's logs name any (one key less to group by where none do)
     has_workers = prefixed["worker"].null_count() < prefixed.height
     worker = [pl.col("file"), pl.col("worker").fill_null("")] if has_workers else [pl.col("file")]
     # the peeled lines feed six branches: collect them once rather than once per branch
@@ -119,8 +120,12 @@ def parse_many(
 
 
 def _lines(sources: list[Source], utc_offsets_s: list[float]) -> pl.LazyFrame:
-    """The logs' lines (`Source.lines`) tagged with `file` and `offset` (`concat_files`); the plain ones (see
-    `Source.plain`) read by one scan of their bytes joined: one scan per file costs ten times as much."""
+    """The logs' lines (`Source.lines`) tagged with `file` and `offset` (as `text.concat_files` tags them); the
+    plain ones (see `Source.plain`) read by one scan of their bytes joined: a scan per file costs ten times more.
+
+    Raises:
+        ParseError: a file cannot be read any more.
+    """
     plain = [i for i, source in enumerate(sources) if source.plain]
     others = [i for i in range(len(sources)) if not sources[i].plain]
     frames = [_joined([sources[i] for i in plain], plain, utc_offsets_s)] if plain else []
@@ -135,7 +140,7 @@ def _lines(sources: list[Source], utc_offsets_s: list[float]) -> pl.LazyFrame:
 def _joined(sources: list[Source], files: list[int], utc_offsets_s: list[float]) -> pl.LazyFrame:
     """Plain sources' lines, read by one scan of their bytes, each ended by a newline (a file's last line
     may lack one): line numbers are counted from each file's newlines."""
-    texts = [source.data if isinstance(source.data, bytes) else source.data.read_bytes() for source in sources]
+    texts = [_bytes(source) for source in sources]
     ended = [text if text.endswith(b"\n") or not text else text + b"\n" for text in texts]
     counts = np.array([text.count(b"\n") for text in ended], dtype=np.int64)
     starts = np.repeat(np.cumsum(counts) - counts, counts)
@@ -150,6 +155,18 @@ def _joined(sources: list[Source], files: list[int], utc_offsets_s: list[float])
     )
     nulls = {"stamp_s": pl.lit(None, pl.Float64), "stamp_clock": pl.lit(None, pl.String)}
     return frame.lazy().select("line", "text", **nulls, file="file", offset="offset")
+
+
+def _bytes(source: Source) -> bytes:
+    """A plain source's bytes (read again: its scan would read the file again too).
+
+    Raises:
+        ParseError: the file cannot be read any more (moved or removed since it was opened).
+    """
+    try:
+        return source.data if isinstance(source.data, bytes) else source.data.read_bytes()
+    except OSError as exc:
+        raise ParseError(str(source.path), f"cannot read: {exc.strerror or exc}") from exc
 
 
 def _count(text_or_number: pl.Expr) -> pl.Expr:
@@ -284,14 +301,12 @@ def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
             raw=pl.coalesce([fact.struct[g] for g in groups]).str.to_lowercase(),
         )
     )
-    stamp = pl.when(pl.col("kind") == vocab.PHASE).then(pl.col("raw"))  # parsed where it is one: a phase's
+    phase = pl.col("kind") == vocab.PHASE
+    stamp = pl.when(phase).then(pl.col("raw"))  # parsed where it is a stamp: a phase's
     local = pl.coalesce(
         [stamp.str.to_datetime(form, strict=False).dt.epoch("ms") for form in _EVAL_CLOCK_FORMATS]
     ).cast(pl.Float64) / 1000 - pl.col("offset")
-    frame = frame.with_columns(
-        raw=pl.when(pl.col("kind") == vocab.PHASE).then(pl.col("raw").str.to_uppercase()).otherwise(pl.col("raw"))
-    )
-    phase = pl.col("kind") == vocab.PHASE
+    frame = frame.with_columns(raw=pl.when(phase).then(pl.col("raw").str.to_uppercase()).otherwise(pl.col("raw")))
     return frame.with_columns(
         # an error is a fact whether or not it carries a number; a phase marker's value is its unix time
         value=pl.when(pl.col("kind") == vocab.ERROR)
