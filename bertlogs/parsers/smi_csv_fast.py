@@ -29,7 +29,7 @@ _MAX_INDEX = 2**31  # `smi_csv._columns`: a larger GPU index or sample number is
 _MAX_TEMPLATES = 24  # per column and piece: more shapes than this and the piece is read by polars
 _MAX_CELL_BYTES = 64
 _PAD = 64  # zero bytes before a piece: every cell's window of up to 64 bytes ending at its end exists
-_COMMA, _NEWLINE, _CR = 44, 10, 13
+_COMMA, _NEWLINE = 44, 10
 
 
 @dataclass(frozen=True)
@@ -66,13 +66,13 @@ def read(piece: bytes, width: int, columns: list[Column], evaluate: Evaluate) ->
     body = data[_PAD:]
     newline = np.flatnonzero(body == _NEWLINE) + _PAD
     start = np.concatenate(([_PAD], newline[:-1] + 1))
-    end = newline - ((newline > start) & (data[newline - 1] == _CR))  # polars drops one CR before a line end
-    lines = np.flatnonzero(end > start)  # a blank line is all nulls: no row
+    # a blank line is all nulls: no row (a CR before the newline stays in the last cell, whose reading strips it)
+    lines = np.flatnonzero(newline > start)
     every_comma = np.flatnonzero(body == _COMMA) + _PAD
     if width < 2 or len(every_comma) != len(lines) * (width - 1):
         return None
     commas = every_comma.reshape(len(lines), width - 1)
-    start, end = start[lines], end[lines]
+    start, end = start[lines], newline[lines]
     if len(lines) and not ((commas[:, 0] >= start) & (commas[:, -1] < end)).all():
         return None  # (then each line holds width - 1 commas: as many in all, none outside its own line)
     values: dict[str, tuple[np.ndarray, np.ndarray]] = {}
