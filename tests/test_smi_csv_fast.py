@@ -43,7 +43,7 @@ def assert_chunks_are_reference(source: Source, utc_offset_s: float, piece_bytes
     reference, _ = smi_csv.parse(source, utc_offset_s=utc_offset_s)
     frames = list(smi_csv.chunks(source, utc_offset_s=utc_offset_s, piece_bytes=piece_bytes))
     assert all(frame.schema == SAMPLE_SCHEMA and frame.height for frame in frames)
-    assert_frame_equal(pl.concat([reference.clear(), *frames]), reference)
+    assert_frame_equal(pl.concat([reference.clear(), *frames]), reference, check_exact=True)
 
 
 FILES = smi_csv_files()
@@ -317,8 +317,27 @@ def test_parse_reads_a_capture_whose_first_row_has_fewer_fields(first: str) -> N
     assert frame["memory_used_mib"].to_list() == ([9.0] if not first else [None, 9.0])
 
 
-def test_a_row_whose_first_field_is_the_first_name_is_dropped() -> None:
-    """The reference drops a repeated header by its first field (a restarted poller), whatever the others hold."""
-    text = "name, power.draw [W]\nname, 50.00 W\nTesla T4, 60.00 W\n"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name, power.draw [W]\nname, 50.00 W\nTesla T4, 60.00 W\n",  # its first field is the first name
+        "timestamp, power.draw [W]\n, 50.00 W\n2024/05/01 10:00:00.000, 60.00 W\n",  # it has no first field
+    ],
+)
+def test_rows_that_the_header_filter_drops_are_dropped(text: str) -> None:
+    """The reference drops a repeated header by its first field (a restarted poller), whatever the others hold,
+    and so a row whose first field is the first name, or empty (null to polars' CSV reader)."""
     frames = smi_csv.chunks(Source.of_text(text), utc_offset_s=0.0)
     assert pl.concat(frames)["power_w"].to_list() == [60.0]
+
+
+def test_collects_indices_past_2_31_and_a_column_empty_in_every_row(fallbacks: list[int]) -> None:
+    """A sample number or GPU index past 2^31 is none (`smi_csv._columns`); a GPU without an energy counter
+    leaves its cells empty."""
+    numbers = [2**31 - 1, 2**31, 2**31 + 1, 99_999_999_999, 7]
+    rows = "".join(f"{n},{1e9 + i},{i % 2},21.5,,1\n" for i, n in enumerate(numbers * 3))
+    source = Source.of_text("sample,time_unix_s,gpu,power_w,energy_mj,util_pct\n" + rows)
+    assert_chunks_are_reference(source, 0.0, 1 << 20)
+    assert fallbacks == [1, 0]
+    frame = pl.concat(smi_csv.chunks(source, utc_offset_s=0.0))
+    assert frame["sample"].null_count() == 2 * 3 and frame["energy_mj"].null_count() == frame.height
