@@ -218,11 +218,10 @@ def _fast(
 ) -> tuple[pl.LazyFrame, int] | None:
     """The rows of a piece as `_timed` gives them, read by numpy (`smi_csv_fast`), and how many lines it holds;
     None when the piece holds a line or a cell that only the polars reading reads as the reference does."""
-    if layout.names[0].encode() in piece:  # maybe the header again (a restarted poller), which `_samples` drops
-        return None
     kinds = {"timestamp": "timestamp", "gpu": "index", "sample": "index"}
     columns = [smi_csv_fast.Column(target, at, kinds.get(target, "number")) for target, at in layout.fields.items()]
-    found = smi_csv_fast.read(piece, len(layout.names), columns, partial(_evaluated, layout))
+    first_name = layout.names[0] if layout.header_line is not None else None  # (see `_samples`)
+    found = smi_csv_fast.read(piece, len(layout.names), columns, partial(_evaluated, layout), first_name)
     if found is None:
         return None
     values = {"time" if t == "timestamp" else t: value for t, value in found.values.items()}

@@ -3,10 +3,11 @@
 A piece is read here only when every line that holds something has exactly the header's number of fields (its
 comma positions then give every cell's bounds). Each read column's cells are told apart by their length and
 checked against templates: the first cell of each shape not yet matched, whose bytes other than its digits must
-recur in every cell it vouches for. A template is a number (`  250.07 W`: blanks, digits, maybe a fraction, unit
-letters), a timestamp (`2019/11/25 14:00:00.100`), or any other text (`[N/A]`, `11019 MiB` too when its digits
-never change), read once for all its cells by the reference's own expression. A piece holding a cell that no
-template vouches for is left whole to the polars reading (`smi_csv`), so both paths give the same frame.
+recur in every cell it vouches for. A template is a number (` 250.07 W`: blanks, digits, maybe a fraction, unit
+letters), a timestamp (`2019/11/25 14:00:00.100`), or any other text (`[N/A]`, `[Not Supported]`, `-3`), read once
+for all its cells by the reference's own expressions (`Evaluate`). A piece holding a line or a cell that no template
+vouches for is left whole to the polars reading (`smi_csv`), so both paths give the same frame: the identity is
+tested on every fixture and on fuzzed captures (tests/test_smi_csv_fast.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ _MAX_TEMPLATES = 24  # per column and piece: more shapes than this and the piece
 _MAX_CELL_BYTES = 64
 _PAD = 64  # zero bytes before a piece: every cell's window of up to 64 bytes ending at its end exists
 _COMMA, _NEWLINE = 44, 10
+# by its first byte, a line whose first field, stripped of white space, may be a name starting with a given letter:
+# one starting with that letter, ASCII white space, or a byte of UTF-8 (`\xa0` and other spaces)
+_MAY_START_A_NAME = np.zeros((128, 256), bool)
+_MAY_START_A_NAME[:, [9, 10, 11, 12, 13, 32, *range(128, 256)]] = True
+_MAY_START_A_NAME[np.arange(128), np.arange(128)] = True
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ Evaluate = Callable[[Column, list[str]], tuple[np.ndarray, np.ndarray]]
 class Piece:
     """How many lines a piece holds, those that hold something (their 0-based positions), whether their first field
     holds something (polars reads an empty field as null), and the values of each read column on them: float64
-    (`timestamp`: unix seconds) and a null mask."""
+    (`timestamp`: seconds since 1970 on the stamps' own wall clock) and a null mask."""
 
     line_count: int
     lines: np.ndarray
@@ -59,8 +65,12 @@ class Piece:
     values: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
-def read(piece: bytes, width: int, columns: list[Column], evaluate: Evaluate) -> Piece | None:
-    """The piece's read columns, or None when a line or a cell is of a shape the fast path does not vouch for."""
+def read(
+    piece: bytes, width: int, columns: list[Column], evaluate: Evaluate, first_name: str | None = None
+) -> Piece | None:
+    """The piece's read columns, or None when a line or a cell is of a shape the fast path does not vouch for, or
+    when a line may start with `first_name` (maybe the header again: a restarted poller), which the polars
+    reading drops."""
     whole = piece if piece.endswith(b"\n") else piece + b"\n"
     data = np.frombuffer(bytes(_PAD) + whole, np.uint8)
     body = data[_PAD:]
@@ -73,6 +83,8 @@ def read(piece: bytes, width: int, columns: list[Column], evaluate: Evaluate) ->
         return None
     commas = every_comma.reshape(len(lines), width - 1)
     start, end = start[lines], newline[lines]
+    if first_name is not None and _MAY_START_A_NAME[ord(first_name[0])][data[start]].any():
+        return None
     if len(lines) and not ((commas[:, 0] >= start) & (commas[:, -1] < end)).all():
         return None  # (then each line holds width - 1 commas: as many in all, none outside its own line)
     values: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -89,8 +101,7 @@ def read(piece: bytes, width: int, columns: list[Column], evaluate: Evaluate) ->
 def _cells(
     data: np.ndarray, start: np.ndarray, end: np.ndarray, column: Column, evaluate: Evaluate
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """One column's values and nulls: its cells read template by template (a loop over the shapes, not the
-    lines), or None when a cell matches none within `_MAX_TEMPLATES`."""
+    """One column's values and nulls, or None when a cell is of no template's shape."""
     size = end - start
     longest = int(size.max()) if len(size) else 0
     if not 0 < longest <= _MAX_CELL_BYTES:
@@ -98,29 +109,39 @@ def _cells(
     window = 8 * -(-longest // 8)
     # the `window` bytes from each position, as one item: gathered twice as fast as a sliding window view's rows
     windows = np.ndarray((len(data) - window + 1,), f"V{window}", data, 0, (1,))
-    uniform = int(size.min()) == longest
+    cells = windows[end - window].view(np.uint8).reshape(-1, window)  # each cell right-aligned in its window
+    if int(size.min()) == longest:  # most columns: the first cell is the template of all
+        ok, read = _template_holds(cells, data[start[0] : end[0]].tobytes(), column.kind)
+        if read is not None and ok.all():
+            return read
+    return _by_templates(cells, data, start, end, column, evaluate)
+
+
+def _by_templates(
+    cells: np.ndarray, data: np.ndarray, start: np.ndarray, end: np.ndarray, column: Column, evaluate: Evaluate
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cells (right-aligned in their windows) read template by template: a loop over the shapes, not the
+    lines; None when a cell matches none within `_MAX_TEMPLATES`."""
+    size = end - start
     whole: list[tuple[bytes, np.ndarray]] = []  # templates read whole: their text and their cells
     pending, taken = np.arange(len(size)), np.zeros(len(size), bool)
     value, null = np.full(len(size), np.nan), np.zeros(len(size), bool)
     for _ in range(_MAX_TEMPLATES):
         first = pending[0]
-        same = pending if uniform else pending[size[pending] == size[first]]
+        same = pending[size[pending] == size[first]]
         text = data[start[first] : end[first]].tobytes()
-        rows = windows[end[same] - window].view(np.uint8).reshape(-1, window)  # each cell right-aligned
-        ok, read = _template_holds(rows, text, column.kind)
+        ok, read = _template_holds(cells[same], text, column.kind)
         if not ok[0]:  # the template fails itself: a number the fast path cannot make exact
             return None
         matched = same[ok]
         if read is None:
             whole.append((text, matched))
-        elif len(matched) == len(size):
-            value, null = read
         else:
             value[matched], null[matched] = read[0][ok], read[1][ok]
-        if len(matched) == len(pending):
-            break
         taken[matched] = True
         pending = pending[~taken[pending]]
+        if not len(pending):
+            break
     else:
         return None
     if whole:
