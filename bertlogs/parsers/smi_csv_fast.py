@@ -74,11 +74,13 @@ def read(
     whole = piece if piece.endswith(b"\n") else piece + b"\n"
     data = np.frombuffer(bytes(_PAD) + whole, np.uint8)
     body = data[_PAD:]
-    newline = np.flatnonzero(body == _NEWLINE) + _PAD
+    newline = np.flatnonzero(body == _NEWLINE)
+    newline += _PAD  # (in place: a new array of this size costs its page faults)
     start = np.concatenate(([_PAD], newline[:-1] + 1))
     # a blank line is all nulls: no row (a CR before the newline stays in the last cell, whose reading strips it)
     lines = np.flatnonzero(newline > start)
-    every_comma = np.flatnonzero(body == _COMMA) + _PAD
+    every_comma = np.flatnonzero(body == _COMMA)
+    every_comma += _PAD
     if width < 2 or len(every_comma) != len(lines) * (width - 1):
         return None
     commas = every_comma.reshape(len(lines), width - 1)
