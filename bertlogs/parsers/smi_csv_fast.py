@@ -161,17 +161,24 @@ def _template_holds(
     window = rows.shape[1]
     offset = window - len(text)
     fields, fraction_digits = _digit_places(text, kind)
-    fixed, pattern = np.zeros(window, np.uint8), np.zeros(window, np.uint8)
-    fixed[offset:], pattern[offset:] = 0xFF, np.frombuffer(text, np.uint8)
+    cell, pattern = np.zeros(window, np.uint8), np.zeros(window, np.uint8)
+    cell[offset:], pattern[offset:] = 0xFF, np.frombuffer(text, np.uint8)
+    fixed = cell.copy()
     for field in fields:
         fixed[offset + field] = 0
-    words, fixed_words, pattern_words = rows.view(np.uint64), fixed.view(np.uint64), pattern.view(np.uint64)
-    wrong = np.zeros(len(rows), np.uint64)
-    for j in np.flatnonzero(fixed_words):  # word by word: numpy's loops over a short last axis are slow
-        wrong |= (words[:, j] ^ pattern_words[j]) & fixed_words[j]
-    ok = wrong == 0
+    words, pattern_words = rows.view(np.uint64), pattern.view(np.uint64)
+    wrong, changed = np.zeros(len(rows), np.uint64), np.zeros(len(rows), np.uint64)
+    for j in range(offset // 8, window // 8):  # word by word: numpy's loops over a short last axis are slow
+        differ = words[:, j] ^ pattern_words[j]
+        wrong |= differ & fixed.view(np.uint64)[j]
+        changed |= differ & cell.view(np.uint64)[j]
     if not fields:
-        return ok, None
+        return wrong == 0, None
+    if len(rows) > 1 and not changed.any():  # every cell is the template's text (a constant reading): read it once
+        one_ok, one = _template_holds(rows[:1], text, kind)
+        if one is not None:
+            return np.repeat(one_ok, len(rows)), (np.repeat(one[0], len(rows)), np.repeat(one[1], len(rows)))
+    ok = wrong == 0
     numbers: list[np.ndarray] = []
     worst = np.zeros(len(rows), np.uint8)
     for field in fields:
