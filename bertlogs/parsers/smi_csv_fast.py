@@ -178,24 +178,32 @@ def _template_holds(
         one_ok, one = _template_holds(rows[:1], text, kind)
         if one is not None:
             return np.repeat(one_ok, len(rows)), (np.repeat(one[0], len(rows)), np.repeat(one[1], len(rows)))
-    ok = wrong == 0
+    ok, read = _digits(rows, [offset + field for field in fields], fraction_digits, kind)
+    return (wrong == 0) & ok, read
+
+
+def _digits(
+    rows: np.ndarray, places: list[np.ndarray], fraction_digits: int, kind: str
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Which rows hold digits at the template's digit places (per field, in the window) and an exact mantissa,
+    and the values and nulls they spell."""
     numbers: list[np.ndarray] = []
     worst = np.zeros(len(rows), np.uint8)
-    for field in fields:
+    for field in places:
         number: np.ndarray = np.zeros(len(rows), np.int32 if len(field) <= 9 else np.int64)
-        for at in offset + field:  # a loop over the template's digit places, not the lines
+        for at in field:  # a loop over the template's digit places, not the lines
             digit = rows[:, at] - np.uint8(ord("0"))
             np.maximum(worst, digit, out=worst)
             number *= 10
             number += digit
         numbers.append(number)
-    ok &= worst <= 9
+    ok = worst <= 9
     if kind == "timestamp":
         return ok, _unix_s(numbers, fraction_digits)
     number, none = numbers[0], np.zeros(len(rows), bool)
     if kind == "index":
-        return ok, (number.astype(np.float64), number > _MAX_INDEX if len(fields[0]) > 9 else none)
-    if len(fields[0]) > 15:
+        return ok, (number.astype(np.float64), number > _MAX_INDEX if len(places[0]) > 9 else none)
+    if len(places[0]) > 15:
         ok &= number <= _EXACT_MANTISSA
     return ok, (number / 10.0**fraction_digits if fraction_digits else number.astype(np.float64), none)
 
