@@ -140,16 +140,31 @@ class Keeper:
         if "gpu" in self._arrays:
             columns["gpu"] = gpu
         for c, values in columns.items():
-            if c not in self._arrays:  # a column met for the first time: NaN for the rows before
-                self._arrays[c] = np.empty(self._capacity, values.dtype)
-                if start:  # only energy can be met late (the GPU index is above)
-                    self._arrays[c][:start] = np.nan
-            self._arrays[c][start : start + k] = values if k == len(values) else values[keep]
+            kept = self._room(c, values, start)
+            kept[start : start + k] = values if k == len(values) else values[keep]
             if c in bad and bad[c].any():
-                self._arrays[c][start : start + k][bad[c] if k == len(values) else bad[c][keep]] = np.nan
+                kept[start : start + k][bad[c] if k == len(values) else bad[c][keep]] = np.nan
         if "energy_mj" in self._arrays and "energy_mj" not in columns:
             self._arrays["energy_mj"][start : start + k] = np.nan
         self._n += k
+
+    def _room(self, c: str, values: np.ndarray, start: int) -> np.ndarray:
+        """The array that keeps column `c`, made or widened for `values`: utilisation in half precision while
+        every reading so far is exact in it (whole percents are), every other column as read."""
+        half = c == "util_pct" and np.array_equal(
+            values.astype(np.float16).astype(values.dtype), values, equal_nan=True
+        )
+        kept = self._arrays.get(c)
+        if kept is None:  # a column met for the first time: NaN for the rows before
+            kept = np.empty(self._capacity, np.float16 if half else values.dtype)
+            if start:  # only energy can be met late (the GPU index is above)
+                kept[:start] = np.nan
+        elif kept.dtype == np.float16 and not half:  # a reading half precision cannot hold: all kept widened
+            wide = np.empty(self._capacity, values.dtype)
+            wide[:start] = kept[:start]
+            kept = wide
+        self._arrays[c] = kept
+        return kept
 
     def readings(self) -> Readings | None:
         """What was kept; None when no row was."""

@@ -128,13 +128,37 @@ def test_readings_follow_the_rules_whatever_the_chunks(frame: pl.DataFrame, cuts
             assert found.unclocked == frame["time"].is_null().all()
 
 
-def test_a_single_gpu_costs_twenty_bytes_a_sample_and_no_energy_column_without_a_counter() -> None:
+def test_a_single_gpu_costs_eighteen_bytes_a_sample_and_no_energy_column_without_a_counter() -> None:
+    """Time 8 bytes, power and memory 4 each, utilisation 2 while its readings are whole percents (exact in
+    half precision), else 4."""
     n = 5000
+    util = np.arange(n) % 101
     frame = conform(
-        pl.DataFrame({"sample": range(n), "time": np.arange(n) * 0.1, "gpu": [0] * n, "power_w": [100.0] * n}),
+        pl.DataFrame(
+            {"sample": range(n), "time": np.arange(n) * 0.1, "gpu": [0] * n, "power_w": [100.0] * n}
+        ).with_columns(util_pct=pl.Series(util, dtype=pl.Float32)),
         SAMPLE_SCHEMA,
     )
     found = kept(frame)
     assert found is not None and found.energy_mj is None and found.gpu == 0
-    assert found.bytes_per_sample == 8 + 4 * len(GAUGES)
-    assert found.time.nbytes + sum(getattr(found, c).nbytes for c in GAUGES) == 20 * n
+    assert found.bytes_per_sample == 8 + 4 + 4 + 2
+    assert found.time.nbytes + sum(getattr(found, c).nbytes for c in GAUGES) == 18 * n
+    fractional = kept(frame.with_columns(pl.col("util_pct") + 0.3))
+    assert fractional is not None and fractional.bytes_per_sample == 20
+
+
+def test_utilisation_kept_in_half_precision_widens_at_the_first_reading_it_cannot_hold() -> None:
+    n = 3000
+    util = np.where(np.arange(n) < 2000, np.arange(n) % 101, 37.3).astype(np.float32)
+    frame = conform(
+        pl.DataFrame(
+            {"sample": range(n), "time": np.arange(n) * 0.1, "gpu": [0] * n, "power_w": [100.0] * n}
+        ).with_columns(util_pct=pl.Series(util)),
+        SAMPLE_SCHEMA,
+    )
+    keeper = Keeper(1)
+    for at in range(0, n, 500):  # whole percents first: half precision, then widened
+        keeper.add(frame.slice(at, 500))
+    found = keeper.readings()
+    assert found is not None and found.util_pct.dtype == np.float32
+    assert np.array_equal(found.util_pct, util)
