@@ -1,0 +1,84 @@
+"""Numbers written as text a whole array at a time, character for character as Python's `f"{v:.Nf}"` writes them.
+
+A drawing's coordinates (hundreds a run, thousands of runs) formatted one by one in Python cost more than the
+rest of the report; here they become rows of ASCII bytes with numpy, and rows of text are joined in one pass.
+Python rounds the exact binary value of v x 10^N, ties to even: so does `fixed`, from the exact product.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+_SPLIT = 134217729.0  # 2^27 + 1: splits a double into two halves whose products are exact (Dekker)
+
+
+def _words(texts: list[str]) -> np.ndarray:
+    """Each text (up to 4 ASCII characters) as one 4-byte word, NUL-padded: a table to gather digits from."""
+    return np.frombuffer("".join(t.ljust(4, "\0") for t in texts).encode(), np.uint8).view(np.uint32)
+
+
+# three digits at a time: a number's leading group unpadded ("7"), the groups after it padded ("007"); NUL
+_GROUPS = _words([str(i) for i in range(1000)] + [f"{i:03d}" for i in range(1000)] + [""])
+_PADDED, _NOTHING = 1000, 2000
+_FRACTIONS = {n: _words([f".{i:0{n}d}" for i in range(10**n)]) for n in (1, 2, 3)}  # ".0" .. ".999"
+
+
+def _exact_product(values: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """(p, e): p = values x factor rounded, p + e the exact product (Dekker's TwoProduct)."""
+    p = values * factor
+    c = _SPLIT * values
+    high = c - (c - values)
+    low = values - high
+    f_high = _SPLIT * factor - (_SPLIT * factor - factor)
+    f_low = factor - f_high
+    return p, ((high * f_high - p) + high * f_low + low * f_high) + low * f_low
+
+
+def _rounded(values: np.ndarray, decimals: int) -> np.ndarray:
+    """values x 10^decimals rounded to a whole number as Python rounds it: the exact product, ties to even."""
+    if not decimals:
+        return np.rint(values)
+    p, error = _exact_product(values, 10.0**decimals)
+    # p is exactly halfway between two whole numbers: the exact product lies on the side of its error
+    halfway = p - np.floor(p) == 0.5
+    return np.where(halfway & (error > 0), np.ceil(p), np.where(halfway & (error < 0), np.floor(p), np.rint(p)))
+
+
+def fixed(values: np.ndarray, decimals: int) -> np.ndarray:
+    """Each value as `f"{value:.{decimals}f}"` writes it (decimals 0 to 3), one row of ASCII bytes per value,
+    NUL-padded (`joined` drops the NULs). For finite values under 10^18 / 10^decimals: a drawing's coordinates."""
+    values = np.asarray(values, dtype=np.float64)
+    scaled = np.abs(_rounded(values, decimals)).astype(np.int64)
+    whole, fraction = np.divmod(scaled, 10**decimals)
+    groups = max(1, -(-len(str(whole.max(initial=0))) // 3))
+    words = np.empty((len(values), groups + (decimals > 0)), np.uint32)
+    for group in range(groups):  # the highest group first
+        above = whole // 1000 ** (groups - group)
+        part = whole // 1000 ** (groups - 1 - group) % 1000
+        index = np.where(above == 0, part, part + _PADDED)
+        if group < groups - 1:
+            index[(above == 0) & (part == 0)] = _NOTHING
+        words[:, group] = _GROUPS[index]
+    if decimals:
+        words[:, groups] = _FRACTIONS[decimals][fraction]
+    out = np.empty((len(values), 1 + 4 * words.shape[1]), np.uint8)
+    out[:, 0] = np.where(np.signbit(values), ord("-"), 0)  # "-0" too, as Python writes it
+    out[:, 1:] = words.view(np.uint8)
+    return out
+
+
+def texts(counts: list[int], *columns: np.ndarray | str) -> list[str]:
+    """Row by row, the columns side by side (a `fixed` array, or a str that every row repeats), as the texts of
+    consecutive pieces of `counts` rows each: several lines of a drawing in one pass."""
+    blocks = [np.frombuffer(c.encode(), np.uint8) if isinstance(c, str) else c for c in columns]
+    text = np.empty((sum(counts), sum(b.shape[-1] for b in blocks)), np.uint8)
+    at = 0
+    for block in blocks:  # a few columns
+        text[:, at : at + block.shape[-1]] = block
+        at += block.shape[-1]
+    kept = text != 0
+    whole = text[kept].tobytes().decode("ascii")
+    ends = np.concatenate(([0], np.cumsum(np.count_nonzero(kept, axis=1))))[np.cumsum([0, *counts])].tolist()
+    return [whole[a:b] for a, b in itertools.pairwise(ends)]
