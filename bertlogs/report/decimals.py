@@ -15,13 +15,16 @@ _SPLIT = 134217729.0  # 2^27 + 1: splits a double into two halves whose products
 
 
 def _words(texts: list[str]) -> np.ndarray:
-    """Each text (up to 4 ASCII characters) as one 4-byte word, NUL-padded: a table to gather digits from."""
+    """Each text (up to 4 ASCII characters) as one 4-byte word, NUL-padded: a row of text is a row of words."""
     return np.frombuffer("".join(t.ljust(4, "\0") for t in texts).encode(), np.uint8).view(np.uint32)
 
 
-# three digits at a time: a number's leading group unpadded ("7"), the groups after it padded ("007"); NUL
-_GROUPS = _words([str(i) for i in range(1000)] + [f"{i:03d}" for i in range(1000)] + [""])
-_PADDED, _NOTHING = 1000, 2000
+# Three digits to a word, after a sign byte (NUL, or "-" before a number's first group): a number's leading
+# group unpadded ("7"), the groups after it padded ("007"), or nothing (a leading group of zeros)
+_GROUPS = _words(
+    [sign + text for sign in "\0-" for text in [*map(str, range(1000)), *(f"{i:03d}" for i in range(1000)), ""]]
+)
+_PADDED, _NOTHING, _NEGATIVE = 1000, 2000, 2001
 _FRACTIONS = {n: _words([f".{i:0{n}d}" for i in range(10**n)]) for n in (1, 2, 3)}  # ".0" .. ".999"
 
 
@@ -47,38 +50,41 @@ def _rounded(values: np.ndarray, decimals: int) -> np.ndarray:
 
 
 def fixed(values: np.ndarray, decimals: int) -> np.ndarray:
-    """Each value as `f"{value:.{decimals}f}"` writes it (decimals 0 to 3), one row of ASCII bytes per value,
-    NUL-padded (`joined` drops the NULs). For finite values under 10^18 / 10^decimals: a drawing's coordinates."""
+    """Each value as `f"{value:.{decimals}f}"` writes it (decimals 0 to 3), one row of 4-byte words per value,
+    NUL-padded (`texts` drops the NULs). For finite values under 10^18 / 10^decimals: a drawing's coordinates."""
     values = np.asarray(values, dtype=np.float64)
     scaled = np.abs(_rounded(values, decimals)).astype(np.int64)
-    whole, fraction = np.divmod(scaled, 10**decimals)
-    groups = max(1, -(-len(str(whole.max(initial=0))) // 3))
+    rest, fraction = np.divmod(scaled, 10**decimals) if decimals else (scaled, scaled)
+    groups = max(1, -(-len(str(rest.max(initial=0))) // 3))
+    parts = []
+    for _ in range(groups - 1):  # three digits at a time, the lowest first
+        rest, part = np.divmod(rest, 1000)
+        parts.append(part)
     words = np.empty((len(values), groups + (decimals > 0)), np.uint32)
-    for group in range(groups):  # the highest group first
-        above = whole // 1000 ** (groups - group)
-        part = whole // 1000 ** (groups - 1 - group) % 1000
-        index = np.where(above == 0, part, part + _PADDED)
+    started = np.zeros(len(values), bool)  # a higher group was not zero
+    for group, part in enumerate([rest, *reversed(parts)]):
+        index = np.where(started, part + _PADDED, part)
         if group < groups - 1:
-            index[(above == 0) & (part == 0)] = _NOTHING
+            index[~started & (part == 0)] = _NOTHING
+        if group == 0:
+            index += _NEGATIVE * np.signbit(values)  # "-0" too, as Python writes it
         words[:, group] = _GROUPS[index]
+        started |= part != 0
     if decimals:
         words[:, groups] = _FRACTIONS[decimals][fraction]
-    out = np.empty((len(values), 1 + 4 * words.shape[1]), np.uint8)
-    out[:, 0] = np.where(np.signbit(values), ord("-"), 0)  # "-0" too, as Python writes it
-    out[:, 1:] = words.view(np.uint8)
-    return out
+    return words
 
 
 def texts(counts: list[int], *columns: np.ndarray | str) -> list[str]:
     """Row by row, the columns side by side (a `fixed` array, or a str that every row repeats), as the texts of
     consecutive pieces of `counts` rows each: several lines of a drawing in one pass."""
-    blocks = [np.frombuffer(c.encode(), np.uint8) if isinstance(c, str) else c for c in columns]
-    text = np.empty((sum(counts), sum(b.shape[-1] for b in blocks)), np.uint8)
+    blocks = [_words([c[i : i + 4] for i in range(0, len(c), 4)]) if isinstance(c, str) else c for c in columns]
+    text = np.empty((sum(counts), sum(b.shape[-1] for b in blocks)), np.uint32)
     at = 0
     for block in blocks:  # a few columns
         text[:, at : at + block.shape[-1]] = block
         at += block.shape[-1]
-    kept = text != 0
-    whole = text[kept].tobytes().decode("ascii")
-    ends = np.concatenate(([0], np.cumsum(np.count_nonzero(kept, axis=1))))[np.cumsum([0, *counts])].tolist()
-    return [whole[a:b] for a, b in itertools.pairwise(ends)]
+    whole = text.tobytes().translate(None, b"\0").decode("ascii")
+    bounds = np.cumsum([0, *counts]).tolist()
+    ends = np.cumsum([0] + [np.count_nonzero(text[a:b].view(np.uint8)) for a, b in itertools.pairwise(bounds)])
+    return [whole[a:b] for a, b in itertools.pairwise(ends.tolist())]

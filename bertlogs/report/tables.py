@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import polars as pl
@@ -59,15 +58,27 @@ def write_json(summary: Summary, path: Path) -> None:
     head, tail = json.dumps(document, indent=2).rsplit('"runs": []', 1)
     with path.open("w", encoding="utf-8") as out:
         out.write(head + '"runs": [')
-        separator = "\n"
-        for rows in summary.frame.iter_slices(_SLICE_ROWS):
-            for row in rows.to_dicts():
-                out.write(separator + textwrap.indent(json.dumps(row, indent=2), "    "))
-                separator = ",\n"
+        for i, rows in enumerate(summary.frame.iter_slices(_SLICE_ROWS)):
+            out.write((",\n" if i else "\n") + _json_runs(rows))
         out.write(("\n  ]" if summary.frame.height else "]") + tail + "\n")
 
 
 _SLICE_ROWS = 1000
+
+
+def _json_runs(rows: pl.DataFrame) -> str:
+    """The rows as the runs of the document, indented as `json.dumps(document, indent=2)` indents them, each
+    column's values encoded at once by the C encoder (indent=2 runs json's pure-Python one, value by value)."""
+    fields = [
+        [f"      {json.dumps(name)}: {value}" for value in _encoded(rows[name].to_list())] for name in rows.columns
+    ]
+    return ",\n".join("    {\n" + ",\n".join(row) + "\n    }" for row in zip(*fields, strict=True))
+
+
+def _encoded(values: list[object]) -> list[str]:
+    """Each value as `json.dumps` writes it: one list encoded, its items separated by a newline, which no
+    encoded value holds."""
+    return json.dumps(values, separators=("\n", ": "))[1:-1].split("\n")
 
 
 def markdown(summary: Summary) -> str:
