@@ -51,7 +51,8 @@ def _rounded(values: np.ndarray, decimals: int) -> np.ndarray:
 
 def fixed(values: np.ndarray, decimals: int) -> np.ndarray:
     """Each value as `f"{value:.{decimals}f}"` writes it (decimals 0 to 3), one row of 4-byte words per value,
-    NUL-padded (`texts` drops the NULs). For finite values under 10^18 / 10^decimals: a drawing's coordinates."""
+    NUL-padded (`texts` drops the NULs). For finite values with |value| x 10^decimals under 2^52 (4.5e15), where
+    halves are exact: a drawing's coordinates."""
     values = np.asarray(values, dtype=np.float64)
     scaled = np.abs(_rounded(values, decimals)).astype(np.int64)
     rest, fraction = np.divmod(scaled, 10**decimals) if decimals else (scaled, scaled)
