@@ -61,14 +61,15 @@ def fixed(values: np.ndarray, decimals: int) -> np.ndarray:
     for _ in range(groups - 1):  # three digits at a time, the lowest first
         rest, part = np.divmod(rest, 1000)
         parts.append(part)
+    top, *lower = [rest, *reversed(parts)]
     words = np.empty((len(values), groups + (decimals > 0)), np.uint32)
-    started = np.zeros(len(values), bool)  # a higher group was not zero
-    for group, part in enumerate([rest, *reversed(parts)]):
+    index = np.where(top == 0, _NOTHING, top) if lower else top  # a lone group of zeros is "0"
+    words[:, 0] = _GROUPS[index + _NEGATIVE * np.signbit(values)]  # the sign first: "-0" too, as Python writes it
+    started = top != 0  # a higher group was not zero
+    for group, part in enumerate(lower, 1):
         index = np.where(started, part + _PADDED, part)
         if group < groups - 1:
             index[~started & (part == 0)] = _NOTHING
-        if group == 0:
-            index += _NEGATIVE * np.signbit(values)  # "-0" too, as Python writes it
         words[:, group] = _GROUPS[index]
         started |= part != 0
     if decimals:
