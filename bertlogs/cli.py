@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from bertlogs.allocator import reuse_freed_memory
 from bertlogs.errors import BertlogsError, ExitCode, one_line
 from bertlogs.report.escape import terminal_safe
 
@@ -339,6 +340,7 @@ def main() -> None:
     """The console script. Once its output is flushed it leaves through `os._exit`: the interpreter's own
     teardown would free a big analysis object by object (0.1 s on a 150 MB capture) with every file closed
     and every worker joined already."""
+    reuse_freed_memory()  # this process's allocator only: a command `collect` runs keeps its own
     try:
         app()
         code: int | str | None = 0

@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import polars as pl
 
 from bertlogs.parsers import Parsed
@@ -139,7 +140,12 @@ _GROUP_ROWS = (1024, 1 << 20)
 def _write_by_run(parts: list[tuple[str, list[Parsed]]], path: Path) -> None:
     """Each run's files' rows, runs in order of name, in row groups about as long as the smallest run: each
     group's statistics on `run` span a run or a few neighbours, which a filter on another run skips."""
-    frames = [_tagged(p, name) for name, ps in parts for p in ps]
+    files = [(name, p) for name, ps in parts for p in ps]
+    of_file = pl.Series(np.repeat(np.arange(len(files)), [p.frame.height for _, p in files]))  # `_tagged`, at once
+    source = pl.Series("source", [p.path.name for _, p in files]).gather(of_file)
+    run = pl.Series("run", [name for name, _ in files]).gather(of_file)
     smallest = min(sum(p.frame.height for p in ps) for _, ps in parts)
     rows = min(max(smallest, _GROUP_ROWS[0]), _GROUP_ROWS[1])
-    pl.concat(frames).write_parquet(path, compression="snappy", row_group_size=rows)
+    pl.concat([p.frame for _, p in files]).hstack([source, run]).write_parquet(
+        path, compression="snappy", row_group_size=rows
+    )

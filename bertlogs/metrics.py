@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 
 import numpy as np
 
@@ -48,7 +49,12 @@ _BINS = 4096
 def order_statistics(pieces: Callable[[], Iterator[np.ndarray]], ranks: list[int]) -> list[float]:
     """The values at `ranks` (0-based) of all the values `pieces()` yields (no NaN), exact, holding a piece at
     a time: the values are counted into bins, and the bin that holds a rank is sorted when it holds at most
-    a piece's worth, else binned again (equal values end it)."""
+    a piece's worth, else binned again (equal values end it). Values that come in one piece are partitioned
+    at once."""
+    first = list(islice(pieces(), 2))
+    if len(first) == 1:
+        found = np.partition(first[0], sorted(set(ranks)))
+        return [float(found[rank]) for rank in ranks]
     return [_ranked(pieces, rank) for rank in ranks]
 
 

@@ -18,15 +18,6 @@ import polars as pl
 GAUGES = ("power_w", "memory_used_mib", "util_pct")
 GAUGES_AND_ENERGY = ("power_w", "energy_mj", "memory_used_mib", "util_pct")
 _GPU_DTYPE = np.int16  # an index beyond 32767 is not a GPU's
-# What a chunk gives the arrays, in one query: an expression per column, and where the file said NaN
-_READ = [
-    pl.col("sample"),
-    pl.col("gpu").clip(-(2**15), 2**15 - 1).cast(pl.Int16),
-    *[pl.col(c).cast(pl.Float32) for c in GAUGES],
-    pl.col("energy_mj").cast(pl.Float64),
-    pl.col("memory_total_mib"),
-    *[pl.col(c).is_nan().fill_null(False).alias(f"{c} is NaN") for c in GAUGES_AND_ENERGY],
-]
 # Rows a capture of N bytes is first given room for (np.empty: untouched room is never resident); a capture
 # denser than this (a CSV of one or two columns) grows by copying.
 _BYTES_PER_ROW_AT_LEAST = 32
@@ -93,18 +84,15 @@ class Keeper:
             chunk = chunk.filter(pl.col("time").is_not_null())
         if chunk.is_empty():
             return
-        read = chunk.select(_READ, time=pl.col("time") if self._clocked else pl.col("sample").cast(pl.Float64))
-        columns = {c: read[c].to_numpy() for c in ("time", "gpu", *GAUGES)}
-        if read["energy_mj"].null_count() < read.height:
-            columns["energy_mj"] = read["energy_mj"].to_numpy()
-        bad = _impossible(columns, read["memory_total_mib"].to_numpy())
+        columns = _arrays(chunk, self._clocked)
+        bad = _impossible(columns, chunk["memory_total_mib"].to_numpy())
         for c, wrong in bad.items():  # NaN read from the file (not a missing reading, which is null until here)
-            wrong |= read[f"{c} is NaN"].to_numpy()
+            wrong |= _nan_read(chunk[c])
         bad["time"] = ~np.isfinite(columns["time"]) | (columns["time"] < self._earlier(columns["gpu"], columns["time"]))
         for c in GAUGES_AND_ENERGY:
             if c in bad:  # a dropped row's gauges are not counted again
                 bad[c] &= ~bad["time"]
-        self._count_excluded(read["sample"].to_numpy(), columns, bad)
+        self._count_excluded(chunk["sample"].to_numpy(), columns, bad)
         self._append(columns, bad)
 
     def _earlier(self, gpu: np.ndarray, time: np.ndarray) -> np.ndarray:
@@ -181,6 +169,25 @@ class Keeper:
             unclocked=not self._clocked,
             excluded=Excluded(self._count, self._first, np.concatenate(times), np.concatenate(gpu_of)),
         )
+
+
+def _arrays(chunk: pl.DataFrame, clocked: bool) -> dict[str, np.ndarray]:
+    """A chunk's columns as the arrays keep them (missing readings NaN; time: the sample numbers while the
+    capture has no clock; energy only where the chunk has some)."""
+    time = chunk["time"] if clocked else chunk["sample"].cast(pl.Float64)
+    gpu = chunk["gpu"].to_numpy()  # (a float array, NaN where an index is missing)
+    gpu = np.clip(gpu, -(2**15), 2**15 - 1).astype(_GPU_DTYPE if gpu.dtype.kind == "i" else gpu.dtype)
+    columns = {"time": time.to_numpy(), "gpu": gpu}
+    columns |= {c: chunk[c].cast(pl.Float32).to_numpy() for c in GAUGES}
+    if chunk["energy_mj"].null_count() < chunk.height:
+        columns["energy_mj"] = chunk["energy_mj"].cast(pl.Float64).to_numpy()
+    return columns
+
+
+def _nan_read(column: pl.Series) -> np.ndarray:
+    """Where the file itself said NaN (a missing reading is null, not NaN)."""
+    nan = np.isnan(column.to_numpy())
+    return nan & ~column.is_null().to_numpy() if column.null_count() else nan
 
 
 def _impossible(columns: dict[str, np.ndarray], total_mib: np.ndarray) -> dict[str, np.ndarray]:

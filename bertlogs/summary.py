@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from bertlogs import columns
+from bertlogs.allocator import reuse_freed_memory
 from bertlogs.analysis import RunResult, analyze_run, error_result
 from bertlogs.columns import Status
 from bertlogs.dataset import Samples, clear_batch, part_name, write_batch
@@ -167,7 +168,7 @@ def _in_workers(batches: list[list[_Job]], count: int) -> Iterator[list[_Outcome
     outcomes of all of them at once would hold every run's trace). A worker that dies (killed, out of
     memory) breaks the pool: the first unfinished batch is then run in a worker of its own (narrowed down to
     the run that kills it, which gets an error row) and the rest in a new pool."""
-    with ProcessPoolExecutor(count, mp_context=_SPAWN) as pool:
+    with ProcessPoolExecutor(count, mp_context=_SPAWN, initializer=reuse_freed_memory) as pool:
         futures = deque(pool.submit(_analyze, batch) for batch in batches[: _AHEAD * count])
         for i, batch in enumerate(batches):
             try:
@@ -196,7 +197,7 @@ _SPAWN = multiprocessing.get_context("spawn")
 
 
 def _in_own_worker(batch: list[_Job]) -> list[_Outcome]:
-    with ProcessPoolExecutor(1, mp_context=_SPAWN) as pool:
+    with ProcessPoolExecutor(1, mp_context=_SPAWN, initializer=reuse_freed_memory) as pool:
         return pool.submit(_analyze, batch).result()
 
 

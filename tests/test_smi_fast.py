@@ -181,3 +181,25 @@ def test_numbers_too_wide_for_the_fast_path_are_left_to_polars() -> None:
     row = "|  40%   70C    P2   113W / 250W | 12345678901MiB / 99999999999MiB |     35%      Default |"
     expected = same_as_reference(Source.of_text(f"{row}\n1574690400.5\n" * 3), 4096)
     assert expected["memory_used_mib"].to_list() == [float(np.float32(12345678901))] * 3
+
+
+def same_as_reference_many(sources: list[Source], offsets: list[float]) -> None:
+    """`parse_many` (small captures joined a piece at a time, read by numpy) gives each file's reference frame."""
+    cut = [s.without_truncated_line()[0] for s in sources]
+    found = smi_table.parse_many(cut, utc_offsets_s=offsets)
+    for source, offset, (frame, _) in zip(cut, offsets, found, strict=True):
+        assert_frame_equal(frame, smi_table._parse_polars(source, utc_offset_s=offset)[0])
+
+
+def test_batched_captures_match_reference_on_fixtures() -> None:
+    """All the fixtures' captures in one batch: those of one layout and kind are joined, tables with plain rows."""
+    sources = [Source(p) for p in CAPTURES]
+    same_as_reference_many(sources, [3600.0 * (i % 2) for i in range(len(sources))])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(texts=st.lists(captures(), min_size=1, max_size=4), offset=st.sampled_from([0.0, -18000.0]))
+def test_batched_captures_match_reference_on_fuzzed_captures(texts: list[str], offset: float) -> None:
+    sources = [Source.of_text(t, Path(f"<capture {i}>")) for i, t in enumerate(texts)]
+    captures_ = [s for s in sources if sniff(s.head) == "smi-table"]
+    same_as_reference_many(captures_, [offset] * len(captures_))

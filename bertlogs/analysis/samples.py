@@ -193,16 +193,27 @@ def buckets(times: np.ndarray, values: np.ndarray, points: int) -> Series:
     # `times` is sorted: each bucket is a run of it, found by bisection, summed a piece at a time
     starts = np.unique(np.searchsorted(times, t0 + (t1 - t0) * np.arange(points) / points, side="left"))
     starts[0] = first
-    sums = np.zeros((3, len(starts)))  # known values' count, time and value, per bucket
-    for a in range(first, last + 1, metrics.PIECE):
-        b = min(a + metrics.PIECE, last + 1)
-        cuts = np.unique(np.concatenate(([a], starts[(starts > a) & (starts < b)])))
-        bucket = np.searchsorted(starts, cuts, side="right") - 1
-        ok = known[a:b]
-        for row, piece in enumerate((ok, np.where(ok, times[a:b], 0.0), np.where(ok, values[a:b], 0.0))):
-            np.add.at(sums[row], bucket, np.add.reduceat(piece, cuts - a, dtype=np.float64))
+    sums = _bucket_sums(known, times, values, starts, last + 1)
     held = sums[0] > 0
     return sums[1][held] / sums[0][held], (sums[2][held] / sums[0][held]).astype(np.float32)
+
+
+def _bucket_sums(known: np.ndarray, times: np.ndarray, values: np.ndarray, starts: np.ndarray, end: int) -> np.ndarray:
+    """Per bucket (runs of the rows from each of `starts`, the last to `end`): its known values' count, sum of
+    times and sum of values, a piece at a time."""
+    sums = np.zeros((3, len(starts)))
+    for a in range(int(starts[0]), end, metrics.PIECE):
+        b = min(a + metrics.PIECE, end)
+        whole = a == starts[0] and b == end  # one piece: every bucket starts in it
+        cuts = starts if whole else np.unique(np.concatenate(([a], starts[(starts > a) & (starts < b)])))
+        ok = known[a:b]
+        for row, piece in enumerate((ok, np.where(ok, times[a:b], 0.0), np.where(ok, values[a:b], 0.0))):
+            found = np.add.reduceat(piece, cuts - a, dtype=np.float64)
+            if whole:
+                sums[row] = found
+            else:
+                np.add.at(sums[row], np.searchsorted(starts, cuts, side="right") - 1, found)
+    return sums
 
 
 def as_lists(series: Series | None, points: int) -> tuple[list[float], list[float]]:

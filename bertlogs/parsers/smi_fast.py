@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from bertlogs.parsers.text import cleaned
-from bertlogs.schema import SAMPLE_SCHEMA, conform
+from bertlogs.schema import SAMPLE_SCHEMA
 
 # a number row as the template's layout must show it (blanks are spaces; words printable ASCII, no bar)
 _W = rb"[\x21-\x7b\x7d\x7e]+"
@@ -285,6 +285,48 @@ class Reading:
         return Kept(line, row, stamp, header, index, cells, frame.select(f"{c}_null" for c in CELLS).to_numpy())
 
 
+@dataclass(frozen=True)
+class Numbered:
+    """Rows of whole samples, numbered, timed and given their GPU (the columns of `frame`)."""
+
+    sample: np.ndarray  # int64
+    time: np.ndarray  # float64, NaN: no stamp
+    gpu: np.ndarray  # int64
+    cells: np.ndarray  # float32, a column per `CELLS`
+    null: np.ndarray  # bool, like `cells`
+
+    def __len__(self) -> int:
+        return len(self.sample)
+
+
+def frame(parts: list[Numbered]) -> pl.DataFrame:
+    """`parts`, one after the other, as one SAMPLE_SCHEMA frame (built from its columns: no query)."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return EMPTY
+    rows = (
+        Numbered(*(np.concatenate([getattr(p, n) for p in parts]) for n in _NUMBERED)) if len(parts) > 1 else parts[0]
+    )
+    cells, null = np.ascontiguousarray(rows.cells.T), rows.null.T
+    columns = {
+        "sample": pl.Series(rows.sample),
+        "time": pl.Series(rows.time, nan_to_null=True),
+        "gpu": pl.Series(rows.gpu),
+        **{c: pl.Series(cells[i]) for i, c in enumerate(CELLS)},
+    }
+    for i, c in enumerate(CELLS):
+        if null[i].any():  # a null cell (NaN in `cells` is a NaN read)
+            columns[c] = columns[c].scatter(np.flatnonzero(null[i]), None)
+    missing = pl.Series(values=[None], dtype=pl.Float64()).extend_constant(None, len(rows) - 1)
+    return pl.DataFrame([columns.get(name, missing).cast(dtype).alias(name) for name, dtype in SAMPLE_SCHEMA.items()])
+
+
+_NUMBERED = ("sample", "time", "gpu", "cells", "null")
+_NONE = Numbered(
+    np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64), np.empty((0, 6), np.float32), np.empty((0, 6), bool)
+)
+
+
 class Samples:
     """The reference's sample numbering (`smi_table._samples`, `_gpus`) carried from piece to piece: kept lines
     wait in `tail` until the next boundary (a stamp; in tables a table start) closes the sample they belong
@@ -295,18 +337,18 @@ class Samples:
         self.tables, self.order, self.samples = tables, "", 0
         self.tail: list[Kept] = []
 
-    def feed(self, kept: Kept) -> pl.DataFrame:
+    def feed(self, kept: Kept) -> Numbered:
         """The rows of the samples that `kept`, after the lines kept back, closes."""
         if self.tail and not (~np.isnan(kept.stamp)).any() and not (self.tables and kept.header.any()):
             self.tail.append(kept)  # no boundary: all of it waits
-            return EMPTY
+            return _NONE
         batch = Kept.joined([*self.tail, kept])
         cut = self._cut(batch)
         self.tail = [batch[cut:]]
         return self._numbered(batch[:cut])
 
-    def finish(self) -> pl.DataFrame:
-        return self._numbered(Kept.joined(self.tail)) if self.tail else EMPTY
+    def finish(self) -> Numbered:
+        return self._numbered(Kept.joined(self.tail)) if self.tail else _NONE
 
     def _cut(self, batch: Kept) -> int:
         """Where the last sample that may go on in the next piece starts."""
@@ -323,11 +365,11 @@ class Samples:
             self.order = "follow" if len(rows) and rows[0] < at[0] else "precede"
         return int(at[-1]) + (self.order == "follow")
 
-    def _numbered(self, part: Kept) -> pl.DataFrame:
-        """The rows of `part` (whole samples) numbered, timed and given their GPU, as a SAMPLE_SCHEMA frame."""
+    def _numbered(self, part: Kept) -> Numbered:
+        """The rows of `part` (whole samples) numbered, timed and given their GPU."""
         at = np.flatnonzero(part.row)
         if len(at) == 0:
-            return EMPTY
+            return _NONE
         group, time_at, above = self._groups(part)
         new = np.concatenate(([True], group[at][1:] != group[at][:-1]))
         position = np.arange(len(at))
@@ -336,16 +378,7 @@ class Samples:
         self.samples += int(new.sum())
         time = np.where(time_at[at] >= 0, part.stamp[np.maximum(time_at[at], 0)], np.nan)
         gpu = np.where(above[at] >= 0, above[at], position - first)
-        frame = pl.DataFrame(
-            {"sample": sample, "time": time, "gpu": gpu} | {c: part.cells[at, i] for i, c in enumerate(CELLS)}
-        )
-        null = part.null[at]
-        masks = [
-            pl.when(pl.lit(pl.Series(null[:, i]))).then(None).otherwise(c).alias(c)
-            for i, c in enumerate(CELLS)
-            if null[:, i].any()
-        ]
-        return conform(frame.lazy().with_columns(pl.col("time").fill_nan(None), *masks), SAMPLE_SCHEMA).collect()
+        return Numbered(sample, time, gpu, part.cells[at], part.null[at])
 
     def _groups(self, part: Kept) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per kept line: its sample group, the position of the line whose stamp times it (-1: none), and the

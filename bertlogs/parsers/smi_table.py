@@ -86,12 +86,91 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
 
 
 def _parse_polars(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[str]]:
-    """The reference reading: the whole capture in one polars query (`parse_many`)."""
-    return parse_many([source], utc_offsets_s=[utc_offset_s])[0]
+    """The reference reading: the whole capture in one polars query (`_query_many`)."""
+    return _query_many([source], utc_offsets_s=[utc_offset_s])[0]
 
 
 def parse_many(sources: list[Source], *, utc_offsets_s: list[float]) -> list[tuple[pl.DataFrame, list[str]]]:
-    """Several captures in one polars query (streamed when one is large); every window is partitioned by file.
+    """Several captures: those that fit a piece (whole lines, no wrappings, no byte-order mark) by the fast path,
+    joined a piece at a time per way of reading (`_joined`); the others by the reference's batched query."""
+    found: dict[int, tuple[pl.DataFrame, list[str]]] = {}
+    groups: dict[tuple[bool, bool, bool, float, bytes], list[int]] = {}
+    templates: dict[bytes, smi_fast.Template | None] = {}
+    for i, (source, offset) in enumerate(zip(sources, utc_offsets_s, strict=True)):
+        size = _joinable_size(source)
+        if size is not None:
+            tmpl = smi_fast.template(source.head)
+            key = b"" if tmpl is None else tmpl.text.tobytes() + tmpl.fixed.tobytes()
+            templates[key] = tmpl
+            clean = "\x1b" in source.head or "\r" in source.head
+            groups.setdefault((*_kinds([source.head]), clean, offset, key), []).append(i)
+    for (tables, dates, clean, offset, key), members in groups.items():
+        reading = smi_fast.Reading(templates[key], _classifier(tables, dates, offset))
+        for part in _up_to_a_piece(members, sources):
+            frames = _joined(reading, [sources[i] for i in part], tables, clean)
+            found.update((i, (frame, [])) for i, frame in zip(part, frames, strict=True) if frame is not None)
+    queried: dict[tuple[bool, bool, bool], list[int]] = {}  # each file read as alone: by what its own head shows
+    for i in (i for i in range(len(sources)) if i not in found):
+        queried.setdefault((*_kinds([sources[i].head]), sources[i].quirks.prefix), []).append(i)
+    for rest in queried.values():
+        offsets = [utc_offsets_s[i] for i in rest]
+        found.update(zip(rest, _query_many([sources[i] for i in rest], utc_offsets_s=offsets), strict=True))
+    return [found[i] for i in range(len(sources))]
+
+
+def _joinable_size(source: Source) -> int | None:
+    """The size of a capture that the fast path reads whole, joined with others: one that fits a piece and ends
+    with a newline (a line cut off would run on into the next file), without wrappings or a byte-order mark."""
+    if source.quirks.any or source.head.startswith("\ufeff") or not source.ends_with_newline:
+        return None
+    data = source.data
+    size = len(data) if isinstance(data, bytes) else data.stat().st_size
+    return size if size <= PIECE_BYTES and source.before_line is None else None
+
+
+def _up_to_a_piece(members: list[int], sources: list[Source]) -> Iterator[list[int]]:
+    """`members` in runs of consecutive files whose bytes together fit a piece."""
+    part: list[int] = []
+    total = 0
+    for i in members:
+        size = _joinable_size(sources[i]) or 0
+        if part and total + size > PIECE_BYTES:
+            yield part
+            part, total = [], 0
+        part.append(i)
+        total += size
+    if part:
+        yield part
+
+
+def _joined(reading: smi_fast.Reading, sources: list[Source], tables: bool, clean: bool) -> list[pl.DataFrame | None]:
+    """Each capture's samples, their bytes read as one piece (each line is read for itself), then numbered file
+    by file; None for a file of tables whose head has no table header (the reference reads it)."""
+    data = [s.data if isinstance(s.data, bytes) else s.data.read_bytes() for s in sources]
+    _, kept = reading.kept(b"".join(data), clean)
+    first = np.cumsum([0, *(d.count(b"\n") for d in data)])
+    bounds = np.searchsorted(kept.line, first)
+    parts: list[list[smi_fast.Numbered] | None] = []
+    for i in range(len(sources)):
+        mine = kept[bounds[i] : bounds[i + 1]]
+        samples = smi_fast.Samples(tables)
+        parts.append(None if tables and not mine.header.any() else [samples.feed(mine), samples.finish()])
+    whole = smi_fast.frame([p for ps in parts if ps is not None for p in ps])
+    ends = np.cumsum([sum(map(len, ps)) if ps is not None else 0 for ps in parts])
+    return [
+        None if ps is None else whole.slice(end - n, n)
+        for ps, end, n in zip(parts, ends, np.diff(ends, prepend=0), strict=True)
+    ]
+
+
+def _classifier(tables: bool, dates: bool, offset_s: float) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+    offset = pl.lit(offset_s, pl.Float64)
+    return lambda lines: _classify(lines, tables, dates, offset, None)
+
+
+def _query_many(sources: list[Source], *, utc_offsets_s: list[float]) -> list[tuple[pl.DataFrame, list[str]]]:
+    """The reference reading of several captures in one polars query (streamed when one is large); every window
+    is partitioned by file.
 
     The heads say which kinds of lines to look for: tables, `date` lines.
     """
@@ -163,7 +242,10 @@ def _kinds(heads: list[str]) -> tuple[bool, bool]:
     """Whether these heads show tables, and `date` lines: the kinds of lines the classification looks for."""
     # substring tests first: they spare most heads the regexes (a millisecond each on 100 KB)
     tables = any("NVIDIA-SMI" in head and re.search(_HEADER, head, re.MULTILINE) for head in heads)
-    dates = any(any(day in head for day in _WEEKDAYS) and _has_date_line(head, tables) for head in heads)
+    # a `date` line holds a clock: a head without a colon (a `grep %` capture) needs no weekday searched
+    dates = any(
+        ":" in head and any(day in head for day in _WEEKDAYS) and _has_date_line(head, tables) for head in heads
+    )
     return tables, dates
 
 
@@ -277,8 +359,7 @@ def chunks(source: Source, *, utc_offset_s: float, piece_bytes: int = PIECE_BYTE
         return
     tables, dates = _kinds([source.head])
     clean = "\x1b" in source.head or "\r" in source.head
-    offset = pl.lit(utc_offset_s, pl.Float64)
-    reading = smi_fast.Reading(smi_fast.template(source.head), lambda lf: _classify(lf, tables, dates, offset, None))
+    reading = smi_fast.Reading(smi_fast.template(source.head), _classifier(tables, dates, utc_offset_s))
     samples, first_line = smi_fast.Samples(tables), 1
     with ThreadPoolExecutor(2) as pool:  # numpy and polars let go of the GIL: two pieces read at once
         for count, kept in _in_order(pool, lambda piece: reading.kept(piece, clean), pieces(source.data, piece_bytes)):
@@ -289,10 +370,10 @@ def chunks(source: Source, *, utc_offset_s: float, piece_bytes: int = PIECE_BYTE
                 yield _parse_polars(source, utc_offset_s=utc_offset_s)[0]
                 return
             first_line += count
-            frame = samples.feed(kept)
+            frame = smi_fast.frame([samples.feed(kept)])
             if frame.height:
                 yield frame
-    yield samples.finish()
+    yield smi_fast.frame([samples.finish()])
 
 
 def _in_order(pool: ThreadPoolExecutor, read: Callable[[T], R], items: Iterator[T], ahead: int = 2) -> Iterator[R]:

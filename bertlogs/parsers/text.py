@@ -411,7 +411,7 @@ def _cut_at_newlines(reads: Iterator[bytes]) -> Iterator[bytes]:
         if cut < 0:
             rest += read
             continue
-        yield rest + read[: cut + 1]
+        yield rest + memoryview(read)[: cut + 1]  # one copy: the slice is a view
         rest = read[cut + 1 :]
     if rest:
         yield rest

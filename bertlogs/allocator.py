@@ -1,0 +1,27 @@
+"""The C allocator told to reuse freed memory (glibc; elsewhere nothing changes).
+
+A big capture is read in pieces of a few MB, and every piece's arrays are fresh allocations of MBs. glibc hands
+those out as new mappings and returns them when freed, so every piece pays a page fault on the first touch of
+each page again (three times the faults, and about a fifth of the parse's CPU time, on the 150 MB benchmark
+capture). Kept in the heap below MMAP_THRESHOLD_BYTES and not trimmed below TRIM_THRESHOLD_BYTES, the freed
+pages are reused instead. The peak resident memory does not change: only what was already resident is reused.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's own ceiling for this setting on 64-bit
+TRIM_THRESHOLD_BYTES = 64 << 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
+
+
+def reuse_freed_memory() -> None:
+    """Set the process's allocator to reuse freed memory (for an analysis and its workers only: a training
+    command that `collect` runs keeps its own allocator's defaults)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the process runs on
+    except (OSError, AttributeError):  # no mallopt (macOS, Windows): nothing to tell
+        return
+    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
