@@ -48,6 +48,22 @@ def _tick(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
+def _panel(bottom: int, peak: float, label: str, colour: str, shade: list[float] | None) -> str:
+    """A panel's frame, training window (`shade`: its x from, to) and value axis."""
+    top = bottom - _PANEL
+    out = []
+    if shade is not None:
+        a, b = shade
+        out.append(f'<rect x="{a:.1f}" y="{top}" width="{b - a:.1f}" height="{_PANEL}" fill="#eef3fb"/>')
+    inner = _WIDTH - _LEFT - _RIGHT
+    out.append(f'<rect x="{_LEFT}" y="{top}" width="{inner}" height="{_PANEL}" fill="none" stroke="#999"/>')
+    for tick in (peak / 1.1 * i / 2 for i in range(3)):
+        y = bottom - tick / peak * _PANEL + 4
+        out.append(f'<text x="{_LEFT - 4}" y="{y:.1f}" text-anchor="end">{_tick(tick)}</text>')
+    out.append(f'<text x="{_LEFT + 4}" y="{top + 12}" fill="{colour}">{html.escape(label)}</text>')
+    return "".join(out)
+
+
 def plot_svg(result: RunResult) -> str | None:
     """The run's plot as an SVG document; None when the run has no samples."""
     lines = [trace_series(result, column, TRACE_POINTS) for column, _, _ in _PANELS]
@@ -72,17 +88,10 @@ def plot_svg(result: RunResult) -> str | None:
         for (t, v), peak, bottom in zip(lines, peaks, bottoms, strict=True)
         if len(t) > 1
     ]
+    shade = None if result.window is None else [min(max(x(w), _LEFT), _WIDTH - _RIGHT) for w in result.window]
     paths = iter(_steps(drawn))  # the power panel's line at least
     for (t, _), peak, bottom, (_, label, colour) in zip(lines, peaks, bottoms, _PANELS, strict=True):
-        top = bottom - _PANEL
-        if result.window is not None:
-            a, b = (min(max(x(w), _LEFT), _WIDTH - _RIGHT) for w in result.window)
-            out.append(f'<rect x="{a:.1f}" y="{top}" width="{b - a:.1f}" height="{_PANEL}" fill="#eef3fb"/>')
-        out.append(f'<rect x="{_LEFT}" y="{top}" width="{inner}" height="{_PANEL}" fill="none" stroke="#999"/>')
-        for tick in (peak / 1.1 * i / 2 for i in range(3)):
-            y = bottom - tick / peak * _PANEL + 4
-            out.append(f'<text x="{_LEFT - 4}" y="{y:.1f}" text-anchor="end">{_tick(tick)}</text>')
-        out.append(f'<text x="{_LEFT + 4}" y="{top + 12}" fill="{colour}">{html.escape(label)}</text>')
+        out.append(_panel(bottom, peak, label, colour, shade))
         if len(t) > 1:
             out.append(f'<path fill="none" stroke="{colour}" stroke-width="1" d="{next(paths)}"/>')
     for tick in (span * i / 5 for i in range(6)):
