@@ -138,3 +138,16 @@ def test_the_warnings_print_as_one_print_per_warning_would(colour: bool) -> None
         console.print(text, style="yellow", markup=False, soft_wrap=True)
     assert shown.getvalue().endswith(one_by_one.getvalue())
     assert ("\x1b[" in one_by_one.getvalue()) is colour
+
+
+@pytest.mark.parametrize("runs", [0, 3])
+def test_the_terminal_table_aligns_every_column_to_its_widest_cell(runs: int) -> None:
+    summary = odd_summary(runs)
+    for i, result in enumerate(summary.results):
+        result.row.run = "run" + "-" * 9 * i  # the widest name wider than the header "Run"
+    shown = io.StringIO()
+    tables.print_table(summary, Console(file=shown, width=400))
+    lines = shown.getvalue().splitlines()
+    table = [lines[0], *lines[2 : 2 + runs]]  # the header, then a line a run
+    assert len({len(line) for line in table}) == 1 and lines[1] == "─" * len(lines[0])
+    assert lines[0].split() == ["Run", *" ".join(str(c.header) for c in tables.SHORT).split()]

@@ -84,11 +84,14 @@ def _encoded(values: list[object]) -> list[str]:
 def markdown(summary: Summary) -> str:
     header = "| Run | " + " | ".join(str(c.header) for c in SHORT) + " |"
     rule = "|" + "---|" * (len(SHORT) + 1)
-    rows = [
-        "| " + " | ".join([markdown_cell(str(row["run"]))] + [markdown_cell(c.cell(row[c.name])) for c in SHORT]) + " |"
-        for row in summary.frame.iter_rows(named=True)
-    ]
+    cells = [summary.frame["run"].to_list(), *_short_cells(summary.frame)]
+    rows = ["| " + " | ".join(map(markdown_cell, row)) + " |" for row in zip(*cells, strict=True)]
     return "\n".join([header, rule, *rows, "", METHOD_NOTE, ""])
+
+
+def _short_cells(frame: pl.DataFrame) -> list[list[str]]:
+    """The short tables' cells after the run's name, a column at a time."""
+    return [[c.cell(value) for value in frame[c.name].to_list()] for c in SHORT]
 
 
 _STATUS_STYLE = {"partial": "yellow", "failed": "red", "error": "bold red"}
@@ -99,21 +102,13 @@ def print_table(summary: Summary, console: Console) -> None:
     coloured by its status; then the method note and each run's warnings."""
     frame: pl.DataFrame = summary.frame
     header = ["Run", *(str(c.header) for c in SHORT)]
-    rows = [
-        (row["status"], [terminal_safe(str(row["run"])), *(c.cell(row[c.name]) for c in SHORT)])
-        for row in frame.iter_rows(named=True)
-    ]
-    widths = [max(len(cells[i]) for cells in [header, *(r for _, r in rows)]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    table = Text(line(header) + "\n", style="bold")
-    table.append("─" * len(line(header)) + "\n")
-    for status, cells in rows:
-        table.append(line(cells) + "\n", style=_STATUS_STYLE.get(status, ""))
+    cells = [[terminal_safe(run) for run in frame["run"].to_list()], *_short_cells(frame)]
+    widths = [max([len(h), *map(len, column)]) for h, column in zip(header, cells, strict=True)]
+    line = "  ".join([f"{{:<{widths[0]}}}", *(f"{{:>{w}}}" for w in widths[1:])]).format  # one row, aligned
+    table = Text(line(*header) + "\n", style="bold")
+    table.append("─" * len(line(*header)) + "\n")
+    for status, row in zip(frame["status"].to_list(), zip(*cells, strict=True), strict=True):
+        table.append(line(*row) + "\n", style=_STATUS_STYLE.get(status, ""))
     console.print(table, end="", soft_wrap=True)
     console.print(METHOD_NOTE, style="dim", markup=False)
     warned = frame.filter(pl.col("warnings") != "")
