@@ -18,6 +18,7 @@ from bertlogs.errors import BertlogsError, ExitCode, one_line
 from bertlogs.report.escape import terminal_safe
 
 if TYPE_CHECKING:
+    from bertlogs.parsers import Parsed
     from bertlogs.parsers.registry import Format
     from bertlogs.summary import Sink, Summary
 
@@ -97,7 +98,8 @@ def parse(
     Example: bertlogs parse fixtures/cola-sweep/tiny-bs32/run_classifier.log
     """
     from bertlogs.discovery import require_existing
-    from bertlogs.parsers import parse_file
+    from bertlogs.parsers import open_file, parse_chunks, parse_source
+    from bertlogs.parsers.registry import Kind
 
     fmt = _input_format(input_format)
     if to not in _OUTPUTS:
@@ -105,12 +107,35 @@ def parse(
     offset_s = _utc_offset(utc_offset) or 0.0
     with _reported():
         require_existing([file])
-        parsed = parse_file(file, fmt=fmt, year=year, utc_offset_s=offset_s)
-    err.print(f"{file}: {parsed.format}, {parsed.frame.height} rows", style="dim", markup=False)
-    for warning in parsed.warnings:
+        source, found = open_file(file, fmt)
+        if found.kind is Kind.GPU_CAPTURE:  # printed a chunk at a time: a capture of any size, in bounded memory
+            parsed = parse_chunks(source, found, utc_offset_s=offset_s)
+        else:
+            parsed = iter([parse_source(source, found, year=year, utc_offset_s=offset_s)])
+        rows, warnings = _printed(parsed, to)
+    err.print(f"{file}: {found}, {rows} rows", style="dim", markup=False)
+    for warning in warnings:
         err.print(terminal_safe(warning), style="yellow", markup=False)
-    out = parsed.frame.write_csv() if to == "csv" else parsed.frame.write_json()
-    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+
+
+def _printed(parsed: Iterator[Parsed], to: str) -> tuple[int, list[str]]:
+    """Each chunk's rows written to stdout as they come (one CSV header, one JSON array), and how many rows and
+    warnings there were.
+
+    Raises:
+        ParseError: a chunk cannot be parsed (what came before it is printed).
+    """
+    rows, warnings, json_rows = 0, list[str](), 0
+    for i, chunk in enumerate(parsed):
+        rows, warnings = rows + chunk.frame.height, warnings + chunk.warnings
+        if to == "csv" and (i == 0 or chunk.frame.height):
+            sys.stdout.write(chunk.frame.write_csv(include_header=i == 0))
+        elif to == "json" and chunk.frame.height:
+            sys.stdout.write(("[" if not json_rows else ",") + chunk.frame.write_json()[1:-1])
+            json_rows += chunk.frame.height
+    if to == "json":
+        sys.stdout.write("]\n" if json_rows else "[]\n")
+    return rows, warnings
 
 
 def _input_format(name: str | None) -> Format | None:

@@ -39,9 +39,10 @@ SPILL_ROWS = 1 << 18
 
 class Samples:
     """The GPU samples of a batch's runs, taken as the loader reads them (`add` is its sink): held for the
-    batch's file (`write_batch`), but each time a capture's held chunks pass SPILL_ROWS rows they are written
-    to a file of their own (`samples/PART-N.parquet`) and let go, so that no capture is ever held whole. Once
-    the batch is loaded, `keep` leaves each run only the capture it uses."""
+    batch's file (`write_batch`), but whenever the batch's held chunks pass SPILL_ROWS rows, those of the
+    capture holding the most are written to a file of their own (`samples/PART-N.parquet`) and let go: memory
+    holds about SPILL_ROWS rows a batch, whatever its captures' sizes. Once the batch is loaded, `keep` leaves
+    each run only the capture it uses."""
 
     def __init__(self, dataset_dir: Path, part: str) -> None:
         self._stem = dataset_dir / "samples" / part.removesuffix(".parquet")
@@ -50,20 +51,22 @@ class Samples:
         self._opened = 0
 
     def add(self, run: str, chunk: Parsed) -> None:
-        mine = self._held.setdefault((run, chunk.path), [])
-        mine.append(chunk)
-        if sum(p.frame.height for p in mine) > SPILL_ROWS:
-            self._opened += 1  # a name never given before (a forgotten file frees a number that another holds)
-            path = self._stem.with_name(f"{self._stem.name}-{self._opened}.parquet")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{path.name}.partial")  # a full disk leaves no truncated file
-            try:
-                pl.concat([_tagged(p, run) for p in mine]).write_parquet(partial, compression="snappy")
-                partial.rename(path)
-            finally:
-                partial.unlink(missing_ok=True)
-            self._files.setdefault((run, chunk.path), []).append(path)
-            mine.clear()
+        self._held.setdefault((run, chunk.path), []).append(chunk)
+        if sum(_rows(chunks) for chunks in self._held.values()) > SPILL_ROWS:
+            self._spill(max(self._held, key=lambda k: _rows(self._held[k])))
+
+    def _spill(self, key: tuple[str, Path]) -> None:
+        self._opened += 1  # a name never given before (a forgotten file frees a number that another holds)
+        path = self._stem.with_name(f"{self._stem.name}-{self._opened}.parquet")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")  # a full disk leaves no truncated file
+        try:
+            pl.concat([_tagged(p, key[0]) for p in self._held[key]]).write_parquet(partial, compression="snappy")
+            partial.rename(path)
+        finally:
+            partial.unlink(missing_ok=True)
+        self._files.setdefault(key, []).append(path)
+        self._held[key] = []
 
     def held(self, run: str) -> list[Parsed]:
         return [p for (r, _), chunks in self._held.items() if r == run for p in chunks]
@@ -87,6 +90,10 @@ class Samples:
         self._held.pop(key, None)
         for path in self._files.pop(key, []):
             path.unlink(missing_ok=True)
+
+
+def _rows(chunks: list[Parsed]) -> int:
+    return sum(p.frame.height for p in chunks)
 
 
 def _tagged(parsed: Parsed, run: str) -> pl.DataFrame:

@@ -48,36 +48,56 @@ _BINS = 4096
 
 def order_statistics(pieces: Callable[[], Iterator[np.ndarray]], ranks: list[int]) -> list[float]:
     """The values at `ranks` (0-based) of all the values `pieces()` yields (no NaN), exact, holding a piece at
-    a time: the values are counted into bins, and the bin that holds a rank is sorted when it holds at most
-    a piece's worth, else binned again (equal values end it). Values that come in one piece are partitioned
-    at once."""
+    a time: the values are counted into bins, and a bin that holds a rank is sorted when it holds at most a
+    piece's worth, else binned again (equal values end it); ranks in one bin share its passes. Values that come
+    in one piece are partitioned at once."""
     first = list(islice(pieces(), 2))
     if len(first) == 1:
         found = np.partition(first[0], sorted(set(ranks)))
         return [float(found[rank]) for rank in ranks]
-    return [_ranked(pieces, rank) for rank in ranks]
+    values: dict[int, float] = {}
+    _ranked(pieces, sorted(set(ranks)), lambda p: p, 0, values)
+    return [values[rank] for rank in ranks]
 
 
-def _ranked(pieces: Callable[[], Iterator[np.ndarray]], rank: int) -> float:
-    lo, hi, below = -np.inf, np.inf, 0  # the values in [lo, hi] hold the rank; `below` of them are under lo
-    while True:
-        inside = lambda p: p[(p >= lo) & (p <= hi)]  # noqa: E731, B023
-        bounds = [(float(p.min()), float(p.max())) for p in map(inside, pieces()) if len(p)]
-        lo, hi = min(a for a, _ in bounds), max(b for _, b in bounds)
-        if lo == hi:
-            return lo
-        width = (hi - lo) / _BINS or 1.0  # one formula puts a value in its bin, for counting and for finding
-        bin_of = lambda v: np.clip(((v.astype(np.float64) - lo) / width).astype(np.int64), 0, _BINS - 1)  # noqa: E731, B023
-        counts = np.zeros(_BINS, np.int64)
-        for piece in map(inside, pieces()):
-            counts += np.bincount(bin_of(piece), minlength=_BINS)
-        b = int(np.searchsorted(np.cumsum(counts), rank - below, side="right"))
-        below += int(counts[:b].sum())
-        held = (p[bin_of(p) == b] for p in map(inside, pieces()))
-        if counts[b] <= PIECE:
-            return float(np.sort(np.concatenate(list(held)))[rank - below])
-        bounds = [(float(h.min()), float(h.max())) for h in held if len(h)]  # the next round's range
-        lo, hi = min(a for a, _ in bounds), max(b for _, b in bounds)
+Keep = Callable[[np.ndarray], np.ndarray]  # the values of a piece that are still in the running
+
+
+def _ranked(
+    pieces: Callable[[], Iterator[np.ndarray]], ranks: list[int], keep: Keep, below: int, found: dict[int, float]
+) -> None:
+    """`found[rank]` for each of `ranks` among the values that `keep` selects (`below` values lie under them)."""
+    bounds = [(float(p.min()), float(p.max())) for p in map(keep, pieces()) if len(p)]
+    lo, hi = min(a for a, _ in bounds), max(b for _, b in bounds)
+    if lo == hi:
+        found.update(dict.fromkeys(ranks, lo))
+        return
+    width = (hi - lo) / _BINS or 1.0  # one formula puts a value in its bin, for counting and for finding
+    bin_of = lambda v: np.clip(((v.astype(np.float64) - lo) / width).astype(np.int64), 0, _BINS - 1)  # noqa: E731
+    counts = np.zeros(_BINS, np.int64)
+    for piece in map(keep, pieces()):
+        counts += np.bincount(bin_of(piece), minlength=_BINS)
+    starts = below + np.concatenate(([0], np.cumsum(counts)))  # the rank of each bin's first value
+    in_bin: dict[int, list[int]] = {}
+    for rank in ranks:
+        in_bin.setdefault(int(np.searchsorted(starts, rank, side="right")) - 1, []).append(rank)
+    small = [b for b in in_bin if counts[b] <= PIECE]
+    held: dict[int, list[np.ndarray]] = {b: [] for b in small}
+    for piece in map(keep, pieces()) if small else ():
+        of = bin_of(piece)
+        for b in small:
+            held[b].append(piece[of == b])
+    for b, mine in in_bin.items():
+        if b in held:
+            values = np.sort(np.concatenate(held[b]))
+            found.update((rank, float(values[rank - starts[b]])) for rank in mine)
+        else:
+            _ranked(pieces, mine, _within(keep, bin_of, b), int(starts[b]), found)
+
+
+def _within(keep: Keep, bin_of: Keep, b: int) -> Keep:
+    """`keep`, narrowed to bin `b`."""
+    return lambda p: (q := keep(p))[bin_of(q) == b]
 
 
 def counter_delta(times_s: Sequence[float], counter: Sequence[float], start_s: float, end_s: float) -> float | None:

@@ -15,6 +15,7 @@ import pytest
 from conftest import DEMO
 from typer.testing import CliRunner
 
+from bertlogs import dataset as dataset_module
 from bertlogs.analysis import RunResult
 from bertlogs.cli import app
 from bertlogs.parsers import parse_file
@@ -123,3 +124,22 @@ def test_the_streamed_reports_are_the_documents_written_whole(tmp_path: Path) ->
     document = json.loads((tmp_path / "summary.json").read_text())
     assert document["runs"] == summary.frame.to_dicts()
     assert (tmp_path / "summary.json").read_text() == json.dumps(document, indent=2) + "\n"
+
+
+def test_a_batch_holds_at_most_spill_rows_however_many_captures_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Captures each under SPILL_ROWS but over it together: the one holding most goes to a file of its own, so
+    the batch never holds more than SPILL_ROWS rows, and every sample is written once."""
+    monkeypatch.setattr(dataset_module, "SPILL_ROWS", 6000)
+    captures = [parse_file(DEMO / run / "nvidia-smi.log") for run in RUNS[:6]]
+    assert all(c.frame.height < 6000 for c in captures) and sum(c.frame.height for c in captures) > 2 * 6000
+    sink = dataset_module.Samples(tmp_path, "part-000000.parquet")
+    for run, capture in zip(RUNS, captures, strict=False):
+        sink.add(run, capture)
+        assert sum(p.frame.height for r in RUNS for p in sink.held(r)) <= 6000
+    assert sink.written
+    written = pl.read_parquet(sink.written)
+    held = sum(p.frame.height for r in RUNS for p in sink.held(r))
+    assert written.height + held == sum(c.frame.height for c in captures)
+    assert written.group_by("run").len().height == len(sink.written)  # a file holds one capture

@@ -153,3 +153,22 @@ def test_order_statistics_in_pieces_are_the_sorted_values(values, piece) -> None
         pieces = lambda: (data[a : a + piece] for a in range(0, len(data), piece))  # noqa: E731
         ranks = sorted({0, len(data) // 2, len(data) - 1})
         assert metrics.order_statistics(pieces, ranks) == [float(v) for v in np.sort(data)[ranks]]
+
+
+@given(
+    st.lists(st.tuples(st.floats(0.01, 5), st.sampled_from([1.0, 7.5, np.nan])), min_size=1, max_size=60),
+    st.booleans(),
+    st.integers(1, 9),
+)
+def test_the_trace_is_each_gauge_bucketed_alone(readings, alike, points) -> None:  # type: ignore[no-untyped-def]
+    """Gauges known at the same samples share their buckets; the trace is what bucketing each alone gives."""
+    gaps, values = (np.array(c) for c in zip(*readings, strict=True))
+    time = np.cumsum(gaps)
+    power = values.astype(np.float32)
+    memory = power * 2 if alike else np.roll(power, 1)
+    util = power + 1 if alike else np.full_like(power, 3.0)
+    every = samples.Samples(time, power, memory, util, util, power)
+    found = samples.trace(every, points)
+    for gauge, series in found.items():
+        alone = samples.buckets(time, getattr(every, gauge), points)
+        assert all(np.array_equal(a, b) for a, b in zip(series, alone, strict=True)), gauge

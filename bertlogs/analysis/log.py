@@ -68,11 +68,10 @@ def _step_stamped(facts: pl.DataFrame, warnings: list[str]) -> pl.DataFrame:
 
 
 def last_values(facts: pl.DataFrame) -> Last:
-    """The last value of each (kind, key) in the log (a dict is the cheap lookup)."""
-    if facts.is_empty():
-        return {}
-    last = facts.select("kind", "key", "value").unique(["kind", "key"], keep="last", maintain_order=True)
-    return {(kind, key): value for kind, key, value in last.iter_rows()}
+    """The last value of each (kind, key) in the log: a dict built from the columns keeps a key's last value
+    (a polars query would cost more to plan than to run on a log's few hundred facts)."""
+    pairs = zip(facts["kind"].to_list(), facts["key"].to_list(), strict=True)
+    return dict(zip(pairs, facts["value"].to_list(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -85,19 +84,22 @@ class Evaluation:
 def last_evaluation(facts: pl.DataFrame, eval_file: Parsed | None) -> Evaluation:
     """The last evaluation: the log's results block, else its saved copy, else eval_results.txt."""
     kind = facts["kind"]
-    for source in (
-        facts.filter(kind == F.EVAL),
-        facts.filter(kind == F.EVAL_SAVED),
-        eval_file.frame if eval_file is not None else None,
-    ):
-        if source is None or source.is_empty():
+    sources = [_where(facts, kind == F.EVAL), _where(facts, kind == F.EVAL_SAVED)]
+    for keys, values, steps in sources + ([_where(eval_file.frame)] if eval_file is not None else []):
+        if keys.is_empty():
             continue
-        keys, values, steps = source["key"], source["value"], source["step"]
         if (last_step := steps.max()) is not None:
             keys, values = keys.filter(steps == last_step), values.filter(steps == last_step)
         found = dict(zip(keys, values, strict=True))
         return Evaluation(found.get(F.EVAL_ACCURACY), found.get(F.EVAL_LOSS), found.get(F.EVAL_BATCH_LOSS))
     return Evaluation()
+
+
+def _where(frame: pl.DataFrame, mask: pl.Series | None = None) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """The key, value and step columns of the facts where `mask` holds: Series operations (filtering the
+    DataFrame would be a polars query, which costs more to plan than to run on a log's few hundred facts)."""
+    columns = (frame["key"], frame["value"], frame["step"])
+    return columns if mask is None else (columns[0].filter(mask), columns[1].filter(mask), columns[2].filter(mask))
 
 
 def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -106,16 +108,16 @@ def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl
     impossible (not a positive finite number).
 
     numpy on the log's columns: a polars query on a log's few hundred rates costs more to plan than to run."""
-    kind, key, value = (facts[c].to_numpy() for c in ("kind", "key", "value"))
-    rate, sane = kind == F.RATE, np.isfinite(value) & (value > 0)  # a null value is NaN here: not sane
-    odd = rate & ~sane & _present(facts["key"]) & (key != F.STEPS_COVERED)
+    key, value = facts["key"], facts["value"].to_numpy()
+    rate, sane = _is(facts["kind"], F.RATE), np.isfinite(value) & (value > 0)  # a null value is NaN: not sane
+    odd = rate & ~sane & _present(key) & ~_is(key, F.STEPS_COVERED)
     impossible = facts.filter(pl.Series(odd)).filter(pl.col("value").is_not_null()) if odd.any() else facts.head(0)
     at = np.flatnonzero(rate & sane)
     steps, first, inverse = _groups(facts["step"].to_numpy()[at].astype(np.float64))
     time = np.full(len(steps), np.nan)
     np.fmax.at(time, inverse, facts["time"].to_numpy()[at].astype(np.float64))  # the latest stamp, nulls aside
     gs, ex, covered, runtime = (
-        _first_of(name, key[at], value[at], inverse, len(steps))
+        _first_of(_is(key, name)[at], value[at], inverse, len(steps))
         for name in (F.STEPS_PER_S, F.EXAMPLES_PER_S, F.STEPS_COVERED, F.RUNTIME_S)
     )
     if batch_size:
@@ -124,13 +126,19 @@ def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl
     step = pl.Series("step", np.nan_to_num(steps[keep], neginf=0).astype(np.int64))
     if np.isneginf(steps[keep]).any():
         step = step.scatter(0, None)
-    clock = pl.Series("clock", facts["clock"].to_numpy()[at][first[keep]], dtype=pl.String)
+    clock = facts["clock"][at[first[keep]]]
     numbers = {"steps": covered, "runtime_s": runtime, "steps_per_s": gs, "examples_per_s": ex}
     readings = pl.DataFrame(
         [step, pl.Series("time", time[keep], nan_to_null=True), clock]
         + [pl.Series(name, column[keep], nan_to_null=True) for name, column in numbers.items()]
     )
     return readings, impossible
+
+
+def _is(column: pl.Series, text: str) -> np.ndarray:
+    """Where a text column holds `text`: polars' comparison (numpy's, on Python strings, takes 4x longer)."""
+    same = column == text  # null where the column is
+    return (same.fill_null(False) if same.null_count() else same).to_numpy()
 
 
 def _present(column: pl.Series) -> np.ndarray:
@@ -144,12 +152,12 @@ def _groups(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return distinct, first, inverse.reshape(-1)
 
 
-def _first_of(name: str, keys: np.ndarray, values: np.ndarray, inverse: np.ndarray, groups: int) -> np.ndarray:
-    """Each group's first value of the key `name`; NaN where it has none."""
-    rows = np.flatnonzero(keys == name)
+def _first_of(rows: np.ndarray, values: np.ndarray, inverse: np.ndarray, groups: int) -> np.ndarray:
+    """Each group's first value among the `rows` (a mask); NaN where it has none."""
+    at = np.flatnonzero(rows)
     out = np.full(groups, np.nan)
-    found, where = np.unique(inverse[rows], return_index=True)
-    out[found] = values[rows[where]]
+    found, where = np.unique(inverse[at], return_index=True)
+    out[found] = values[at[where]]
     return out
 
 
@@ -181,10 +189,11 @@ def log_window(facts: pl.DataFrame, readings: pl.DataFrame, num_steps: int | Non
     # the seconds the first reading's steps took: as the producer states them (the Trainer's train_runtime),
     # else from its rate (which the Trainer rounds to 3 decimals)
     start = first["time"] - (first["runtime_s"] or first["steps"] / first["steps_per_s"])
-    saves = facts.filter((pl.col("kind") == F.CHECKPOINT) & pl.col("time").is_not_null())
-    final = saves.filter(pl.col("value") == float(num_steps)) if num_steps is not None else saves.clear()
+    kind, time = facts["kind"], facts["time"]
+    saved = (kind == F.CHECKPOINT) & time.is_not_null()  # Series operations, as in `_where`
+    final = time.filter(saved & (facts["value"] == float(num_steps))) if num_steps is not None else time.clear()
     if not final.is_empty():
-        end = final["time"][-1]
+        end = final[-1]
     else:
         last = readings.row(-1, named=True)
         remaining = (num_steps - last["step"]) if num_steps is not None else 0

@@ -184,30 +184,38 @@ def buckets(times: np.ndarray, values: np.ndarray, points: int) -> Series:
     holds [t0 + k span / points, t0 + (k + 1) span / points) of the known values' span (the last also its
     end), and its point is the mean time and mean value of what it holds. Empty buckets are left out. The one
     bucketer: the trace (thousands to millions of samples) and the report's sparklines both use it."""
-    known = ~np.isnan(values)
+    return _bucketed(times, [values], ~np.isnan(values), points)[0]
+
+
+def _bucketed(times: np.ndarray, columns: list[np.ndarray], known: np.ndarray, points: int) -> list[Series]:
+    """`buckets` of each of `columns`, all known where `known` is: the buckets are found and timed once."""
     count = int(known.sum())
     if count <= points:
-        return times[known], values[known].astype(np.float32)
+        return [(times[known], values[known].astype(np.float32)) for values in columns]
     first, last = int(np.argmax(known)), len(known) - 1 - int(np.argmax(known[::-1]))
     t0, t1 = times[first], times[last]
     # `times` is sorted: each bucket is a run of it, found by bisection, summed a piece at a time
     starts = np.unique(np.searchsorted(times, t0 + (t1 - t0) * np.arange(points) / points, side="left"))
     starts[0] = first
-    sums = _bucket_sums(known, times, values, starts, last + 1)
+    sums = _bucket_sums(known, times, columns, starts, last + 1)
     held = sums[0] > 0
-    return sums[1][held] / sums[0][held], (sums[2][held] / sums[0][held]).astype(np.float32)
+    time = sums[1][held] / sums[0][held]
+    return [(time, (total[held] / sums[0][held]).astype(np.float32)) for total in sums[2:]]
 
 
-def _bucket_sums(known: np.ndarray, times: np.ndarray, values: np.ndarray, starts: np.ndarray, end: int) -> np.ndarray:
+def _bucket_sums(
+    known: np.ndarray, times: np.ndarray, columns: list[np.ndarray], starts: np.ndarray, end: int
+) -> np.ndarray:
     """Per bucket (runs of the rows from each of `starts`, the last to `end`): its known values' count, sum of
-    times and sum of values, a piece at a time."""
-    sums = np.zeros((3, len(starts)))
+    times and sum of each column's values, a piece at a time."""
+    sums = np.zeros((2 + len(columns), len(starts)))
     for a in range(int(starts[0]), end, metrics.PIECE):
         b = min(a + metrics.PIECE, end)
         whole = a == starts[0] and b == end  # one piece: every bucket starts in it
         cuts = starts if whole else np.unique(np.concatenate(([a], starts[(starts > a) & (starts < b)])))
         ok = known[a:b]
-        for row, piece in enumerate((ok, np.where(ok, times[a:b], 0.0), np.where(ok, values[a:b], 0.0))):
+        pieces = (ok, np.where(ok, times[a:b], 0.0), *(np.where(ok, values[a:b], 0.0) for values in columns))
+        for row, piece in enumerate(pieces):
             found = np.add.reduceat(piece, cuts - a, dtype=np.float64)
             if whole:
                 sums[row] = found
@@ -228,4 +236,8 @@ def trace(samples: Samples | None, points: int) -> dict[str, Series]:
     """Each gauge of `per_sample`'s samples bucketed to at most `points` points; empty without samples."""
     if samples is None or not len(samples):
         return {}
-    return {c: buckets(samples.time, getattr(samples, c), points) for c in GAUGES}
+    columns = [getattr(samples, c) for c in GAUGES]
+    known = [~np.isnan(values) for values in columns]
+    if all(np.array_equal(known[0], k) for k in known[1:]):  # the gauges known alike: one set of buckets
+        return dict(zip(GAUGES, _bucketed(samples.time, columns, known[0], points), strict=True))
+    return {c: _bucketed(samples.time, [v], k, points)[0] for c, v, k in zip(GAUGES, columns, known, strict=True)}

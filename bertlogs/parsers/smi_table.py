@@ -72,7 +72,7 @@ PerFile = Callable[[pl.Expr], pl.Expr]  # an expression windowed per file (or as
 
 def looks_like(head: str) -> bool:
     """A GPU number row of a default table, or of `nvidia-smi | grep %`."""
-    return _NUMBER_ROW.search(head) is not None
+    return "|" in head and _NUMBER_ROW.search(head) is not None  # no bar, no row: most logs spared the regex
 
 
 def evidence(head: str) -> int:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import polars as pl
 
 from bertlogs import facts as vocab
-from bertlogs.parsers.text import COLLECT_STAMP, KEY_VALUE, Source, concat_files
+from bertlogs.errors import ParseError
+from bertlogs.parsers.text import COLLECT_STAMP, KEY_VALUE, Source, holds, scan_lines
 from bertlogs.schema import FACT_SCHEMA, conform
 
 # StepCounterHook's default `log_step_count_steps`: each rate reading covers this many steps (stated in
@@ -40,6 +42,7 @@ _LINE = (
     r"|(?<cpp>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]+): [IWEF] [^\]]+\] )?"
     r"(?<msg>.*)$"
 )
+_COMMON = "INFO:tensorflow:"  # the commonest header, peeled by a slice (see `_prefixes`)
 # Messages that are one fact each: (named group, kind, key). One regex, the first alternative that matches wins.
 _SIMPLE_FACTS: list[tuple[str, str, str]] = [
     ("gs", vocab.RATE, vocab.STEPS_PER_S),
@@ -75,7 +78,7 @@ _VARIABLE = r"^\s*name = (?<name>\S+), shape = \((?<shape>[^)]*)\)"
 def looks_like(head: str) -> bool:
     """A TF1 log: a line with a TF logger header, a rate reading or a `*****` section title."""
     # every marker holds one of these words: a substring test spares the regex most captures
-    maybe = any(word in head for word in ("tensorflow", "/sec: ", "***** ", ".py:"))
+    maybe = any(holds(head, word) for word in ("tensorflow", "/sec: ", "***** ", ".py:"))
     return maybe and _MARKERS.search(head) is not None
 
 
@@ -101,14 +104,69 @@ def parse_many(
     """
     if not sources:
         return []
-    lines = concat_files([s.lines(o) for s, o in zip(sources, utc_offsets_s, strict=True)], utc_offsets_s)
+    prefixed = _prefixes(_lines(sources, utc_offsets_s)).collect(engine="in-memory")
+    # readings are counted per worker where the batch's logs name any (one key less to group by where none do)
+    has_workers = prefixed["worker"].null_count() < prefixed.height
+    worker = [pl.col("file"), pl.col("worker").fill_null("")] if has_workers else [pl.col("file")]
     # the peeled lines feed six branches: collect them once rather than once per branch
-    peeled = _peel(lines, year).collect(engine="in-memory").lazy()
+    peeled = _peel(prefixed, worker, year).collect(engine="in-memory").lazy()
     branches = [_simple_facts, _phase_facts, _config_facts, _eval_facts, _saved_dict_facts, _model_facts]
     found = pl.concat([branch(peeled) for branch in branches], how="diagonal_relaxed")
-    frame = _with_rate_steps(found).sort("file", "line", "key").collect(engine="in-memory")
-    by_file = frame.partition_by("file", as_dict=True) if not frame.is_empty() else {}
-    return [(conform(by_file.get((i,), frame.clear()), FACT_SCHEMA), []) for i in range(len(sources))]
+    frame = _with_rate_steps(found, worker).sort("file", "line", "key")
+    frame = conform(frame.with_columns(pl.col("file").alias("_file")), {**FACT_SCHEMA, "_file": pl.Int32()})
+    facts = frame.collect(engine="in-memory")
+    by_file = facts.partition_by("_file", as_dict=True, include_key=False)
+    return [(by_file.get((i,), facts.clear().drop("_file")), []) for i in range(len(sources))]
+
+
+def _lines(sources: list[Source], utc_offsets_s: list[float]) -> pl.LazyFrame:
+    """The logs' lines (`Source.lines`) tagged with `file` and `offset` (as `text.concat_files` tags them); the
+    plain ones (see `Source.plain`) read by one scan of their bytes joined: a scan per file costs ten times more.
+
+    Raises:
+        ParseError: a file cannot be read any more.
+    """
+    plain = [i for i, source in enumerate(sources) if source.plain]
+    others = [i for i in range(len(sources)) if not sources[i].plain]
+    frames = [_joined([sources[i] for i in plain], plain, utc_offsets_s)] if plain else []
+    frames += [
+        sources[i].lines(utc_offsets_s[i]).with_columns(file=pl.lit(i, pl.Int32), offset=pl.lit(utc_offsets_s[i]))
+        for i in others
+    ]
+    lines = pl.concat(frames, how="diagonal_relaxed")
+    return lines.sort("file", "line") if plain and others else lines
+
+
+def _joined(sources: list[Source], files: list[int], utc_offsets_s: list[float]) -> pl.LazyFrame:
+    """Plain sources' lines, read by one scan of their bytes, each ended by a newline (a file's last line
+    may lack one): line numbers are counted from each file's newlines."""
+    texts = [_bytes(source) for source in sources]
+    ended = [text if text.endswith(b"\n") or not text else text + b"\n" for text in texts]
+    counts = np.array([text.count(b"\n") for text in ended], dtype=np.int64)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    text = scan_lines(b"".join(ended), clean=False).collect(engine="in-memory")["text"]
+    frame = pl.DataFrame(
+        {
+            "line": np.arange(1, len(starts) + 1, dtype=np.int64) - starts,
+            "text": text,
+            "file": np.repeat(np.array(files, dtype=np.int32), counts),
+            "offset": np.repeat(np.array([utc_offsets_s[i] for i in files], dtype=np.float64), counts),
+        }
+    )
+    nulls = {"stamp_s": pl.lit(None, pl.Float64), "stamp_clock": pl.lit(None, pl.String)}
+    return frame.lazy().select("line", "text", **nulls, file="file", offset="offset")
+
+
+def _bytes(source: Source) -> bytes:
+    """A plain source's bytes (read again: its scan would read the file again too).
+
+    Raises:
+        ParseError: the file cannot be read any more (moved or removed since it was opened).
+    """
+    try:
+        return source.data if isinstance(source.data, bytes) else source.data.read_bytes()
+    except OSError as exc:
+        raise ParseError(str(source.path), f"cannot read: {exc.strerror or exc}") from exc
 
 
 def _count(text_or_number: pl.Expr) -> pl.Expr:
@@ -118,9 +176,11 @@ def _count(text_or_number: pl.Expr) -> pl.Expr:
     return pl.when(count.is_between(0, _MAX_COUNT)).then(count)
 
 
-def _peel(lines: pl.LazyFrame, year: int | None) -> pl.LazyFrame:
-    """Each line's message, clock and section, its prefixes peeled off; TF 1.14/1.15 twins counted once."""
-    frame = _drop_twins(_prefixes(lines))
+def _peel(prefixed: pl.DataFrame, worker: list[pl.Expr], year: int | None) -> pl.LazyFrame:
+    """Each line's message, clock and section (`prefixed` by `_prefixes`); TF 1.14/1.15 twins counted once
+    (only an absl line has a twin: a log without any has none to look for)."""
+    has_absl = (prefixed["style"] == "absl").any()
+    frame = _drop_twins(prefixed.lazy(), worker) if has_absl else prefixed.lazy()
     return frame.with_columns(*_clock(year), section=_section()).select(
         "file", "offset", "line", "time", "clock", "worker", "msg", "section"
     )
@@ -138,8 +198,12 @@ def _prefixes(lines: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit("cpp"))
         .otherwise(pl.lit("bare"))
     )
+    # `_LINE` peels the commonest header, `INFO:tensorflow:` at the line's start, as this slice does (the
+    # regex skips those lines: capture groups are costly)
+    text, common = pl.col("text"), pl.col("text").str.starts_with(_COMMON)
+    msg = pl.when(common).then(text.str.slice(len(_COMMON))).otherwise(part["msg"])
     return (
-        lines.with_columns(parts=pl.col("text").str.extract_groups(_LINE))
+        lines.with_columns(parts=pl.when(common).then(pl.lit("")).otherwise(text).str.extract_groups(_LINE))
         .select(
             "file",
             "offset",
@@ -148,19 +212,18 @@ def _prefixes(lines: pl.LazyFrame) -> pl.LazyFrame:
             "stamp_clock",
             docker=part["docker"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False),
             worker=part["worker"],
-            style=style,
+            style=pl.when(common).then(pl.lit("classic")).otherwise(style),
             absl_md=part["month"] + "-" + part["day"],
             absl_time=part["time"],
             cpp=part["cpp"].str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False),
-            msg=part["msg"].str.strip_chars_end(" \t"),  # `examples/sec: 123.4 ` is a reading
+            msg=msg.str.strip_chars_end(" \t"),  # `examples/sec: 123.4 ` is a reading
         )
         .filter(pl.col("msg").str.strip_chars() != "")
     )
 
 
-def _drop_twins(frame: pl.LazyFrame) -> pl.LazyFrame:
+def _drop_twins(frame: pl.LazyFrame, worker: list[pl.Expr]) -> pl.LazyFrame:
     """TF 1.14/1.15 print each Python log line twice (classic, then absl): keep the absl twin, it has a clock."""
-    worker = [pl.col("file"), pl.col("worker").fill_null("")]
     twin = [
         (pl.col("msg").shift(n).over(worker) == pl.col("msg")) & (pl.col("style").shift(n).over(worker) == "absl")
         for n in (-1, 1)
@@ -238,13 +301,12 @@ def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
             raw=pl.coalesce([fact.struct[g] for g in groups]).str.to_lowercase(),
         )
     )
-    local = pl.coalesce(
-        [pl.col("raw").str.to_datetime(form, strict=False).dt.epoch("ms") for form in _EVAL_CLOCK_FORMATS]
-    ).cast(pl.Float64) / 1000 - pl.col("offset")
-    frame = frame.with_columns(
-        raw=pl.when(pl.col("kind") == vocab.PHASE).then(pl.col("raw").str.to_uppercase()).otherwise(pl.col("raw"))
-    )
     phase = pl.col("kind") == vocab.PHASE
+    stamp = pl.when(phase).then(pl.col("raw"))  # parsed where it is a stamp: a phase's
+    local = pl.coalesce(
+        [stamp.str.to_datetime(form, strict=False).dt.epoch("ms") for form in _EVAL_CLOCK_FORMATS]
+    ).cast(pl.Float64) / 1000 - pl.col("offset")
+    frame = frame.with_columns(raw=pl.when(phase).then(pl.col("raw").str.to_uppercase()).otherwise(pl.col("raw")))
     return frame.with_columns(
         # an error is a fact whether or not it carries a number; a phase marker's value is its unix time
         value=pl.when(pl.col("kind") == vocab.ERROR)
@@ -374,14 +436,14 @@ def _model_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     return pl.concat([layers, hidden]).filter(pl.col("value").is_not_null())
 
 
-def _with_rate_steps(facts: pl.LazyFrame) -> pl.LazyFrame:
+def _with_rate_steps(facts: pl.LazyFrame, worker: list[pl.Expr]) -> pl.LazyFrame:
     """Give each rate reading the last step of the window it covers, and a STEPS_COVERED fact beside it.
 
     With `loss = X, step = N` lines the step is the last one logged before the reading; without them
     (TPUEstimator, as in run_classifier.py) the k-th reading covers steps
     1+100(k-1) .. 1+100k after the checkpoint saved before the first reading (step 0 in a whole run).
+    Readings are counted per `worker` (its file, and its tag where the logs have any).
     """
-    worker = [pl.col("file"), pl.col("worker").fill_null("")]
     rate = pl.col("kind") == vocab.RATE
     facts = facts.sort("file", "line").with_columns(
         logged_step=pl.when(pl.col("key") == vocab.LOSS).then(pl.col("step")).forward_fill().over(worker)

@@ -1,0 +1,91 @@
+"""The log's figures, read by Series and numpy operations (no polars query per run), say what the queries
+they replace said: the last value of each fact, the throughput readings whatever nulls the facts hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import FIXTURES
+
+from bertlogs import facts as F
+from bertlogs.analysis import log
+from bertlogs.parsers import Kind, parse_file
+from bertlogs.schema import FACT_SCHEMA
+
+LOGS = [
+    FIXTURES / "cola-sweep" / "base-bs2" / "run_classifier.log",
+    *sorted(p for p in (FIXTURES / "real").glob("*/*") if p.parent.name in ("tf1-estimator", "hf-trainer")),
+]
+LOGS = [p for p in LOGS if not p.name.endswith(".expected.csv")]
+
+
+def facts_of(path: Path) -> pl.DataFrame:
+    parsed = parse_file(path)
+    assert parsed.kind is not Kind.GPU_CAPTURE  # a training log, a run record or evaluation results: facts
+    return parsed.frame
+
+
+def odd_facts() -> pl.DataFrame:
+    """Facts a parser may well give: null keys, null and NaN values, a key given again."""
+    rows = [
+        (1, F.CONFIG, F.NUM_STEPS, 10.0),
+        (2, F.LOSS, None, 1.0),
+        (3, F.LOSS, None, None),
+        (4, F.MODEL, F.LAYERS, float("nan")),
+        (5, F.CONFIG, F.NUM_STEPS, 20.0),
+        (6, F.LOSS, F.LOSS, None),
+    ]
+    frame = pl.DataFrame(rows, schema=["line", "kind", "key", "value"], orient="row")
+    return pl.concat([pl.DataFrame(schema=FACT_SCHEMA), frame], how="diagonal_relaxed").select(list(FACT_SCHEMA))
+
+
+def queried_last_values(facts: pl.DataFrame) -> dict[tuple[str, str], float]:
+    last = facts.select("kind", "key", "value").unique(["kind", "key"], keep="last", maintain_order=True)
+    return {(kind, key): value for kind, key, value in last.iter_rows()}
+
+
+@pytest.mark.parametrize("facts", [facts_of(p) for p in LOGS] + [odd_facts()], ids=[p.name for p in LOGS] + ["odd"])
+def test_last_values_are_the_last_of_each_kind_and_key(facts: pl.DataFrame) -> None:
+    found, queried = log.last_values(facts), queried_last_values(facts)
+    assert found.keys() == queried.keys()
+    assert all(repr(found[k]) == repr(queried[k]) for k in found)  # NaN is NaN, None is None
+
+
+def test_facts_with_null_kinds_and_keys_give_the_readings_of_the_others() -> None:
+    facts = facts_of(FIXTURES / "cola-sweep" / "base-bs2" / "run_classifier.log")
+    rate = facts.filter(pl.col("kind") == F.RATE).head(3)
+    nulls = pl.concat([rate.with_columns(kind=pl.lit(None, pl.String)), rate.with_columns(key=pl.lit(None, pl.String))])
+    mixed = pl.concat([facts, nulls.with_columns(pl.col("step") + 10**6)])
+    readings, impossible = log.rates(facts, 2)
+    assert readings.height > 100
+    mixed_readings, mixed_impossible = log.rates(mixed, 2)
+    assert mixed_readings.equals(readings) and mixed_impossible.equals(impossible)
+
+
+def facts_frame(rows: list[tuple[str, str, float | None, int | None, float | None]]) -> pl.DataFrame:
+    """Facts from (kind, key, value, step, time) rows, one line each."""
+    frame = pl.DataFrame(rows, schema=["kind", "key", "value", "step", "time"], orient="row")
+    frame = frame.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64))
+    return pl.concat([pl.DataFrame(schema=FACT_SCHEMA), frame], how="diagonal_relaxed").select(list(FACT_SCHEMA))
+
+
+def test_the_last_evaluation_is_the_results_block_at_its_last_step_then_the_saved_dict() -> None:
+    saved = [(F.EVAL_SAVED, F.EVAL_ACCURACY, 0.5, 300, None)]
+    blocks = [(F.EVAL, F.EVAL_ACCURACY, 0.7, 200, None), (F.EVAL, F.EVAL_LOSS, 0.9, 200, None)]
+    blocks += [(F.EVAL, F.EVAL_ACCURACY, 0.8, 100, None)]
+    assert log.last_evaluation(facts_frame(saved + blocks), None) == log.Evaluation(0.7, 0.9)
+    assert log.last_evaluation(facts_frame(saved), None) == log.Evaluation(0.5)
+    assert log.last_evaluation(facts_frame([]), None) == log.Evaluation()
+
+
+def test_the_window_ends_at_the_last_checkpoint_of_the_last_step() -> None:
+    saves = [(F.CHECKPOINT, F.CHECKPOINT, 1000.0, 1000, t) for t in (150.0, 180.0, None)]
+    readings = pl.DataFrame(
+        {"step": [100], "time": [110.0], "clock": ["utc"], "steps": [100.0], "runtime_s": [None]}
+        | {"steps_per_s": [10.0], "examples_per_s": [20.0]},
+        schema_overrides={"runtime_s": pl.Float64},
+    )
+    assert log.log_window(facts_frame(saves), readings, 1000) == (100.0, 180.0)
+    assert log.log_window(facts_frame(saves), readings, 2000) == (100.0, 110.0 + 1900 / 10.0)
