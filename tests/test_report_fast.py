@@ -94,6 +94,12 @@ def test_the_sparkline_points_are_the_pixels_that_python_writes(traced: list[Run
         assert re.findall(r'points="([^"]*)"', drawn) == expected, result.row.run
 
 
+def test_a_sparkline_with_no_time_to_draw_across_is_left_out() -> None:
+    times, values = np.array([5.0, 5.0]), np.array([100.0, 200.0], np.float32)  # two samples, one coarse stamp
+    result = RunResult(row=Row(run="r"), trace={c: (times, values) for c in ("power_w", "util_pct")})
+    assert sparkline(result) == ""
+
+
 def odd_summary(runs: int) -> Summary:
     """Rows whose values json writes in every way it can: NaN, infinities, quotes, newlines, non-ASCII."""
     rows = [

@@ -30,7 +30,7 @@ def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
     parts = []
     lines = {column: trace_series(result, column, 120) for column in ("power_w", "util_pct")}
     t_all = lines["power_w"][0]
-    if len(t_all) < 2:
+    if len(t_all) < 2 or t_all[-1] == t_all[0]:  # no time to draw across (samples sharing a coarse stamp)
         return ""
     t0, t1 = float(t_all[0]), float(t_all[-1])
     x = lambda t: (t - t0) / (t1 - t0) * width  # noqa: E731
