@@ -5,15 +5,16 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable
-from itertools import chain
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import polars as pl
 
 from bertlogs.analysis import RunResult
-from bertlogs.analysis.samples import as_lists
 from bertlogs.columns import Row
+from bertlogs.report.decimals import fixed, texts
+from bertlogs.report.plots import trace_series
 from bertlogs.report.tables import METHOD_NOTE, SHORT
 from bertlogs.summary import Summary
 
@@ -27,24 +28,25 @@ tr.partial{background:#fff8e1}tr.failed,tr.error{background:#fdecea}.note{color:
 def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
     """Power (blue) and utilisation (red) over the whole capture, training window shaded."""
     parts = []
-    lines = {column: as_lists(result.trace.get(column), 120) for column in ("power_w", "util_pct")}
+    lines = {column: trace_series(result, column, 120) for column in ("power_w", "util_pct")}
     t_all = lines["power_w"][0]
-    if len(t_all) < 2:
+    if len(t_all) < 2 or t_all[-1] == t_all[0]:  # no time to draw across (samples sharing a coarse stamp)
         return ""
     t0, t1 = float(t_all[0]), float(t_all[-1])
     x = lambda t: (t - t0) / (t1 - t0) * width  # noqa: E731
     if result.window is not None:
         a, b = (max(min(x(w), width), 0) for w in result.window)
         parts.append(f'<rect x="{a:.1f}" y="0" width="{b - a:.1f}" height="{height}" fill="#eef3fb"/>')
-    for column, colour, top in (("power_w", "#1f77b4", None), ("util_pct", "#d62728", 100.0)):
-        t, v = lines[column]
-        if len(t) < 2:
-            continue
-        peak = top or max(max(v), 1e-9)
-        xs = [(a - t0) / (t1 - t0) * width for a in t]
-        ys = [height - 1 - b / peak * (height - 2) for b in v]
-        pts = "%.1f,%.1f " * len(t) % tuple(chain.from_iterable(zip(xs, ys, strict=True)))
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{pts}"/>')
+    drawn = [
+        ((t - t0) / (t1 - t0) * width, height - 1 - v / (top or max(float(v.max()), 1e-9)) * (height - 2), colour)
+        for (t, v), colour, top in ((lines["power_w"], "#1f77b4", None), (lines["util_pct"], "#d62728", 100.0))
+        if len(t) > 1
+    ]
+    points = fixed(np.concatenate([xs for xs, _, _ in drawn] + [ys for _, ys, _ in drawn]), 1)
+    counts = [len(xs) for xs, _, _ in drawn]
+    pts = texts(counts, points[: sum(counts)], ",", points[sum(counts) :], " ")  # power's line at least
+    for (_, _, colour), line in zip(drawn, pts, strict=True):
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{line}"/>')
     title = html.escape(f"{result.row.run}: power (blue), utilisation (red); shaded: training window")
     return (
         f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import polars as pl
@@ -59,25 +58,40 @@ def write_json(summary: Summary, path: Path) -> None:
     head, tail = json.dumps(document, indent=2).rsplit('"runs": []', 1)
     with path.open("w", encoding="utf-8") as out:
         out.write(head + '"runs": [')
-        separator = "\n"
-        for rows in summary.frame.iter_slices(_SLICE_ROWS):
-            for row in rows.to_dicts():
-                out.write(separator + textwrap.indent(json.dumps(row, indent=2), "    "))
-                separator = ",\n"
+        for i, rows in enumerate(summary.frame.iter_slices(_SLICE_ROWS)):
+            out.write((",\n" if i else "\n") + _json_runs(rows))
         out.write(("\n  ]" if summary.frame.height else "]") + tail + "\n")
 
 
 _SLICE_ROWS = 1000
 
 
+def _json_runs(rows: pl.DataFrame) -> str:
+    """The rows as the runs of the document, indented as `json.dumps(document, indent=2)` indents them, each
+    column's values encoded at once by the C encoder (indent=2 runs json's pure-Python one, value by value)."""
+    fields = [
+        [f"      {json.dumps(name)}: {value}" for value in _encoded(rows[name].to_list())] for name in rows.columns
+    ]
+    return ",\n".join("    {\n" + ",\n".join(row) + "\n    }" for row in zip(*fields, strict=True))
+
+
+def _encoded(values: list[object]) -> list[str]:
+    """Each value as `json.dumps` writes it: one list encoded, its items separated by a newline, which no
+    encoded value holds."""
+    return json.dumps(values, separators=("\n", ": "))[1:-1].split("\n")
+
+
 def markdown(summary: Summary) -> str:
     header = "| Run | " + " | ".join(str(c.header) for c in SHORT) + " |"
     rule = "|" + "---|" * (len(SHORT) + 1)
-    rows = [
-        "| " + " | ".join([markdown_cell(str(row["run"]))] + [markdown_cell(c.cell(row[c.name])) for c in SHORT]) + " |"
-        for row in summary.frame.iter_rows(named=True)
-    ]
+    cells = [summary.frame["run"].to_list(), *_short_cells(summary.frame)]
+    rows = ["| " + " | ".join(map(markdown_cell, row)) + " |" for row in zip(*cells, strict=True)]
     return "\n".join([header, rule, *rows, "", METHOD_NOTE, ""])
+
+
+def _short_cells(frame: pl.DataFrame) -> list[list[str]]:
+    """The short tables' cells after the run's name, a column at a time."""
+    return [[c.cell(value) for value in frame[c.name].to_list()] for c in SHORT]
 
 
 _STATUS_STYLE = {"partial": "yellow", "failed": "red", "error": "bold red"}
@@ -88,23 +102,21 @@ def print_table(summary: Summary, console: Console) -> None:
     coloured by its status; then the method note and each run's warnings."""
     frame: pl.DataFrame = summary.frame
     header = ["Run", *(str(c.header) for c in SHORT)]
-    rows = [
-        (row["status"], [terminal_safe(str(row["run"])), *(c.cell(row[c.name]) for c in SHORT)])
-        for row in frame.iter_rows(named=True)
-    ]
-    widths = [max(len(cells[i]) for cells in [header, *(r for _, r in rows)]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    table = Text(line(header) + "\n", style="bold")
-    table.append("─" * len(line(header)) + "\n")
-    for status, cells in rows:
-        table.append(line(cells) + "\n", style=_STATUS_STYLE.get(status, ""))
+    cells = [[terminal_safe(run) for run in frame["run"].to_list()], *_short_cells(frame)]
+    widths = [max([len(h), *map(len, column)]) for h, column in zip(header, cells, strict=True)]
+    line = "  ".join([f"{{:<{widths[0]}}}", *(f"{{:>{w}}}" for w in widths[1:])]).format  # one row, aligned
+    table = Text(line(*header) + "\n", style="bold")
+    table.append("─" * len(line(*header)) + "\n")
+    for status, row in zip(frame["status"].to_list(), zip(*cells, strict=True), strict=True):
+        table.append(line(*row) + "\n", style=_STATUS_STYLE.get(status, ""))
     console.print(table, end="", soft_wrap=True)
     console.print(METHOD_NOTE, style="dim", markup=False)
-    for row in frame.filter(pl.col("warnings") != "").iter_rows(named=True):
-        text = terminal_safe(f"{row['run']}: {row['warnings']}")
-        console.print(text, style="yellow", markup=False, soft_wrap=True)
+    warned = frame.filter(pl.col("warnings") != "")
+    if warned.height:  # one print for them all (a print costs ~1 ms); highlighting shows only in colour
+        lines = (
+            terminal_safe(f"{run}: {warnings}") for run, warnings in zip(warned["run"], warned["warnings"], strict=True)
+        )
+        colour = console.color_system is not None
+        console.print(
+            *lines, sep="\n", style="yellow", markup=False, highlight=None if colour else False, soft_wrap=True
+        )

@@ -34,8 +34,10 @@ class Drawings:
         svg = plot_svg(result) if self.plots else None
         if svg is not None:
             name = f"plots/{file_stem(run)}.svg"
-            (self.out / "plots").mkdir(exist_ok=True)
-            (self.out / name).write_text(svg, encoding="utf-8")
+            if not self.plot_paths:  # the first plot
+                (self.out / "plots").mkdir(exist_ok=True)
+            with open(os.path.join(self.out, name), "w", encoding="utf-8") as plot:
+                plot.write(svg)
             self.plot_paths[run] = name
 
     def __enter__(self) -> Drawings:
