@@ -226,14 +226,6 @@ def _bucket_sums(times: np.ndarray, columns: list[np.ndarray], starts: np.ndarra
     return sums
 
 
-def as_lists(series: Series | None, points: int) -> tuple[list[float], list[float]]:
-    """A trace's series at most `points` long (bucketed again if longer), as lists to draw from."""
-    if series is None:
-        return [], []
-    times, values = series if len(series[0]) <= points else buckets(series[0], series[1].astype(float), points)
-    return times.tolist(), values.tolist()
-
-
 def trace(samples: Samples | None, points: int) -> dict[str, Series]:
     """Each gauge of `per_sample`'s samples bucketed to at most `points` points; empty without samples."""
     if samples is None or not len(samples):
