@@ -24,7 +24,7 @@ import polars as pl
 from bertlogs import facts as f
 from bertlogs.errors import ParseError, one_line
 from bertlogs.parsers.hf_state import entry_facts, whole
-from bertlogs.parsers.text import ANSI, COLLECT_STAMP, Source, engine, scan_lines
+from bertlogs.parsers.text import ANSI, COLLECT_STAMP, Source, engine, holds, scan_lines
 from bertlogs.schema import FACT_SCHEMA, conform
 
 _MARKERS = re.compile(
@@ -79,7 +79,7 @@ def looks_like(head: str) -> bool:
     such as a notebook holding a Trainer's output, is no stdout)."""
     # every marker holds one of these: a substring test spares the regex (4 ms on a 256 KiB head) most files
     json_document = head.lstrip().startswith("{") and not head.lstrip().startswith("{'")
-    maybe = not json_document and any(word in head for word in _MARKER_WORDS)
+    maybe = not json_document and any(holds(head, word) for word in _MARKER_WORDS)
     return maybe and _MARKERS.search(head) is not None
 
 

@@ -74,13 +74,14 @@ _UNITS = " \t\rWMiB%Hz"
 _WITH_UNIT = re.compile(r"^[0-9]+(?:\.[0-9]+)? (%|W|MiB)$")
 # `nvidia-smi --query-gpu=a,b,c --format=csv,noheader` written above its rows: it names their columns
 # a header's first name, or a value with its unit ending a field: what every capture CSV's head holds
-_MAYBE_CSV = re.compile(HEADER_START + r"|[0-9] (?:%|W|MiB)[ \t]*(?:,|\r?$)", re.MULTILINE)
+# a header's start, or a number with a unit; two searches, not one of either: an alternation costs twice both
+_MAYBE_CSV = (re.compile(HEADER_START, re.MULTILINE), re.compile(r"[0-9] (?:%|W|MiB)[ \t]*(?:,|\r?$)", re.MULTILINE))
 _QUERY_COMMAND = re.compile(r"--query-gpu[= ]([a-z_.0-9]+(?:,[a-z_.0-9]+)*)")
 
 
 def looks_like(text_head: str) -> bool:
     """A GPU capture's CSV: a header of nvidia-smi or collect columns, else rows of values with units."""
-    if "," not in text_head or not _MAYBE_CSV.search(text_head):  # the registry asks this of many heads: C first
+    if "," not in text_head or not any(r.search(text_head) for r in _MAYBE_CSV):  # asked of many heads: C first
         return False
     lines = head_lines(text_head)
     found = _header(lines)
