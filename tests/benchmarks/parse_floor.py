@@ -7,7 +7,8 @@ CPU seconds of the parse (imports excluded), peak RSS of the process, and its ri
 
   smi-table: the 150 MB `grep %` capture of analyze_scale.py; reference = the one polars query
              (`smi_table._parse_polars`), fast = `smi_table.chunks` iterated and concatenated (`parse`);
-             and on the 1,000-run archive: the batched query (`parse_many`) vs the fast path per file.
+             and on the 1,000-run archive: `parse_many` (the captures joined a piece at a time, read by numpy)
+             vs the fast path file by file (`chunks`).
   smi-csv:   the 131 MB CSV capture; reference = `smi_csv.parse` (one query over the file), fast =
              `smi_csv.chunks` concatenated (what `analyze` reads, in pieces).
 
@@ -44,7 +45,7 @@ elif mode == "fast":
     frames = [pl.concat(parser.chunks(s, utc_offset_s=0.0), rechunk=True) for s in sources]
 elif mode == "fast-dropped":  # chunks iterated, each dropped: the streaming bound
     frames = [pl.DataFrame({"rows": [sum(f.height for f in parser.chunks(s, utc_offset_s=0.0))]}) for s in sources]
-else:  # batched: one query for all
+else:  # batched: `parse_many`, the captures joined a piece at a time
     frames = [f for f, _ in smi_table.parse_many(sources, utc_offsets_s=[0.0] * len(sources))]
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -89,7 +90,7 @@ def one_capture(module: str, path: Path, repeat: int) -> None:
 
 
 def smi_table_archive(workdir: Path, repeat: int) -> None:
-    """The 1,000 small captures: the batched query against the fast path file by file."""
+    """The 1,000 small captures: `parse_many` (joined a piece at a time) against the fast path file by file."""
     paths = sorted((workdir / "archive-1000").glob("*/nvidia-smi.log"))
     readings: dict[str, list[dict[str, float]]] = {"batched": [], "fast": []}
     for _ in range(repeat):
