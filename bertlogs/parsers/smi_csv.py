@@ -19,7 +19,7 @@ import polars as pl
 
 from bertlogs.errors import ParseError
 from bertlogs.parsers import smi_csv_fast
-from bertlogs.parsers.text import Source, engine, number, scan_fields, unix_s
+from bertlogs.parsers.text import Source, engine, number, read_ahead, scan_fields, unix_s
 from bertlogs.raw import GPU_CSV_COLUMNS
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
@@ -196,31 +196,41 @@ def _chunks(source: Source, layout: _Layout, utc_offset_s: float, piece_bytes: i
     if _peeled(source):  # wrappings are peeled line by line from the whole file's lines
         yield parse(source, utc_offset_s=utc_offset_s)[0]
         return
-    last, lines_before = _Last(), layout.header_line or 0
+    last = _Last()
     # a line of empty fields first, then left out: polars takes the number of fields from the first line
     empty_row = b"," * (len(layout.names) - 1) + b"\n"
-    for piece in _pieces(source.data, piece_bytes, skip_lines=lines_before):
-        numbers = _sample_numbers(layout.columns, last)
+
+    def read(item: tuple[bytes, int]) -> tuple[bytes, int, pl.LazyFrame | None]:  # two pieces at once
+        piece, lines_before = item
         fast = None if layout.other_form else _fast(piece, layout, utc_offset_s, lines_before, source.before_line)
+        return piece, lines_before, fast
+
+    for piece, lines_before, fast in read_ahead(read, _numbered_pieces(source, layout, piece_bytes)):
+        numbers = _sample_numbers(layout.columns, last)  # numbered on from the frame before
         if fast is not None:
-            fast_rows, line_count = fast
-            frame = _completed(fast_rows, layout.columns, numbers).collect()
+            frame = _completed(fast, layout.columns, numbers).collect()
         else:
             rows = scan_fields(empty_row + piece, width=len(layout.names), skip_lines=0).slice(1)
             rows = rows.with_columns(line=pl.col("line") - 1 + lines_before)
             frame = _samples(rows, layout, source, utc_offset_s, numbers).collect()
-            line_count = piece.count(b"\n")
         if frame.height:
             yield frame
             last = _Last(frame["sample"][-1], frame["gpu"][-1], frame["time"][-1])
-        lines_before += line_count
+
+
+def _numbered_pieces(source: Source, layout: _Layout, piece_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """The pieces after the header, each with the number of lines before it."""
+    lines_before = layout.header_line or 0
+    for piece in _pieces(source.data, piece_bytes, skip_lines=lines_before):
+        yield piece, lines_before
+        lines_before += piece.count(b"\n")
 
 
 def _fast(
     piece: bytes, layout: _Layout, utc_offset_s: float, lines_before: int, before_line: int | None
-) -> tuple[pl.LazyFrame, int] | None:
-    """The rows of a piece as `_timed` gives them, read by numpy (`smi_csv_fast`), and how many lines it holds;
-    None when the piece holds a line or a cell that only the polars reading reads as the reference does."""
+) -> pl.LazyFrame | None:
+    """The rows of a piece as `_timed` gives them, read by numpy (`smi_csv_fast`); None when the piece holds a
+    line or a cell that only the polars reading reads as the reference does."""
     kinds = {"timestamp": "timestamp", "gpu": "index", "sample": "index"}
     columns = [smi_csv_fast.Column(target, at, kinds.get(target, "number")) for target, at in layout.fields.items()]
     first_name = layout.names[0] if layout.header_line is not None else None  # (see `_samples`)
@@ -244,7 +254,7 @@ def _fast(
         pl.when(pl.col(f"{n}_null")).then(None).otherwise(n).alias(n) if f"{n}_null" in nulls else n for n in values
     ]
     cast = {c: pl.Int64 for c in ("gpu", "sample") if c in values}
-    return frame.filter("kept").select(read).cast(cast), found.line_count  # type: ignore[arg-type]
+    return frame.filter("kept").select(read).cast(cast)  # type: ignore[arg-type]
 
 
 def _evaluated(layout: _Layout, column: smi_csv_fast.Column, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -55,11 +55,10 @@ Evaluate = Callable[[Column, list[str]], tuple[np.ndarray, np.ndarray]]
 
 @dataclass(frozen=True)
 class Piece:
-    """How many lines a piece holds, those that hold something (their 0-based positions), whether their first field
+    """A piece's lines that hold something (their 0-based positions), whether their first field
     holds something (polars reads an empty field as null), and the values of each read column on them: float64
     (`timestamp`: seconds since 1970 on the stamps' own wall clock) and a null mask."""
 
-    line_count: int
     lines: np.ndarray
     first_filled: np.ndarray
     values: dict[str, tuple[np.ndarray, np.ndarray]]
@@ -97,7 +96,7 @@ def read(
         if found is None:
             return None
         values[column.target] = found
-    return Piece(len(newline), lines, commas[:, 0] > start, values)
+    return Piece(lines, commas[:, 0] > start, values)
 
 
 def _cells(

@@ -15,16 +15,13 @@ same polars classification, then the samples numbered by `_Samples` with the sta
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
 
 import numpy as np
 import polars as pl
 
 from bertlogs.parsers import smi_fast
-from bertlogs.parsers.text import PIECE_BYTES, Source, concat_files, engine, number, pieces
+from bertlogs.parsers.text import PIECE_BYTES, Source, concat_files, engine, number, pieces, read_ahead
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # | 39%   67C    P2   113W / 250W |  11636MiB / 12189MiB |     35%      Default |
@@ -65,8 +62,6 @@ _WEEKDAYS = ("Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun ")
 
 _NUMBER_ROW = re.compile(NUMBER_ROW, re.MULTILINE)
 _EMPTY = smi_fast.EMPTY
-T = TypeVar("T")
-R = TypeVar("R")
 PerFile = Callable[[pl.Expr], pl.Expr]  # an expression windowed per file (or as is, for one file)
 
 
@@ -361,27 +356,16 @@ def chunks(source: Source, *, utc_offset_s: float, piece_bytes: int = PIECE_BYTE
     clean = "\x1b" in source.head or "\r" in source.head
     reading = smi_fast.Reading(smi_fast.template(source.head), _classifier(tables, dates, utc_offset_s))
     samples, first_line = smi_fast.Samples(tables), 1
-    with ThreadPoolExecutor(2) as pool:  # numpy and polars let go of the GIL: two pieces read at once
-        for count, kept in _in_order(pool, lambda piece: reading.kept(piece, clean), pieces(source.data, piece_bytes)):
-            np.add(kept.line, first_line, out=kept.line)  # numbered from the file's first line
-            if source.before_line is not None:
-                kept = kept[kept.line < source.before_line]
-            if first_line == 1 and tables and not kept.header.any():
-                yield _parse_polars(source, utc_offset_s=utc_offset_s)[0]
-                return
-            first_line += count
-            frame = smi_fast.frame([samples.feed(kept)])
-            if frame.height:
-                yield frame
+    # numpy and polars let go of the GIL: two pieces are read at once
+    for count, kept in read_ahead(lambda piece: reading.kept(piece, clean), pieces(source.data, piece_bytes)):
+        np.add(kept.line, first_line, out=kept.line)  # numbered from the file's first line
+        if source.before_line is not None:
+            kept = kept[kept.line < source.before_line]
+        if first_line == 1 and tables and not kept.header.any():
+            yield _parse_polars(source, utc_offset_s=utc_offset_s)[0]
+            return
+        first_line += count
+        frame = smi_fast.frame([samples.feed(kept)])
+        if frame.height:
+            yield frame
     yield smi_fast.frame([samples.finish()])
-
-
-def _in_order(pool: ThreadPoolExecutor, read: Callable[[T], R], items: Iterator[T], ahead: int = 2) -> Iterator[R]:
-    """`read` of each item, in order, with at most `ahead` items read (and held) at once."""
-    waiting: deque[Future[R]] = deque()
-    for item in items:
-        waiting.append(pool.submit(read, item))
-        if len(waiting) >= ahead:
-            yield waiting.popleft().result()
-    while waiting:
-        yield waiting.popleft().result()

@@ -9,9 +9,12 @@ import io
 import re
 import stat
 import zlib
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 from polars._typing import EngineType
@@ -421,6 +424,23 @@ def pieces(data: Path | bytes, size_bytes: int = PIECE_BYTES) -> Iterator[bytes]
         return
     with data.open("rb") as f:
         yield from _cut_at_newlines(iter(lambda: f.read(size_bytes), b""))
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def read_ahead(read: Callable[[T], R], items: Iterable[T], ahead: int = 2) -> Iterator[R]:
+    """`read` of each item (a piece), in order, by two threads (numpy and polars let go of the GIL while they
+    work), at most `ahead` items read and held at once."""
+    with ThreadPoolExecutor(2) as pool:
+        waiting: deque[Future[R]] = deque()
+        for item in items:
+            waiting.append(pool.submit(read, item))
+            if len(waiting) >= ahead:
+                yield waiting.popleft().result()
+        while waiting:
+            yield waiting.popleft().result()
 
 
 def _cut_at_newlines(reads: Iterator[bytes]) -> Iterator[bytes]:
