@@ -7,11 +7,11 @@ import contextlib
 import numpy as np
 import pytest
 from conftest import REAL
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bertlogs import metrics
-from bertlogs.analysis import samples
+from bertlogs.analysis import figures, samples
 from bertlogs.errors import ParseError
 from bertlogs.parsers import parse_text
 
@@ -178,3 +178,19 @@ def test_the_trace_is_each_gauge_bucketed_alone(readings, alike, points, piece) 
         assert len(t) == len(t_alone), gauge
         np.testing.assert_allclose(t, t_alone, rtol=1e-12)
         np.testing.assert_allclose(v, v_alone, rtol=1e-6)
+
+
+@example([90.25, 45.0, 43.0, 45.0, 45.25, 45.5, 90.0, 45.5, 0.0, 44.0])
+@given(st.lists(st.sampled_from([0.0, 44.0, 45.0, 45.25, 46.0, 89.0, 90.0, 90.25, 91.0]), min_size=3, max_size=30))
+def test_activity_start_is_the_same_on_utilisation_kept_in_half_precision(utils) -> None:  # type: ignore[no-untyped-def]
+    """Readings exact in float16 are kept in it (`readings`): the busy threshold must not be rounded to it."""
+    found = []
+    for dtype in (np.float32, np.float16):
+        util = np.array(utils).astype(dtype)
+        power = np.ones(len(utils), np.float32)
+        found.append(
+            figures.activity_start(
+                samples.Samples(np.arange(len(utils), dtype=float), power, power, util, util, power), 1.0
+            )
+        )
+    assert found[0] == found[1]

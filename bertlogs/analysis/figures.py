@@ -129,10 +129,12 @@ def activity_start(samples: Samples, period_s: float) -> float:
     pieces: no temporary as long as the capture.
     """
     signal = samples.util_pct_top if not np.isnan(samples.util_pct_top).all() else samples.power_w_top
-    pieces = lambda: (np.nan_to_num(signal[a : a + metrics.PIECE]) for a in range(0, len(signal), metrics.PIECE))  # noqa: E731
+    # compared in float32 (utilisation may be kept in float16: its threshold must not be rounded to it)
+    piece = lambda a, b: np.nan_to_num(signal[a:b]).astype(np.float32, copy=False)  # noqa: E731
+    pieces = lambda: (piece(a, a + metrics.PIECE) for a in range(0, len(signal), metrics.PIECE))  # noqa: E731
     high = _quantile(pieces, len(signal), 0.9)
     for a in range(0, len(signal) - 1, metrics.PIECE):
-        busy = (np.nan_to_num(signal[a : a + metrics.PIECE + 1]) >= 0.5 * high) & (high > 0)
+        busy = (piece(a, a + metrics.PIECE + 1) >= 0.5 * high) & (high > 0)
         if (both := busy[:-1] & busy[1:]).any():
             first = a + int(np.argmax(both))
             return float(samples.time[first - 1] if first else samples.time[0] - period_s)
