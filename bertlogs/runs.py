@@ -114,7 +114,7 @@ def load_many(
             if isinstance(one, ParseError):
                 _unreadable(load.run, one)
             elif one.kind is Kind.GPU_CAPTURE:
-                _keep(load, [one], _size_bytes(source), samples)
+                _keep(load, [one], source.size_bytes, samples)
             else:
                 load.parsed.append(one)
     return [_assemble(load, year) for load in loading]
@@ -123,7 +123,7 @@ def load_many(
 def _stream(load: _Loading, source: Source, fmt: Format, samples: SamplesSink | None) -> None:
     """A large GPU capture read a chunk at a time (memory bounded by a chunk and the readings kept)."""
     try:
-        _keep(load, parse_chunks(source, fmt, utc_offset_s=load.utc_offset_s), _size_bytes(source), samples)
+        _keep(load, parse_chunks(source, fmt, utc_offset_s=load.utc_offset_s), source.size_bytes, samples)
     except ParseError as exc:
         _unreadable(load.run, exc)
 
@@ -139,11 +139,6 @@ def _keep(load: _Loading, chunks: Iterable[Parsed], size_bytes: int, samples: Sa
         load.run.warnings.extend(last.warnings)
     if last is not None:
         load.captures.append(CaptureFile(last.path, last.format, keeper.readings()))
-
-
-def _size_bytes(source: Source) -> int:
-    data = source.data
-    return len(data) if isinstance(data, bytes) else data.stat().st_size
 
 
 def _open_run(entry: FoundRun, utc_offset_s: float | None, fmt: Format | None) -> _Loading:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from bertlogs.errors import ParseError
-from bertlogs.parsers import smi_fast, smi_table
-from bertlogs.parsers.registry import sniff
+from bertlogs.parsers import parse_batch, smi_fast, smi_table
+from bertlogs.parsers.registry import Format, sniff
 from bertlogs.parsers.text import Source
 
 SHARED = Path("/work/shared/real-logs")
@@ -203,3 +203,30 @@ def test_batched_captures_match_reference_on_fuzzed_captures(texts: list[str], o
     sources = [Source.of_text(t, Path(f"<capture {i}>")) for i, t in enumerate(texts)]
     captures_ = [s for s in sources if sniff(s.head) == "smi-table"]
     same_as_reference_many(captures_, [offset] * len(captures_))
+
+
+def test_a_capture_growing_while_its_batch_is_read_leaves_the_next_file_alone(tmp_path: Path) -> None:
+    """A poller adds to a capture after it was opened, its last line not ended yet: that line is left out, not
+    run on into the next file of the batch."""
+    row = "|  40%   70C    P2   113W / 250W |  11636MiB / 12189MiB |     35%      Default |\n"
+    paths = [tmp_path / "a.log", tmp_path / "b.log"]
+    for i, path in enumerate(paths):
+        path.write_text(f"{1574690400 + 100 * i}.5\n{row}{1574690401 + 100 * i}.5\n{row}")
+    sources = [Source(p) for p in paths]
+    with paths[0].open("a") as f:
+        f.write("1574690402.5\n" + row[:30])  # the poller mid-line
+    found = smi_table.parse_many(sources, utc_offsets_s=[0.0, 0.0])
+    assert_frame_equal(found[1][0], smi_table._parse_polars(Source(paths[1]), utc_offset_s=0.0)[0])
+    assert found[0][0]["time"].to_list() == [1574690400.5, 1574690401.5]  # (its new stamp has no row yet)
+
+
+def test_a_capture_removed_after_it_was_opened_is_its_own_error(tmp_path: Path) -> None:
+    row = "|  40%   70C    P2   113W / 250W |  11636MiB / 12189MiB |     35%      Default |\n"
+    paths = [tmp_path / "a.log", tmp_path / "b.log"]
+    for path in paths:
+        path.write_text(f"1574690400.5\n{row}")
+    sources = [Source(p) for p in paths]
+    paths[0].unlink()
+    found = parse_batch(sources, Format.SMI_TABLE, utc_offsets_s=[0.0, 0.0])
+    assert isinstance(found[0], ParseError) and "cannot read" in str(found[0])
+    assert not isinstance(found[1], ParseError) and found[1].frame.height == 1

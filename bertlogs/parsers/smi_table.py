@@ -118,9 +118,7 @@ def _joinable_size(source: Source) -> int | None:
     with a newline (a line cut off would run on into the next file), without wrappings or a byte-order mark."""
     if source.quirks.any or source.head.startswith("\ufeff") or not source.ends_with_newline:
         return None
-    data = source.data
-    size = len(data) if isinstance(data, bytes) else data.stat().st_size
-    return size if size <= PIECE_BYTES and source.before_line is None else None
+    return source.size_bytes if source.size_bytes <= PIECE_BYTES and source.before_line is None else None
 
 
 def _up_to_a_piece(members: list[int], sources: list[Source]) -> Iterator[list[int]]:
@@ -141,7 +139,9 @@ def _up_to_a_piece(members: list[int], sources: list[Source]) -> Iterator[list[i
 def _joined(reading: smi_fast.Reading, sources: list[Source], tables: bool, clean: bool) -> list[pl.DataFrame | None]:
     """Each capture's samples, their bytes read as one piece (each line is read for itself), then numbered file
     by file; None for a file of tables whose head has no table header (the reference reads it)."""
-    data = [s.data if isinstance(s.data, bytes) else s.data.read_bytes() for s in sources]
+    # up to the last newline: a line a writer has added since the file was opened, and not ended yet, would run on
+    # into the next file's first
+    data = [d[: d.rfind(b"\n") + 1] for d in (s.read_again() for s in sources)]
     _, kept = reading.kept(b"".join(data), clean)
     first = np.cumsum([0, *(d.count(b"\n") for d in data)])
     bounds = np.searchsorted(kept.line, first)

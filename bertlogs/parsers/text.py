@@ -244,7 +244,8 @@ class Source:
         source.path, source.before_line = path, None
         source._data, source.head, source.ends_with_newline, source.quirks = path, "", True, Quirks()
         source.is_binary = True
-        source.large = path.stat().st_size >= STREAMING_FROM_BYTES
+        source.size_bytes = path.stat().st_size
+        source.large = source.size_bytes >= STREAMING_FROM_BYTES
         return source
 
     def _open(self, data: Path | bytes, head: bytes, size: int, last: bytes) -> None:
@@ -256,6 +257,7 @@ class Source:
         self.is_binary = False
         self.ends_with_newline = size == 0 or last == b"\n"
         self.head, self.quirks = peeled_head(decode(where, whole_lines(head, size)))
+        self.size_bytes = size  # when it was opened (inflated, for gzip)
         self.large = size >= STREAMING_FROM_BYTES
 
     def without_truncated_line(self) -> tuple[Source, list[str]]:
@@ -266,6 +268,17 @@ class Source:
         cut = copy.copy(self)
         cut.before_line = self.line_count()
         return cut, [f"{self.path}:{cut.before_line}: truncated last line ignored"]
+
+    def read_again(self) -> bytes:
+        """The file's bytes as they are now (a plain file read again; a gunzipped one's are held).
+
+        Raises:
+            ParseError: the file cannot be read any more (moved or removed since it was opened).
+        """
+        try:
+            return self._data if isinstance(self._data, bytes) else self._data.read_bytes()
+        except OSError as exc:
+            raise ParseError(str(self.path), f"cannot read: {exc.strerror or exc}") from exc
 
     @property
     def data(self) -> Path | bytes:
@@ -418,12 +431,19 @@ def cleaned(text: pl.Expr) -> pl.Expr:
 
 def pieces(data: Path | bytes, size_bytes: int = PIECE_BYTES) -> Iterator[bytes]:
     """A file's bytes (or in-memory bytes) in pieces of about `size_bytes`, each cut after a newline (the last
-    one holds what follows the last newline): memory holds one piece, whatever the file's size."""
+    one holds what follows the last newline): memory holds one piece, whatever the file's size.
+
+    Raises:
+        ParseError: the file cannot be read any more (moved or removed since it was opened).
+    """
     if isinstance(data, bytes):
         yield from _cut_at_newlines(data[i : i + size_bytes] for i in range(0, len(data), size_bytes))
         return
-    with data.open("rb") as f:
-        yield from _cut_at_newlines(iter(lambda: f.read(size_bytes), b""))
+    try:
+        with data.open("rb") as f:
+            yield from _cut_at_newlines(iter(lambda: f.read(size_bytes), b""))
+    except OSError as exc:
+        raise ParseError(str(data), f"cannot read: {exc.strerror or exc}") from exc
 
 
 T = TypeVar("T")

@@ -14,7 +14,6 @@ import numpy as np
 import polars as pl
 
 from bertlogs import facts as vocab
-from bertlogs.errors import ParseError
 from bertlogs.parsers.text import COLLECT_STAMP, KEY_VALUE, Source, holds, scan_lines
 from bertlogs.schema import FACT_SCHEMA, conform
 
@@ -140,7 +139,7 @@ def _lines(sources: list[Source], utc_offsets_s: list[float]) -> pl.LazyFrame:
 def _joined(sources: list[Source], files: list[int], utc_offsets_s: list[float]) -> pl.LazyFrame:
     """Plain sources' lines, read by one scan of their bytes, each ended by a newline (a file's last line
     may lack one): line numbers are counted from each file's newlines."""
-    texts = [_bytes(source) for source in sources]
+    texts = [source.read_again() for source in sources]
     ended = [text if text.endswith(b"\n") or not text else text + b"\n" for text in texts]
     counts = np.array([text.count(b"\n") for text in ended], dtype=np.int64)
     starts = np.repeat(np.cumsum(counts) - counts, counts)
@@ -155,18 +154,6 @@ def _joined(sources: list[Source], files: list[int], utc_offsets_s: list[float])
     )
     nulls = {"stamp_s": pl.lit(None, pl.Float64), "stamp_clock": pl.lit(None, pl.String)}
     return frame.lazy().select("line", "text", **nulls, file="file", offset="offset")
-
-
-def _bytes(source: Source) -> bytes:
-    """A plain source's bytes (read again: its scan would read the file again too).
-
-    Raises:
-        ParseError: the file cannot be read any more (moved or removed since it was opened).
-    """
-    try:
-        return source.data if isinstance(source.data, bytes) else source.data.read_bytes()
-    except OSError as exc:
-        raise ParseError(str(source.path), f"cannot read: {exc.strerror or exc}") from exc
 
 
 def _count(text_or_number: pl.Expr) -> pl.Expr:
