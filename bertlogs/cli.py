@@ -119,22 +119,24 @@ def parse(
 
 
 def _printed(parsed: Iterator[Parsed], to: str) -> tuple[int, list[str]]:
-    """Each chunk's rows written to stdout as they come (one CSV header, one JSON array), and how many rows and
-    warnings there were.
+    """Each chunk's rows written to stdout as they come (one CSV header, one JSON array, closed even when a
+    chunk fails), and how many rows and warnings there were.
 
     Raises:
         ParseError: a chunk cannot be parsed (what came before it is printed).
     """
-    rows, warnings, json_rows = 0, list[str](), 0
-    for i, chunk in enumerate(parsed):
-        rows, warnings = rows + chunk.frame.height, warnings + chunk.warnings
-        if to == "csv" and (i == 0 or chunk.frame.height):
-            sys.stdout.write(chunk.frame.write_csv(include_header=i == 0))
-        elif to == "json" and chunk.frame.height:
-            sys.stdout.write(("[" if not json_rows else ",") + chunk.frame.write_json()[1:-1])
-            json_rows += chunk.frame.height
-    if to == "json":
-        sys.stdout.write("]\n" if json_rows else "[]\n")
+    rows, warnings = 0, list[str]()
+    try:
+        for i, chunk in enumerate(parsed):
+            frame = chunk.frame
+            if to == "csv" and (i == 0 or frame.height):
+                sys.stdout.write(frame.write_csv(include_header=i == 0))
+            elif to == "json" and frame.height:
+                sys.stdout.write(("," if rows else "[") + frame.write_json()[1:-1])
+            rows, warnings = rows + frame.height, warnings + chunk.warnings
+    finally:
+        if to == "json":
+            sys.stdout.write("]\n" if rows else "[]\n")
     return rows, warnings
 
 

@@ -53,3 +53,28 @@ def test_each_chunk_is_printed_before_the_next_is_read(capture: Path, monkeypatc
     assert result.exit_code == ExitCode.BAD_INPUT
     assert result.stdout.startswith("sample,time,gpu,") and result.stdout.count("\n") > 1000
     assert "damaged after its first chunk" in result.stderr
+
+
+def test_a_capture_without_rows_prints_its_header_and_its_warnings(tmp_path: Path) -> None:
+    path = tmp_path / "gpu.csv"
+    path.write_text("timestamp, index, power.draw [W], utilization.gpu [%]\n2019/11/25 14:00:00.100, 0, 55")
+    result = runner.invoke(app, ["parse", str(path)])
+    assert result.exit_code == 0, result.output
+    assert (
+        result.stdout
+        == "sample,time,gpu,power_w,power_limit_w,energy_mj,memory_used_mib,memory_total_mib,util_pct,mem_util_pct,temp_c\n"
+    )
+    assert f"{path}: smi-csv, 0 rows" in result.stderr and "truncated last line ignored" in result.stderr
+
+
+def test_json_stays_one_array_when_a_chunk_fails(capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chunks = bertlogs.parsers.parse_chunks
+
+    def failing_after_one(*args: object, **options: object) -> Iterator[Parsed]:
+        yield next(iter(chunks(*args, **options)))  # type: ignore[arg-type]
+        raise ParseError(str(capture), "damaged after its first chunk")
+
+    monkeypatch.setattr(bertlogs.parsers, "parse_chunks", failing_after_one)
+    result = runner.invoke(app, ["parse", str(capture), "--to", "json"])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert len(json.loads(result.stdout)) > 1000  # the rows before the failure, as a whole JSON document

@@ -14,6 +14,7 @@ import polars as pl
 from bertlogs.errors import NotDataError, ParseError, one_line
 from bertlogs.parsers.registry import BINARY_HEAD_BYTES, READ, REGISTRY, Format, Kind, refusal, sniff, sniff_bytes
 from bertlogs.parsers.text import GZIP_MAGIC, Source, not_regular
+from bertlogs.schema import SAMPLE_SCHEMA
 
 __all__ = [
     "Format",
@@ -124,9 +125,12 @@ def parse_chunks(source: Source, fmt: Format, *, utc_offset_s: float = 0.0) -> I
             frame, found = entry.parse(source, utc_offset_s=utc_offset_s, **entry.year_argument(None))
             yield Parsed(source.path, fmt, frame, warnings + found)
             return
+        none = True
         for frame, found in entry.chunks(source, utc_offset_s=utc_offset_s):
             yield Parsed(source.path, fmt, frame, warnings + found)
-            warnings = []
+            warnings, none = [], False
+        if none:  # a capture without a row still says what was odd in it
+            yield Parsed(source.path, fmt, pl.DataFrame(schema=SAMPLE_SCHEMA), warnings)
 
 
 def batches(opened: list[tuple[Source, Format]]) -> list[list[int]]:

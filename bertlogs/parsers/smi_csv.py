@@ -175,6 +175,8 @@ def chunks_and_warnings(source: Source, *, utc_offset_s: float) -> Iterator[tupl
     for frame in chunks(source, utc_offset_s=utc_offset_s):
         yield frame, warnings
         warnings = []
+    if warnings:  # no row: the warnings still
+        yield pl.DataFrame(schema=SAMPLE_SCHEMA), warnings
 
 
 def _layout(source: Source) -> _Layout:
