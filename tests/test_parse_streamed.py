@@ -14,6 +14,7 @@ import bertlogs.parsers
 from bertlogs.cli import app
 from bertlogs.errors import ExitCode, ParseError
 from bertlogs.parsers import Parsed, parse_file
+from bertlogs.schema import SAMPLE_SCHEMA
 
 runner = CliRunner()
 ROW = "|  40%   70C    P2   {:>3}W / 250W |  10400MiB / 11019MiB |     {:>2}%      Default |\n"
@@ -60,10 +61,7 @@ def test_a_capture_without_rows_prints_its_header_and_its_warnings(tmp_path: Pat
     path.write_text("timestamp, index, power.draw [W], utilization.gpu [%]\n2019/11/25 14:00:00.100, 0, 55")
     result = runner.invoke(app, ["parse", str(path)])
     assert result.exit_code == 0, result.output
-    assert (
-        result.stdout
-        == "sample,time,gpu,power_w,power_limit_w,energy_mj,memory_used_mib,memory_total_mib,util_pct,mem_util_pct,temp_c\n"
-    )
+    assert result.stdout == ",".join(SAMPLE_SCHEMA) + "\n"  # the header of no row
     assert f"{path}: smi-csv, 0 rows" in result.stderr and "truncated last line ignored" in result.stderr
 
 
