@@ -33,16 +33,18 @@ def part_name(first_run: int) -> str:
     return f"part-{first_run:06d}.parquet"
 
 
-# A capture past this many rows is written to a file of its own as it is read, not held for its batch's file
+# A capture past this many rows is written to a file of its own as it is read, not held for its batch's file;
+# so is the largest of a batch's captures when the batch holds more than HELD_ROWS (about 60 MB of rows)
 SPILL_ROWS = 1 << 18
+HELD_ROWS = 1 << 20
 
 
 class Samples:
     """The GPU samples of a batch's runs, taken as the loader reads them (`add` is its sink): held for the
-    batch's file (`write_batch`), but whenever the batch's held chunks pass SPILL_ROWS rows, those of the
-    capture holding the most are written to a file of their own (`samples/PART-N.parquet`) and let go: memory
-    holds about SPILL_ROWS rows a batch, whatever its captures' sizes. Once the batch is loaded, `keep` leaves
-    each run only the capture it uses."""
+    batch's file (`write_batch`), but a capture's held chunks past SPILL_ROWS rows, or the largest capture's
+    when the batch holds more than HELD_ROWS, are written to a file of their own (`samples/PART-N.parquet`)
+    and let go: memory holds at most HELD_ROWS rows a batch, whatever its captures' sizes, and a batch of small
+    captures stays one file. Once the batch is loaded, `keep` leaves each run only the capture it uses."""
 
     def __init__(self, dataset_dir: Path, part: str) -> None:
         self._stem = dataset_dir / "samples" / part.removesuffix(".parquet")
@@ -51,8 +53,11 @@ class Samples:
         self._opened = 0
 
     def add(self, run: str, chunk: Parsed) -> None:
-        self._held.setdefault((run, chunk.path), []).append(chunk)
-        if sum(_rows(chunks) for chunks in self._held.values()) > SPILL_ROWS:
+        mine = self._held.setdefault((run, chunk.path), [])
+        mine.append(chunk)
+        if _rows(mine) > SPILL_ROWS:
+            self._spill((run, chunk.path))
+        elif sum(_rows(chunks) for chunks in self._held.values()) > HELD_ROWS:
             self._spill(max(self._held, key=lambda k: _rows(self._held[k])))
 
     def _spill(self, key: tuple[str, Path]) -> None:

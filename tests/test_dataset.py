@@ -126,14 +126,15 @@ def test_the_streamed_reports_are_the_documents_written_whole(tmp_path: Path) ->
     assert (tmp_path / "summary.json").read_text() == json.dumps(document, indent=2) + "\n"
 
 
-def test_a_batch_holds_at_most_spill_rows_however_many_captures_it_reads(
+def test_a_batch_holds_at_most_held_rows_however_many_captures_it_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Captures each under SPILL_ROWS but over it together: the one holding most goes to a file of its own, so
-    the batch never holds more than SPILL_ROWS rows, and every sample is written once."""
-    monkeypatch.setattr(dataset_module, "SPILL_ROWS", 6000)
+    """Captures each under SPILL_ROWS but over HELD_ROWS together: the one holding most goes to a file of its
+    own, so the batch never holds more than HELD_ROWS rows, and every sample is written once."""
+    monkeypatch.setattr(dataset_module, "HELD_ROWS", 6000)
     captures = [parse_file(DEMO / run / "nvidia-smi.log") for run in RUNS[:6]]
-    assert all(c.frame.height < 6000 for c in captures) and sum(c.frame.height for c in captures) > 2 * 6000
+    assert all(c.frame.height < 6000 < dataset_module.SPILL_ROWS for c in captures)
+    assert sum(c.frame.height for c in captures) > 2 * 6000
     sink = dataset_module.Samples(tmp_path, "part-000000.parquet")
     for run, capture in zip(RUNS, captures, strict=False):
         sink.add(run, capture)
@@ -143,3 +144,14 @@ def test_a_batch_holds_at_most_spill_rows_however_many_captures_it_reads(
     held = sum(p.frame.height for r in RUNS for p in sink.held(r))
     assert written.height + held == sum(c.frame.height for c in captures)
     assert written.group_by("run").len().height == len(sink.written)  # a file holds one capture
+
+
+def test_a_batch_of_small_captures_stays_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Captures each under SPILL_ROWS, under HELD_ROWS together: none goes to a file of its own."""
+    monkeypatch.setattr(dataset_module, "SPILL_ROWS", 6000)
+    captures = [parse_file(DEMO / run / "nvidia-smi.log") for run in RUNS[:6]]
+    assert sum(c.frame.height for c in captures) > 2 * 6000
+    sink = dataset_module.Samples(tmp_path, "part-000000.parquet")
+    for run, capture in zip(RUNS, captures, strict=False):
+        sink.add(run, capture)
+    assert not sink.written
