@@ -162,8 +162,8 @@ def test_order_statistics_in_pieces_are_the_sorted_values(values, piece) -> None
     st.integers(1, 9),
 )
 def test_the_trace_is_each_gauge_bucketed_alone(readings, alike, points, piece) -> None:  # type: ignore[no-untyped-def]
-    """Gauges known at the same samples share their buckets; the trace, found a piece at a time, is what
-    bucketing each gauge alone and whole gives (the same points; sums in another order)."""
+    """Gauges known at the same samples share their buckets; the trace, found a piece at a time, is each gauge's
+    known values averaged into `points` equal time buckets, as a plain loop over the buckets finds them."""
     gaps, values = (np.array(c) for c in zip(*readings, strict=True))
     time = np.cumsum(gaps)
     power = values.astype(np.float32)
@@ -174,10 +174,23 @@ def test_the_trace_is_each_gauge_bucketed_alone(readings, alike, points, piece) 
         patch.setattr(metrics, "PIECE", piece)
         found = samples.trace(every, points)
     for gauge, (t, v) in found.items():
-        t_alone, v_alone = samples.buckets(time, getattr(every, gauge), points)
-        assert len(t) == len(t_alone), gauge
-        np.testing.assert_allclose(t, t_alone, rtol=1e-12)
-        np.testing.assert_allclose(v, v_alone, rtol=1e-6)
+        t_plain, v_plain = _bucket_means(time, getattr(every, gauge).astype(float), points)
+        assert len(t) == len(t_plain), gauge
+        np.testing.assert_allclose(t, t_plain, rtol=1e-12)
+        np.testing.assert_allclose(v, v_plain, rtol=1e-6)
+
+
+def _bucket_means(times: np.ndarray, values: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket k: the known values stamped in [t0 + k span / points, t0 + (k + 1) span / points) of their span,
+    the last also its end; each non-empty bucket's mean time and mean value."""
+    known = ~np.isnan(values)
+    t, v = times[known], values[known]
+    if len(t) <= points:
+        return t, v
+    edges = t[0] + (t[-1] - t[0]) * np.arange(points) / points
+    bucket = np.searchsorted(edges, t, side="right") - 1
+    held = [k for k in range(points) if (bucket == k).any()]
+    return np.array([t[bucket == k].mean() for k in held]), np.array([v[bucket == k].mean() for k in held])
 
 
 @example([90.25, 45.0, 43.0, 45.0, 45.25, 45.5, 90.0, 45.5, 0.0, 44.0])
