@@ -82,6 +82,8 @@ class Keeper:
             self._excluded, self._count, self._first = [], 0, None
         if self._clocked and unstamped:
             chunk = chunk.filter(pl.col("time").is_not_null())
+        if chunk["gpu"].null_count():  # a reading of no GPU (an index `[N/A]`) is no GPU's, as one of no time
+            chunk = chunk.filter(pl.col("gpu").is_not_null())
         if chunk.is_empty():
             return
         columns = _arrays(chunk, self._clocked)
@@ -190,9 +192,7 @@ def _arrays(chunk: pl.DataFrame, clocked: bool) -> dict[str, np.ndarray]:
     """A chunk's columns as the arrays keep them (missing readings NaN; time: the sample numbers while the
     capture has no clock; energy only where the chunk has some)."""
     time = chunk["time"] if clocked else chunk["sample"].cast(pl.Float64)
-    gpu = chunk["gpu"].to_numpy()  # (a float array, NaN where an index is missing)
-    gpu = np.clip(gpu, -(2**15), 2**15 - 1).astype(_GPU_DTYPE if gpu.dtype.kind == "i" else gpu.dtype)
-    columns = {"time": time.to_numpy(), "gpu": gpu}
+    columns = {"time": time.to_numpy(), "gpu": np.clip(chunk["gpu"].to_numpy(), -(2**15), 2**15 - 1).astype(_GPU_DTYPE)}
     columns |= {c: chunk[c].cast(pl.Float32).to_numpy() for c in GAUGES}
     if chunk["energy_mj"].null_count() < chunk.height:
         columns["energy_mj"] = chunk["energy_mj"].cast(pl.Float64).to_numpy()

@@ -162,3 +162,17 @@ def test_utilisation_kept_in_half_precision_widens_at_the_first_reading_it_canno
     found = keeper.readings()
     assert found is not None and found.util_pct.dtype == np.float32
     assert np.array_equal(found.util_pct, util)
+
+
+def test_a_reading_of_no_gpu_is_left_out_as_one_of_no_time() -> None:
+    """An index nvidia-smi printed as `[N/A]` is null: that row is no GPU's (it once raised on NaN)."""
+    n = 6
+    frame = conform(
+        pl.DataFrame(
+            {"sample": range(n), "time": np.arange(n) * 1.0, "gpu": [None, 0, 1, 0, 1, None], "power_w": [100.0] * n}
+        ),
+        SAMPLE_SCHEMA,
+    )
+    found = kept(frame)
+    assert found is not None and isinstance(found.gpu, np.ndarray)
+    assert found.gpu.tolist() == [0, 1, 0, 1] and found.time.tolist() == [1.0, 2.0, 3.0, 4.0]
