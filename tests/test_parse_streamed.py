@@ -41,8 +41,9 @@ def test_a_capture_printed_in_chunks_is_the_whole_frame(capture: Path, to: str) 
     assert f"{capture}: smi-table, 50000 rows" in result.stderr
 
 
-def test_each_chunk_is_printed_before_the_next_is_read(capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A capture that turns unreadable after its first chunk: that chunk's rows are out, then the error."""
+@pytest.fixture
+def damaged(capture: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The capture, turning unreadable after its first chunk."""
     chunks = bertlogs.parsers.parse_chunks
 
     def failing_after_one(*args: object, **options: object) -> Iterator[Parsed]:
@@ -50,7 +51,12 @@ def test_each_chunk_is_printed_before_the_next_is_read(capture: Path, monkeypatc
         raise ParseError(str(capture), "damaged after its first chunk")
 
     monkeypatch.setattr(bertlogs.parsers, "parse_chunks", failing_after_one)
-    result = runner.invoke(app, ["parse", str(capture)])
+    return capture
+
+
+def test_each_chunk_is_printed_before_the_next_is_read(damaged: Path) -> None:
+    """A capture that turns unreadable after its first chunk: that chunk's rows are out, then the error."""
+    result = runner.invoke(app, ["parse", str(damaged)])
     assert result.exit_code == ExitCode.BAD_INPUT
     assert result.stdout.startswith("sample,time,gpu,") and result.stdout.count("\n") > 1000
     assert "damaged after its first chunk" in result.stderr
@@ -65,14 +71,7 @@ def test_a_capture_without_rows_prints_its_header_and_its_warnings(tmp_path: Pat
     assert f"{path}: smi-csv, 0 rows" in result.stderr and "truncated last line ignored" in result.stderr
 
 
-def test_json_stays_one_array_when_a_chunk_fails(capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    chunks = bertlogs.parsers.parse_chunks
-
-    def failing_after_one(*args: object, **options: object) -> Iterator[Parsed]:
-        yield next(iter(chunks(*args, **options)))  # type: ignore[arg-type]
-        raise ParseError(str(capture), "damaged after its first chunk")
-
-    monkeypatch.setattr(bertlogs.parsers, "parse_chunks", failing_after_one)
-    result = runner.invoke(app, ["parse", str(capture), "--to", "json"])
+def test_json_stays_one_array_when_a_chunk_fails(damaged: Path) -> None:
+    result = runner.invoke(app, ["parse", str(damaged), "--to", "json"])
     assert result.exit_code == ExitCode.BAD_INPUT
     assert len(json.loads(result.stdout)) > 1000  # the rows before the failure, as a whole JSON document
