@@ -31,8 +31,10 @@ _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 import polars as pl
+from bertlogs.allocator import reuse_freed_memory
 from bertlogs.parsers import smi_csv, smi_table
 from bertlogs.parsers.text import Source
+reuse_freed_memory()  # as the CLI does
 module, mode, paths = sys.argv[1], sys.argv[2], [Path(p) for p in sys.argv[3:]]
 parser = smi_table if module == "smi-table" else smi_csv
 reference = smi_table._parse_polars if module == "smi-table" else smi_csv.parse
