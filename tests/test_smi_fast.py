@@ -177,6 +177,14 @@ def test_stamps_are_correctly_rounded(stamp: str) -> None:
     assert at.tolist() == [0] and values[0] == float(stamp)
 
 
+@given(st.lists(st.tuples(st.integers(10**9, 10**10 - 1), st.integers(0, 10**9 - 1)), min_size=1, max_size=50))
+def test_stamps_are_correctly_rounded_whatever_their_digits(stamps: list[tuple[int, int]]) -> None:
+    """Whole seconds plus the fraction rounded once more is the correctly rounded value (`smi_fast.stamps`)."""
+    texts = [f"{whole}.{nanos:09d}" for whole, nanos in stamps]
+    at, values = smi_fast.stamps(smi_fast.lines("".join(f"{t}\n" for t in texts).encode()))
+    assert at.tolist() == list(range(len(texts))) and values.tolist() == [float(t) for t in texts]
+
+
 def test_numbers_too_wide_for_the_fast_path_are_left_to_polars() -> None:
     row = "|  40%   70C    P2   113W / 250W | 12345678901MiB / 99999999999MiB |     35%      Default |"
     expected = same_as_reference(Source.of_text(f"{row}\n1574690400.5\n" * 3), 4096)

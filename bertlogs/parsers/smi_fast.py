@@ -147,18 +147,21 @@ def _digits_value(region: np.ndarray, inked: list[np.ndarray]) -> np.ndarray:
     return value
 
 
-# exact decimal to binary needs a 64-bit mantissa for the 19 digits of `%s.%N` (x86's long double)
-EXACT_STAMPS = np.finfo(np.longdouble).nmant >= 63
 _ZEROS = np.uint64(0x3030303030303030)
 
 
 def stamps(ls: Lines) -> tuple[np.ndarray, np.ndarray]:
     """The indices of the lines that are `date +%s` or `date +%s.%N` stamps (10 digits, a dot, 9 digits),
-    and their values as float64, correctly rounded (as polars' cast gives); a value whose rounding is a tie
-    is left to polars. Digits are read eight at a time (SWAR, as fast_float does)."""
+    and their values as float64, correctly rounded (as polars' cast gives). Digits are read eight at a time
+    (SWAR, as fast_float does).
+
+    Whole seconds W (10 digits: 1e9 <= W < 1e10) plus F / 1e9 rounded once more is the correctly rounded value:
+    F / 1e9 is off by at most 2^-54, while W + F / 1e9 lies at least 1 / (1e9 2^24) (> 2^-54) from any midpoint
+    between two doubles near W (it would be one only if F 2^k, k >= 24, equalled an odd multiple of 1e9 =
+    2^9 5^9), so the second rounding goes the way the exact value does."""
     size = ls.end - ls.start
     maybe = np.flatnonzero(((size == 10) | (size == _STAMP_BYTES)) & (ls.data[ls.start] > ord("0")) & ls.clean)
-    if not EXACT_STAMPS or len(maybe) == 0:
+    if len(maybe) == 0:
         return np.empty(0, np.int64), np.empty(0)
     block = np.lib.stride_tricks.sliding_window_view(ls.data, 24)[ls.start[maybe]]
     long = size[maybe] == _STAMP_BYTES
@@ -169,12 +172,8 @@ def stamps(ls: Lines) -> tuple[np.ndarray, np.ndarray]:
     tenth = block[:, 11].astype(np.uint64) - ord("0")
     ok = head & tail & (two <= 9).all(axis=1) & (tenth <= 9) & (block[:, 10] == ord("."))
     whole = (two[:, 0] * 10 + two[:, 1]) * np.uint64(10**8) + whole8
-    nanos = whole * np.uint64(10**9) + tenth * np.uint64(10**8) + fraction8
-    exact = nanos.astype(np.longdouble) / np.longdouble(10**9)
-    value = exact.astype(np.float64)
-    gap = np.abs(exact - value.astype(np.longdouble))
-    spacing = np.spacing(value).astype(np.longdouble)
-    ok &= (gap != spacing / 2) & (gap != spacing / 4)  # a tie, or one below a power of two: polars decides
+    nanos = tenth * np.uint64(10**8) + fraction8
+    value = whole.astype(np.float64) + nanos.astype(np.float64) / 1e9
     return maybe[ok], value[ok]
 
 
