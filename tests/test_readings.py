@@ -4,6 +4,7 @@ and the rules for impossible readings, against a row-by-row statement of them.""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import polars as pl
@@ -176,3 +177,15 @@ def test_a_reading_of_no_gpu_is_left_out_as_one_of_no_time() -> None:
     found = kept(frame)
     assert found is not None and isinstance(found.gpu, np.ndarray)
     assert found.gpu.tolist() == [0, 1, 0, 1] and found.time.tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_utilisation_past_half_precision_widens_without_a_warning() -> None:
+    """An impossible reading (1e6 %) is left out as NaN, and judging it for half precision warns of nothing."""
+    frame = conform(
+        pl.DataFrame({"sample": [0, 1], "time": [0.0, 1.0], "gpu": [0, 0], "util_pct": [50.0, 1e6]}), SAMPLE_SCHEMA
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = kept(frame)
+    assert found is not None and found.util_pct.dtype == np.float32 and found.util_pct[0] == 50.0
+    assert np.isnan(found.util_pct[1]) and found.excluded.count == 1
