@@ -37,6 +37,11 @@ class ParseError(BertlogsError):
         shown = f": {line[:120]!r}" if line is not None else ""
         super().__init__(f"{where}: {reason}{shown}")
 
+    @classmethod
+    def unreadable(cls, path: str, exc: OSError) -> ParseError:
+        """The file at `path` cannot be read (gone, moved, no permission): what the OS said."""
+        return cls(path, f"cannot read: {exc.strerror or exc}")
+
 
 class NotDataError(ParseError):
     """A file that is none of the formats bertlogs reads (unknown, binary, empty): skipped, not damaged."""

@@ -131,7 +131,7 @@ def read_json(source: Source, what: str) -> dict:
             with source.data.open("rb") as file:
                 raw = file.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise ParseError(path, f"cannot read: {exc.strerror or exc}") from exc
+        raise ParseError.unreadable(path, exc) from exc
     if len(raw) > MAX_BYTES:
         raise ParseError(path, f"larger than {MAX_BYTES >> 20} MiB: too large for a {what}")
     text = decode(path, raw)

@@ -322,7 +322,11 @@ def frame(parts: list[Numbered]) -> pl.DataFrame:
 
 _NUMBERED = ("sample", "time", "gpu", "cells", "null")
 _NONE = Numbered(
-    np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64), np.empty((0, 6), np.float32), np.empty((0, 6), bool)
+    np.empty(0, np.int64),
+    np.empty(0),
+    np.empty(0, np.int64),
+    np.empty((0, len(CELLS)), np.float32),
+    np.empty((0, len(CELLS)), bool),
 )
 
 

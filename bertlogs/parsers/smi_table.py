@@ -92,13 +92,11 @@ def parse_many(sources: list[Source], *, utc_offsets_s: list[float]) -> list[tup
     groups: dict[tuple[bool, bool, bool, float, bytes], list[int]] = {}
     templates: dict[bytes, smi_fast.Template | None] = {}
     for i, (source, offset) in enumerate(zip(sources, utc_offsets_s, strict=True)):
-        size = _joinable_size(source)
-        if size is not None:
+        if _joinable(source):
             tmpl = smi_fast.template(source.head)
             key = b"" if tmpl is None else tmpl.text.tobytes() + tmpl.fixed.tobytes()
             templates[key] = tmpl
-            clean = "\x1b" in source.head or "\r" in source.head
-            groups.setdefault((*_kinds([source.head]), clean, offset, key), []).append(i)
+            groups.setdefault((*_kinds([source.head]), source.needs_cleaning, offset, key), []).append(i)
     for (tables, dates, clean, offset, key), members in groups.items():
         reading = smi_fast.Reading(templates[key], _classifier(tables, dates, offset))
         for part in _up_to_a_piece(members, sources):
@@ -113,12 +111,11 @@ def parse_many(sources: list[Source], *, utc_offsets_s: list[float]) -> list[tup
     return [found[i] for i in range(len(sources))]
 
 
-def _joinable_size(source: Source) -> int | None:
-    """The size of a capture that the fast path reads whole, joined with others: one that fits a piece and ends
-    with a newline (a line cut off would run on into the next file), without wrappings or a byte-order mark."""
-    if source.quirks.any or source.head.startswith("\ufeff") or not source.ends_with_newline:
-        return None
-    return source.size_bytes if source.size_bytes <= PIECE_BYTES and source.before_line is None else None
+def _joinable(source: Source) -> bool:
+    """Whether the fast path reads this capture whole, joined with others: it fits a piece and ends with a
+    newline (a line cut off would run on into the next file), without wrappings or a byte-order mark."""
+    plain = not (source.quirks.any or source.head.startswith("\ufeff") or source.before_line is not None)
+    return plain and source.ends_with_newline and source.size_bytes <= PIECE_BYTES
 
 
 def _up_to_a_piece(members: list[int], sources: list[Source]) -> Iterator[list[int]]:
@@ -126,7 +123,7 @@ def _up_to_a_piece(members: list[int], sources: list[Source]) -> Iterator[list[i
     part: list[int] = []
     total = 0
     for i in members:
-        size = _joinable_size(sources[i]) or 0
+        size = sources[i].size_bytes
         if part and total + size > PIECE_BYTES:
             yield part
             part, total = [], 0
@@ -353,11 +350,12 @@ def chunks(source: Source, *, utc_offset_s: float, piece_bytes: int = PIECE_BYTE
         yield _parse_polars(source, utc_offset_s=utc_offset_s)[0]
         return
     tables, dates = _kinds([source.head])
-    clean = "\x1b" in source.head or "\r" in source.head
     reading = smi_fast.Reading(smi_fast.template(source.head), _classifier(tables, dates, utc_offset_s))
     samples, first_line = smi_fast.Samples(tables), 1
     # numpy and polars let go of the GIL: two pieces are read at once
-    for count, kept in read_ahead(lambda piece: reading.kept(piece, clean), pieces(source.data, piece_bytes)):
+    for count, kept in read_ahead(
+        lambda piece: reading.kept(piece, source.needs_cleaning), pieces(source.data, piece_bytes)
+    ):
         np.add(kept.line, first_line, out=kept.line)  # numbered from the file's first line
         if source.before_line is not None:
             kept = kept[kept.line < source.before_line]

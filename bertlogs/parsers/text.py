@@ -221,7 +221,7 @@ class Source:
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             raise ParseError(where, f"damaged gzip file: {exc}") from exc
         except OSError as exc:
-            raise ParseError(where, f"cannot read: {exc.strerror or exc}") from exc
+            raise ParseError.unreadable(where, exc) from exc
         self._open(data, head, size, last)
 
     @classmethod
@@ -278,7 +278,7 @@ class Source:
         try:
             return self._data if isinstance(self._data, bytes) else self._data.read_bytes()
         except OSError as exc:
-            raise ParseError(str(self.path), f"cannot read: {exc.strerror or exc}") from exc
+            raise ParseError.unreadable(str(self.path), exc) from exc
 
     @property
     def data(self) -> Path | bytes:
@@ -288,19 +288,20 @@ class Source:
     def lines(self, utc_offset_s: float = 0.0) -> pl.LazyFrame:
         """`line`, `text` (cleaned, its wrappings peeled: see `Quirks`), and the `stamp_s` and `stamp_clock`
         of a peeled date-time prefix (null where there is none)."""
-        lines = self.peel(scan_lines(self._data, clean=self._needs_cleaning), utc_offset_s)
+        lines = self.peel(scan_lines(self._data, clean=self.needs_cleaning), utc_offset_s)
         return lines if self.before_line is None else lines.filter(pl.col("line") < self.before_line)
 
     @property
-    def _needs_cleaning(self) -> bool:
-        # colours and \r redraws are cleaned where the head shows them: two regex passes fewer per line
+    def needs_cleaning(self) -> bool:
+        """Whether lines are cleaned of colours and \r redraws: where the head shows them (two regex passes fewer
+        per line elsewhere)."""
         return "\x1b" in self.head or "\r" in self.head
 
     @property
     def plain(self) -> bool:
         """Whether `lines()` is the file's lines as `scan_lines(data, clean=False)` reads them, with null stamps:
         text with nothing to clean or peel, no byte-order mark, and no line left out."""
-        return not (self.is_binary or self.quirks.any or self._needs_cleaning or self.before_line is not None) and (
+        return not (self.is_binary or self.quirks.any or self.needs_cleaning or self.before_line is not None) and (
             not self.head.startswith("\ufeff")
         )
 
@@ -443,7 +444,7 @@ def pieces(data: Path | bytes, size_bytes: int = PIECE_BYTES) -> Iterator[bytes]
         with data.open("rb") as f:
             yield from _cut_at_newlines(iter(lambda: f.read(size_bytes), b""))
     except OSError as exc:
-        raise ParseError(str(data), f"cannot read: {exc.strerror or exc}") from exc
+        raise ParseError.unreadable(str(data), exc) from exc
 
 
 T = TypeVar("T")

@@ -108,7 +108,7 @@ def parse_path(path: Path, *, utc_offset_s: float = 0.0) -> tuple[pl.DataFrame, 
         if data.startswith(GZIP_MAGIC):
             data = _gunzipped(where, data)
     except OSError as exc:
-        raise ParseError(where, f"cannot read: {exc.strerror or exc}") from exc
+        raise ParseError.unreadable(where, exc) from exc
     if not data:
         raise NotDataError(where, "empty file")
     if not looks_like_bytes(data[:_MAX_FIRST_RECORD_BYTES]):
