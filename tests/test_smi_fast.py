@@ -170,6 +170,67 @@ def test_fast_path_matches_reference_on_fuzzed_captures(text: str, piece_bytes: 
         same_as_reference(source, piece_bytes, utc_offset_s=offset)
 
 
+# periodic captures (`smi_fast.periodic`): rows of one width and stamps in one pattern, as a `watch` loop writes
+# them, with a byte or a line here and there that breaks the pattern
+FIXED_ROW = "|  40%   70C    P2   {:>3}W / 250W |  {:>5}MiB / 11019MiB |     {:>2}%      Default |"
+BREAKS = ["|  40%   70C    P2  1055W / 250W |  10400MiB / 11019MiB |     35%      Default |", "ERR!", "", "x"]
+
+
+@st.composite
+def periodic_captures(draw: st.DrawFn) -> str:
+    gpus, after = draw(st.integers(1, 3)), draw(st.booleans())
+    stamp_form = draw(st.sampled_from(["{:.9f}", "{:.0f}", "{:.3f}", "{:.0f}000000000"]))  # the last: `date +%s%N`
+    lines: list[str] = []
+    for i in range(draw(st.integers(3, 150))):  # past a pattern's 4 KB at times: it is seen in them
+        stamp = stamp_form.format(1574690400 + i * 0.31)
+        body = [FIXED_ROW.format(100 + (i * 7 + g) % 900, 10000 + i, (i + g) % 100) for g in range(gpus)]
+        lines += [*body, stamp] if after else [stamp, *body]
+    for _ in range(draw(st.integers(0, 2))):  # a line that breaks the pattern
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(BREAKS)))
+    text = "\n".join(lines) + "\n"
+    for _ in range(draw(st.integers(0, 2))):  # a byte that breaks a row or a stamp, or joins two lines
+        at = draw(st.integers(0, len(text) - 1))
+        at = text.find("\n", at) if draw(st.booleans()) and text.find("\n", at) < len(text) - 1 else at
+        text = text[:at] + draw(st.sampled_from(["x", " ", "|", "\r", "\n", "7"])) + text[at + 1 :]
+    return text
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(text=periodic_captures(), piece_bytes=st.sampled_from([1024, 8192, 2**20]))
+def test_periodic_pieces_match_reference(text: str, piece_bytes: int) -> None:
+    source = Source.of_text(text)
+    if sniff(source.head) == "smi-table":
+        same_as_reference(source, piece_bytes)
+
+
+@pytest.mark.parametrize("after", [False, True])
+def test_two_lines_joined_past_the_pattern_are_read_as_one(after: bool) -> None:
+    """A newline lost past the first 4 KB (where the pattern is seen): the row and the stamp it joins are one
+    line, as the reference reads them, not a row and a stamp in their usual places."""
+    lines = []
+    for i in range(80):
+        pair = [f"{1574690400 + i * 0.31:.9f}", FIXED_ROW.format(100 + i, 10000 + i, i % 100)]
+        lines += pair[::-1] if after else pair
+    text = "\n".join(lines) + "\n"
+    at = text.find("\n", 6000)
+    same_as_reference(Source.of_text(text[:at] + "x" + text[at + 1 :]), 2**20)
+
+
+def test_a_periodic_piece_is_read_as_periods() -> None:
+    """The demo's capture (rows and stamps one after the other, each of one width) is read period by period,
+    and as the line by line reading reads it."""
+    text = (FIXTURES / "cola-sweep" / "base-bs2" / "nvidia-smi.log").read_bytes()
+    template = smi_fast.template(Source.of_text(text.decode()).head)
+    found = smi_fast.periodic(text, template)
+    assert found is not None
+    kept, length = found
+    assert len(text) - length < 200 and kept.row.sum() == kept.line.size // 2  # (the pattern: a row, a stamp)
+    reading = smi_fast.Reading(template, smi_table._classifier(False, False, 0.0))
+    expected = reading._kept(text[:length], False)[1]
+    for name in smi_fast._KEPT:
+        assert np.array_equal(getattr(kept, name), getattr(expected, name), equal_nan=True), name
+
+
 @pytest.mark.parametrize("stamp", ["1574690400.313455820", "1574690400.999999999", "1099511627.776000000"])
 def test_stamps_are_correctly_rounded(stamp: str) -> None:
     ls = smi_fast.lines(f"{stamp}\n".encode())

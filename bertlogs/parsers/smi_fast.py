@@ -100,16 +100,23 @@ def lines(piece: bytes) -> Lines:
 
 def rows(ls: Lines, tmpl: Template) -> tuple[np.ndarray, np.ndarray]:
     """The indices of the lines that are number rows of the template's layout, and their kept cells as
-    Float32 (one column per cell, in `_NUMBER_GROUPS` order).
-
-    The fixed bytes are compared eight at a time; the regions' bytes column by column (each column a
-    contiguous array across the rows)."""
+    Float32 (one column per cell, in `_NUMBER_GROUPS` order)."""
     width = len(tmpl.text)
     maybe = np.flatnonzero((ls.end - ls.start == width) & (ls.data[ls.start] == ord("|")) & ls.clean)
     if len(maybe) == 0:  # (else the data, padded, holds a window of `8 * words` bytes)
         return maybe, np.empty((0, len(tmpl.numbers)), np.float32)
-    words = -(-width // 8)
-    block = np.lib.stride_tricks.sliding_window_view(ls.data, 8 * words)[ls.start[maybe]]
+    block = np.lib.stride_tricks.sliding_window_view(ls.data, 8 * -(-width // 8))[ls.start[maybe]]
+    ok, cells = _row_cells(block, tmpl)
+    return maybe[ok], cells[:, ok].T
+
+
+def _row_cells(block: np.ndarray, tmpl: Template) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of `block` (a line's first bytes, `8 * words` of them, from its first byte on: the last axis
+    contiguous), whether it is a number row of the template's layout, and the kept cells (a row per cell).
+
+    The fixed bytes are compared eight at a time; the regions' bytes column by column (each column a
+    contiguous array across the rows)."""
+    width, words = len(tmpl.text), block.shape[1] // 8
     text, fixed = (np.zeros(8 * words, np.uint8) for _ in range(2))
     text[:width], fixed[:width] = tmpl.text, np.where(tmpl.fixed, 0xFF, 0)
     wrong = (block.view(np.uint64) ^ text.view(np.uint64)) & fixed.view(np.uint64)
@@ -122,13 +129,13 @@ def rows(ls: Lines, tmpl: Template) -> tuple[np.ndarray, np.ndarray]:
         ok &= _right_aligned(region, inked)
         if i == 0:  # the fan: not all digits, or the row could also read as an index row
             ok &= np.any([ink & ((c - ord("0")) > 9) for ink, c in zip(inked, region, strict=True)], axis=0)
-    cells = np.empty((len(tmpl.numbers), len(maybe)), np.float32)
+    cells = np.empty((len(tmpl.numbers), len(block)), np.float32)
     for i, (a, b) in enumerate(tmpl.numbers):
         region = np.ascontiguousarray(block[:, a:b].T)
         inked = [(c - ord("0")) <= 9 for c in region]
         ok &= _right_aligned(region, inked)
         cells[i] = _digits_value(region, inked)
-    return maybe[ok], cells[:, ok].T
+    return ok, cells
 
 
 def _right_aligned(region: np.ndarray, inked: list[np.ndarray]) -> np.ndarray:
@@ -160,21 +167,26 @@ def stamps(ls: Lines) -> tuple[np.ndarray, np.ndarray]:
     between two doubles near W (it would be one only if F 2^k, k >= 24, equalled an odd multiple of 1e9 =
     2^9 5^9), so the second rounding goes the way the exact value does."""
     size = ls.end - ls.start
-    maybe = np.flatnonzero(((size == 10) | (size == _STAMP_BYTES)) & (ls.data[ls.start] > ord("0")) & ls.clean)
+    maybe = np.flatnonzero(((size == 10) | (size == _STAMP_BYTES)) & ls.clean)
     if len(maybe) == 0:
         return np.empty(0, np.int64), np.empty(0)
     block = np.lib.stride_tricks.sliding_window_view(ls.data, 24)[ls.start[maybe]]
-    long = size[maybe] == _STAMP_BYTES
+    ok, value = _stamp_values(block, size[maybe] == _STAMP_BYTES)
+    return maybe[ok], value[ok]
+
+
+def _stamp_values(block: np.ndarray, long: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of `block` (a line's first 24 bytes, a copy: it is written to), whether it is a stamp (`long`:
+    with its nine decimals; else `date +%s`), and its value."""
     block[~long, 10:20] = [ord("."), *b"000000000"]  # `date +%s`: read as `.000000000`
     head, whole8 = _eight_digits(block, 2)
     tail, fraction8 = _eight_digits(block, 12)
     two = block[:, :2].astype(np.uint64) - ord("0")
     tenth = block[:, 11].astype(np.uint64) - ord("0")
-    ok = head & tail & (two <= 9).all(axis=1) & (tenth <= 9) & (block[:, 10] == ord("."))
+    ok = head & tail & (two <= 9).all(axis=1) & (two[:, 0] > 0) & (tenth <= 9) & (block[:, 10] == ord("."))
     whole = (two[:, 0] * 10 + two[:, 1]) * np.uint64(10**8) + whole8
     nanos = tenth * np.uint64(10**8) + fraction8
-    value = whole.astype(np.float64) + nanos.astype(np.float64) / 1e9
-    return maybe[ok], value[ok]
+    return ok, whole.astype(np.float64) + nanos.astype(np.float64) / 1e9
 
 
 def _eight_digits(block: np.ndarray, at: int) -> tuple[np.ndarray, np.ndarray]:
@@ -231,7 +243,22 @@ class Reading:
 
     def kept(self, piece: bytes, clean: bool) -> tuple[int, Kept]:
         """How many lines the piece holds, and its kept lines, numbered from 0; `clean`: the capture's lines
-        are cleaned of CR and ESC (`text.cleaned`) before they are read. (Pieces may be read in parallel.)"""
+        are cleaned of CR and ESC (`text.cleaned`) before they are read. (Pieces may be read in parallel.)
+
+        A piece whose lines repeat one pattern of row and stamp lines (`periodic`) is read as a table of
+        periods; the lines after the last whole period, or every line when a period is not as its pattern
+        says, line by line."""
+        found = periodic(piece, self.tmpl)
+        if found is None:
+            return self._kept(piece, clean)
+        kept, length = found
+        if length == len(piece):
+            return len(kept.line), kept
+        count, rest = self._kept(piece[length:], clean)
+        np.add(rest.line, len(kept.line), out=rest.line)
+        return len(kept.line) + count, Kept.joined([kept, rest])
+
+    def _kept(self, piece: bytes, clean: bool) -> tuple[int, Kept]:
         ls = lines(piece)
         count = len(ls.start)
         kind = np.zeros(count, np.int8)  # 1: a row read fast, 2: a stamp read fast
@@ -282,6 +309,55 @@ class Reading:
         line, row, stamp, header, index = (frame[n].to_numpy() for n in ("line", "row", "stamp", "header", "index"))
         cells = frame.select(CELLS).to_numpy().astype(np.float32)
         return Kept(line, row, stamp, header, index, cells, frame.select(f"{c}_null" for c in CELLS).to_numpy())
+
+
+_PERIOD_LINES = 16  # a pattern of at most this many lines (a sample of up to 15 GPUs and its stamp)
+
+
+def periodic(piece: bytes, tmpl: Template | None) -> tuple[Kept, int] | None:
+    """The kept lines of the piece's whole periods and the bytes they span, when its lines repeat one pattern
+    (seen in its first lines) of number rows of the template's layout and `date +%s.%N` stamps, every period
+    read as its pattern says; else None. A period holds no CR or ESC: the template's bytes and a stamp's digits
+    leave no room for one."""
+    pattern = _pattern(piece)
+    if pattern is None or tmpl is None:
+        return None
+    sizes, period = pattern, int(pattern.sum())
+    count = len(piece) // period
+    data = np.frombuffer(piece + bytes(24 + 8 * -(-len(tmpl.text) // 8)), np.uint8)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    is_row = sizes == len(tmpl.text) + 1
+    if not (is_row | (sizes == 11) | (sizes == _STAMP_BYTES + 1)).all():
+        return None
+    lines = len(sizes) * count
+    stamp, cells = np.full(lines, np.nan), np.full((lines, len(CELLS)), np.nan, np.float32)
+    for j, (at, size) in enumerate(zip(starts.tolist(), sizes.tolist(), strict=True)):  # over the pattern's lines
+        window = 8 * -(-size // 8) if is_row[j] else 24
+        block = np.lib.stride_tricks.as_strided(data[at:], (count, window), (period, 1), writeable=False)
+        if not (block[:, size - 1] == 10).all():
+            return None
+        if is_row[j]:
+            ok, values = _row_cells(block, tmpl)
+            cells[j :: len(sizes)] = values.T
+        else:
+            ok, values = _stamp_values(block.copy(), np.full(count, size == _STAMP_BYTES + 1))
+            stamp[j :: len(sizes)] = values
+        if not ok.all():
+            return None
+    none = np.zeros((lines, len(CELLS)), bool)
+    kept = Kept(np.arange(lines), np.tile(is_row, count), stamp, np.zeros(lines, bool), np.full(lines, -1), cells, none)
+    return kept, period * count
+
+
+def _pattern(piece: bytes) -> np.ndarray | None:
+    """The sizes (newline included) of the lines of the shortest pattern that the piece's first lines repeat,
+    seen at least three times; None when they repeat none."""
+    head = np.frombuffer(piece[:4096], np.uint8)
+    sizes = np.diff(np.concatenate(([-1], np.flatnonzero(head == 10))))
+    for n in range(1, min(_PERIOD_LINES, len(sizes) // 3) + 1):
+        if (sizes[n:] == sizes[:-n]).all():
+            return sizes[:n]
+    return None
 
 
 @dataclass(frozen=True)
