@@ -4,6 +4,7 @@ sorted by its `run` column, whose row-group statistics let readers skip the othe
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -43,14 +44,20 @@ class Samples:
     """The GPU samples of a batch's runs, taken as the loader reads them (`add` is its sink): held for the
     batch's file (`write_batch`), but a capture's held chunks past SPILL_ROWS rows, or the largest capture's
     when the batch holds more than HELD_ROWS, are written to a file of their own (`samples/PART-N.parquet`)
-    and let go: memory holds at most HELD_ROWS rows a batch, whatever its captures' sizes, and a batch of small
-    captures stays one file. Once the batch is loaded, `keep` leaves each run only the capture it uses."""
+    and let go: memory holds at most HELD_ROWS rows a batch (and the rows of the one file being written),
+    whatever its captures' sizes, and a batch of small captures stays one file. Once the batch is loaded,
+    `keep` leaves each run only the capture it uses.
+
+    A file of its own is written by a thread while the loader reads on (the writer lets go of the GIL); a
+    failure to write it (a full disk) fails the batch's `write_batch`."""
 
     def __init__(self, dataset_dir: Path, part: str) -> None:
         self._stem = dataset_dir / "samples" / part.removesuffix(".parquet")
         self._held: dict[tuple[str, Path], list[Parsed]] = {}  # per (run, capture), the chunks not yet written
         self._files: dict[tuple[str, Path], list[Path]] = {}  # per (run, capture), the files of its own
         self._opened = 0
+        self._writing: Future[None] | None = None
+        self._failure: BaseException | None = None
 
     def add(self, run: str, chunk: Parsed) -> None:
         mine = self._held.setdefault((run, chunk.path), [])
@@ -63,22 +70,32 @@ class Samples:
     def _spill(self, key: tuple[str, Path]) -> None:
         self._opened += 1  # a name never given before (a forgotten file frees a number that another holds)
         path = self._stem.with_name(f"{self._stem.name}-{self._opened}.parquet")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")  # a full disk leaves no truncated file
-        try:
-            pl.concat([_tagged(p, key[0]) for p in self._held[key]]).write_parquet(partial, compression="snappy")
-            partial.rename(path)
-        finally:
-            partial.unlink(missing_ok=True)
         self._files.setdefault(key, []).append(path)
-        self._held[key] = []
+        chunks, self._held[key] = self._held[key], []
+        self._settle()  # one file written at a time: memory holds one file's rows beyond the held ones
+        self._writing = _WRITER.submit(_write_own, chunks, key[0], path)
+
+    def _settle(self) -> None:
+        """The file being written, finished; a failure kept for `write_batch`."""
+        if self._writing is not None:
+            self._failure = self._failure or self._writing.exception()
+            self._writing = None
 
     def held(self, run: str) -> list[Parsed]:
         return [p for (r, _), chunks in self._held.items() if r == run for p in chunks]
 
     @property
     def written(self) -> list[Path]:
+        """The files of their own (finished, or failed and gone)."""
+        self._settle()
         return [path for paths in self._files.values() for path in paths]
+
+    def raise_failure(self) -> None:
+        """Raises:
+        OSError: a file of its own could not be written (a full disk)."""
+        self._settle()
+        if self._failure is not None:
+            raise self._failure
 
     def keep(self, run: str, capture: Path | None) -> None:
         """Only `capture`'s samples stay the run's (None: none): a run's other captures are not its samples,
@@ -92,9 +109,24 @@ class Samples:
             self._drop(key)
 
     def _drop(self, key: tuple[str, Path]) -> None:
+        self._settle()
         self._held.pop(key, None)
         for path in self._files.pop(key, []):
             path.unlink(missing_ok=True)
+
+
+_WRITER = ThreadPoolExecutor(1, thread_name_prefix="bertlogs-samples")
+
+
+def _write_own(chunks: list[Parsed], run: str, path: Path) -> None:
+    """A capture's chunks to a file of their own; a full disk leaves no truncated file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        pl.concat([_tagged(p, run) for p in chunks]).write_parquet(partial, compression="snappy")
+        partial.rename(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _rows(chunks: list[Parsed]) -> int:
@@ -124,6 +156,7 @@ def write_batch(dataset_dir: Path, part: str, runs: list[tuple[str, RunFiles]], 
     """
     written: list[Path] = []
     try:
+        samples.raise_failure()  # a file of its own that failed fails the batch
         for kind in ("samples", "facts"):
             ordered = sorted(runs, key=lambda r: r[0])
             parts = [(name, parsed) for name, run in ordered if (parsed := _parts(kind, name, run, samples))]

@@ -155,3 +155,25 @@ def test_a_batch_of_small_captures_stays_one_file(tmp_path: Path, monkeypatch: p
     for run, capture in zip(RUNS, captures, strict=False):
         sink.add(run, capture)
     assert not sink.written
+
+
+def test_a_file_of_its_own_that_fails_fails_its_batch_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture's file of its own is written while the loader reads on; when the disk fills as it is written,
+    the batch's runs are errors (`writing its data`) and no Parquet file, whole or partial, is left."""
+    monkeypatch.setattr(dataset_module, "SPILL_ROWS", 500)  # every capture goes to files of its own
+    write = pl.DataFrame.write_parquet
+
+    def full_disk(frame: pl.DataFrame, path: Path, **options: object) -> None:
+        if ".partial" in str(path):
+            Path(path).write_bytes(b"PAR1")  # what a full disk leaves: the start of a file
+            raise OSError(28, "No space left on device")
+        write(frame, path, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full_disk)
+    data = tmp_path / "data"
+    summary = summarize([DEMO / RUNS[0], DEMO / RUNS[1]], dataset_dir=data)
+    assert [r.row.status for r in summary.results] == ["error", "error"]
+    assert all("writing its data" in r.row.warnings for r in summary.results)
+    assert not [p for p in data.rglob("*") if p.is_file()]

@@ -333,14 +333,15 @@ def periodic(piece: bytes, tmpl: Template | None) -> tuple[Kept, int] | None:
     stamp, cells = np.full(lines, np.nan), np.full((lines, len(CELLS)), np.nan, np.float32)
     for j, (at, size) in enumerate(zip(starts.tolist(), sizes.tolist(), strict=True)):  # over the pattern's lines
         window = 8 * -(-size // 8) if is_row[j] else 24
-        block = np.lib.stride_tricks.as_strided(data[at:], (count, window), (period, 1), writeable=False)
+        # a copy, its rows one after the other: numpy reads a strided array's 8-byte words one by one
+        block = np.lib.stride_tricks.as_strided(data[at:], (count, window), (period, 1)).copy()
         if not (block[:, size - 1] == 10).all():
             return None
         if is_row[j]:
             ok, values = _row_cells(block, tmpl)
             cells[j :: len(sizes)] = values.T
         else:
-            ok, values = _stamp_values(block.copy(), np.full(count, size == _STAMP_BYTES + 1))
+            ok, values = _stamp_values(block, np.full(count, size == _STAMP_BYTES + 1))
             stamp[j :: len(sizes)] = values
         if not ok.all():
             return None
