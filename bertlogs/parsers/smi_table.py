@@ -8,8 +8,9 @@ rows after it. GPUs are identified by the index row above each number row, else 
 Two readings with one meaning. The reference (`_parse_polars`, also `parse_many`'s batched query): one polars
 query (streamed on big captures), every line becomes flags and numbers (no strings kept), then the rows are
 grouped into samples. The fast path (`chunks`): the file in pieces of a few MB, the plain lines of each (number
-rows of the capture's own layout, `date +%s.%N` stamps) read by numpy (`smi_fast`), every other line by the
-same polars classification, then the samples numbered by `_Samples` with the state carried from piece to piece.
+rows of the capture's own layout, `date +%s.%N` stamps) read by numpy (`smi_fast`; a piece whose lines repeat one
+pattern of them as a table of periods), every other line by the same polars classification, then the samples
+numbered by `smi_fast.Samples` with the state carried from piece to piece.
 """
 
 from __future__ import annotations
