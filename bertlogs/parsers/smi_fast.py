@@ -323,8 +323,12 @@ def periodic(piece: bytes, tmpl: Template | None) -> tuple[Kept, int] | None:
     if pattern is None or tmpl is None:
         return None
     sizes, period = pattern, int(pattern.sum())
-    count = len(piece) // period
-    data = np.frombuffer(piece + bytes(24 + 8 * -(-len(tmpl.text) // 8)), np.uint8)
+    # a line's window reaches at most 13 bytes past it (a `date +%s` stamp's 24): the last periods that would
+    # read past the piece are left to the line by line reading, and the piece is read without a padded copy
+    count = (len(piece) - 16) // period
+    if count < 1:
+        return None
+    data = np.frombuffer(piece, np.uint8)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     is_row = sizes == len(tmpl.text) + 1
     if not (is_row | (sizes == 11) | (sizes == _STAMP_BYTES + 1)).all():
