@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -202,16 +202,16 @@ def _chunks(source: Source, layout: _Layout, utc_offset_s: float, piece_bytes: i
     # a line of empty fields first, then left out: polars takes the number of fields from the first line
     empty_row = b"," * (len(layout.names) - 1) + b"\n"
 
-    def read(item: tuple[bytes, int]) -> tuple[bytes, int, pl.LazyFrame | None]:  # two pieces at once
+    def read(item: tuple[bytes, int]) -> tuple[bytes, int, _FastRows | None]:  # two pieces at once
         piece, lines_before = item
         fast = None if layout.other_form else _fast(piece, layout, utc_offset_s, lines_before, source.before_line)
         return piece, lines_before, fast
 
     for piece, lines_before, fast in read_ahead(read, _numbered_pieces(source, layout, piece_bytes)):
-        numbers = _sample_numbers(layout.columns, last)  # numbered on from the frame before
         if fast is not None:
-            frame = _completed(fast, layout.columns, numbers).collect()
+            frame = fast.numbered(layout.columns, last)
         else:
+            numbers = _sample_numbers(layout.columns, last)  # numbered on from the frame before
             rows = scan_fields(empty_row + piece, width=len(layout.names), skip_lines=0).slice(1)
             rows = rows.with_columns(line=pl.col("line") - 1 + lines_before)
             frame = _samples(rows, layout, source, utc_offset_s, numbers).collect()
@@ -230,9 +230,9 @@ def _numbered_pieces(source: Source, layout: _Layout, piece_bytes: int) -> Itera
 
 def _fast(
     piece: bytes, layout: _Layout, utc_offset_s: float, lines_before: int, before_line: int | None
-) -> pl.LazyFrame | None:
-    """The rows of a piece as `_timed` gives them, read by numpy (`smi_csv_fast`); None when the piece holds a
-    line or a cell that only the polars reading reads as the reference does."""
+) -> _FastRows | None:
+    """The samples of a piece read by numpy (`smi_csv_fast`); None when the piece holds a line or a cell that
+    only the polars reading reads as the reference does."""
     kinds = {"timestamp": "timestamp", "gpu": "index", "sample": "index"}
     columns = [smi_csv_fast.Column(target, at, kinds.get(target, "number")) for target, at in layout.fields.items()]
     first_name = layout.names[0] if layout.header_line is not None else None  # (see `_samples`)
@@ -250,13 +250,74 @@ def _fast(
         kept &= found.first_filled
     if before_line is not None:
         kept &= found.lines + 1 + lines_before < before_line
-    nulls = {f"{name}_null": null for name, (_, null) in values.items() if null.any()}
-    frame = pl.DataFrame({name: value for name, (value, _) in values.items()} | nulls | {"kept": kept}).lazy()
-    read = [
-        pl.when(pl.col(f"{n}_null")).then(None).otherwise(n).alias(n) if f"{n}_null" in nulls else n for n in values
-    ]
-    cast = {c: pl.Int64 for c in ("gpu", "sample") if c in values}
-    return frame.filter("kept").select(read).cast(cast)  # type: ignore[arg-type]
+    if not kept.all():
+        values = {name: (value[kept], null[kept]) for name, (value, null) in values.items()}
+    if "memory_free_mib" in values and "memory_total_mib" not in values:  # (as `_completed` adds it)
+        used, used_null = values.get("memory_used_mib", (np.float64(0.0), np.False_))
+        free, free_null = values["memory_free_mib"]
+        values["memory_total_mib"] = (used + free, used_null | free_null)
+    timed = "timestamp" in layout.columns
+    return _FastRows(_sample_frame(values, int(kept.sum()), timed), timed)
+
+
+@dataclass(frozen=True)
+class _FastRows:
+    """A piece's samples read by numpy (SAMPLE_SCHEMA). Where the file numbers none, `sample` counts from 0 as
+    if a new sample began at the first row: whether one does depends on the piece before (`numbered`)."""
+
+    frame: pl.DataFrame
+    timed: bool  # a new sample also starts where the time changes (the file has a `timestamp` column)
+
+    def numbered(self, columns: dict[str, pl.Expr], last: _Last) -> pl.DataFrame:
+        """The frame, its samples numbered on from `last` as `_sample_numbers` numbers them."""
+        if "sample" in columns or not self.frame.height:
+            return self.frame
+        new = "gpu" not in columns or _differ(last.gpu, self.frame["gpu"][0], lambda a, b: b <= a)
+        if not new and self.timed:  # (a time from a stamp is never NaN)
+            new = _differ(last.time, self.frame["time"][0], lambda a, b: a != b)
+        return self.frame.with_columns(pl.col("sample") + (last.sample + new))
+
+
+def _differ(last: float | None, first: float | None, differ: Callable[[float, float], bool]) -> bool:
+    """Whether a piece's first reading starts a new sample after the last one before it: either is null, or
+    `differ`."""
+    return last is None or first is None or differ(last, first)
+
+
+_NUMPY_TYPES: dict[pl.DataType, type] = {pl.Float32(): np.float32, pl.Float64(): np.float64, pl.Int64(): np.int64}
+
+
+def _sample_frame(values: dict[str, tuple[np.ndarray, np.ndarray]], rows: int, timed: bool) -> pl.DataFrame:
+    """SAMPLE_SCHEMA from the read columns' values (float64) and nulls; `sample`, where the file numbers none,
+    counted from 0 as if a new sample began at the first row; `gpu` 0 where the file has none."""
+    numbers = {"sample": np.cumsum(_new_samples(values, rows, timed)) - 1, "gpu": np.zeros(rows, np.int64)}
+    columns = []
+    for name, dtype in SAMPLE_SCHEMA.items():
+        if name not in values:
+            null_column = pl.Series(name, [None], dtype).new_from_index(0, rows)
+            columns.append(pl.Series(name, numbers[name]) if name in numbers else null_column)
+            continue
+        value, null = values[name]
+        if dtype == pl.Int64:
+            value = np.where(null, 0.0, value)
+        series = pl.Series(name, value.astype(_NUMPY_TYPES[dtype]))
+        columns.append(series.scatter(np.flatnonzero(null), None) if null.any() else series)
+    return pl.DataFrame(columns)
+
+
+def _new_samples(values: dict[str, tuple[np.ndarray, np.ndarray]], rows: int, timed: bool) -> np.ndarray:
+    """Where a new sample starts (`_sample_numbers`, the first row taken as one): where the GPU index does not
+    grow, or the time (read from a stamp: never NaN) changes; a null against anything is a change."""
+    new = np.ones(rows, bool)
+    if "gpu" not in values or rows < 2:
+        return new
+    readings = [(values["gpu"], lambda a, b: b <= a)]
+    if timed:
+        readings.append((values["time"], lambda a, b: a != b))
+    new[1:] = False
+    for (value, null), differ in readings:
+        new[1:] |= differ(value[:-1], value[1:]) | null[:-1] | null[1:]
+    return new
 
 
 def _evaluated(layout: _Layout, column: smi_csv_fast.Column, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
