@@ -7,19 +7,17 @@ form); two MiB columns whose sum stays constant are read as used and free memory
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from bertlogs.errors import ParseError
 from bertlogs.parsers import smi_csv_fast
-from bertlogs.parsers.text import Source, engine, number, read_ahead, scan_fields, unix_s
+from bertlogs.parsers.text import Source, engine, number, pieces, read_ahead, scan_fields, unix_s
 from bertlogs.raw import GPU_CSV_COLUMNS
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
@@ -134,7 +132,7 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
         return pl.DataFrame(schema=SAMPLE_SCHEMA), layout.warnings
     # from the header on (dropped as a repeated header): polars takes the number of fields from the first line
     rows = _rows(source, len(layout.names), max((layout.header_line or 0) - 1, 0), utc_offset_s)
-    frame = _samples(rows, layout, source, utc_offset_s, _sample_numbers(layout.columns))
+    frame = _samples(rows, layout, source, utc_offset_s, _sample_numbers(layout.columns), source.before_line)
     # one query: on a big capture, the timestamps' text never exists whole
     return frame.collect(engine=engine(source.large)), layout.warnings
 
@@ -202,35 +200,37 @@ def _chunks(source: Source, layout: _Layout, utc_offset_s: float, piece_bytes: i
     # a line of empty fields first, then left out: polars takes the number of fields from the first line
     empty_row = b"," * (len(layout.names) - 1) + b"\n"
 
-    def read(item: tuple[bytes, int]) -> tuple[bytes, int, _FastRows | None]:  # two pieces at once
-        piece, lines_before = item
-        fast = None if layout.other_form else _fast(piece, layout, utc_offset_s, lines_before, source.before_line)
-        return piece, lines_before, fast
+    def read(piece: bytes) -> tuple[bytes, _FastRows | None]:  # two pieces at once
+        return piece, None if layout.other_form else _fast(piece, layout, utc_offset_s)
 
-    for piece, lines_before, fast in read_ahead(read, _numbered_pieces(source, layout, piece_bytes)):
+    for piece, fast in read_ahead(read, _pieces(source, layout.header_line or 0, piece_bytes)):
         if fast is not None:
             frame = fast.numbered(layout.columns, last)
         else:
             numbers = _sample_numbers(layout.columns, last)  # numbered on from the frame before
             rows = scan_fields(empty_row + piece, width=len(layout.names), skip_lines=0).slice(1)
-            rows = rows.with_columns(line=pl.col("line") - 1 + lines_before)
-            frame = _samples(rows, layout, source, utc_offset_s, numbers).collect()
+            frame = _samples(rows, layout, source, utc_offset_s, numbers, None).collect()
         if frame.height:
             yield frame
             last = _Last(frame["sample"][-1], frame["gpu"][-1], frame["time"][-1])
 
 
-def _numbered_pieces(source: Source, layout: _Layout, piece_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """The pieces after the header, each with the number of lines before it."""
-    lines_before = layout.header_line or 0
-    for piece in _pieces(source.data, piece_bytes, skip_lines=lines_before):
-        yield piece, lines_before
-        lines_before += piece.count(b"\n")
+def _pieces(source: Source, skip_lines: int, piece_bytes: int) -> Iterator[bytes]:
+    """The capture after its first `skip_lines` lines (the head's: at most `_HEAD_LINES`), in pieces of about
+    `piece_bytes` that end at a line end (`text.pieces`), without a truncated last line that `source` leaves
+    out (the last piece then: what follows the last line end)."""
+    for piece in pieces(source.data, piece_bytes):
+        start = 0
+        while skip_lines and start < len(piece):
+            start = piece.find(b"\n", start) + 1 or len(piece)
+            skip_lines -= 1
+        if source.before_line is not None and not piece.endswith(b"\n"):
+            return
+        if start < len(piece):
+            yield piece[start:] if start else piece
 
 
-def _fast(
-    piece: bytes, layout: _Layout, utc_offset_s: float, lines_before: int, before_line: int | None
-) -> _FastRows | None:
+def _fast(piece: bytes, layout: _Layout, utc_offset_s: float) -> _FastRows | None:
     """The samples of a piece read by numpy (`smi_csv_fast`); None when the piece holds a line or a cell that
     only the polars reading reads as the reference does."""
     kinds = {"timestamp": "timestamp", "gpu": "index", "sample": "index"}
@@ -243,13 +243,10 @@ def _fast(
     if "timestamp" in found.values:  # (it wins over a `time` column, as in `_timed`)
         time, null = found.values["timestamp"]
         values["time"] = (time - utc_offset_s, null)
-    # a row has some value (`_timed`), a first field when there is a header (`_samples`), and is not the truncated
-    # last line
+    # a row has some value (`_timed`), and a first field when there is a header (`_samples`)
     kept = ~np.logical_and.reduce([null for _, null in values.values()])
     if layout.header_line is not None:
         kept &= found.first_filled
-    if before_line is not None:
-        kept &= found.lines + 1 + lines_before < before_line
     if not kept.all():
         values = {name: (value[kept], null[kept]) for name, (value, null) in values.items()}
     if "memory_free_mib" in values and "memory_total_mib" not in values:  # (as `_completed` adds it)
@@ -275,7 +272,8 @@ class _FastRows:
         new = "gpu" not in columns or _differ(last.gpu, self.frame["gpu"][0], lambda a, b: b <= a)
         if not new and self.timed:  # (a time from a stamp is never NaN)
             new = _differ(last.time, self.frame["time"][0], lambda a, b: a != b)
-        return self.frame.with_columns(pl.col("sample") + (last.sample + new))
+        sample = self.frame.get_column("sample") + (last.sample + new)  # (eager: no query)
+        return self.frame.clone().replace_column(self.frame.get_column_index("sample"), sample)
 
 
 def _differ(last: float | None, first: float | None, differ: Callable[[float, float], bool]) -> bool:
@@ -330,36 +328,26 @@ def _evaluated(layout: _Layout, column: smi_csv_fast.Column, texts: list[str]) -
     return series.fill_null(np.nan).to_numpy(), series.is_null().to_numpy()
 
 
-def _pieces(data: Path | bytes, piece_bytes: int, *, skip_lines: int) -> Iterator[bytes]:
-    """`data` after its first `skip_lines` lines, in pieces of about `piece_bytes` that end at a line end (the
-    last one maybe not); a longer line is one piece."""
-    with data.open("rb") if isinstance(data, Path) else io.BytesIO(data) as f:
-        for _ in range(skip_lines):  # the head's lines before the first row (at most `_HEAD_LINES`)
-            f.readline()
-        while piece := f.read(piece_bytes):
-            while (end := piece.rfind(b"\n") + 1) == 0 and (more := f.read(piece_bytes)):
-                piece += more
-            if 0 < end < len(piece) and f.read(1):  # at the end, a truncated line stays with its piece
-                f.seek(end - len(piece) - 1, io.SEEK_CUR)
-                piece = piece[:end]
-            yield piece
-
-
 def _peeled(source: Source) -> bool:
     """Whether the capture's lines are read peeled of wrappings (cells are stripped of blanks anyway)."""
     return replace(source.quirks, trailing_blanks=False).any
 
 
 def _samples(
-    rows: pl.LazyFrame, layout: _Layout, source: Source, utc_offset_s: float, sample_numbers: pl.Expr
+    rows: pl.LazyFrame,
+    layout: _Layout,
+    source: Source,
+    utc_offset_s: float,
+    sample_numbers: pl.Expr,
+    before_line: int | None,
 ) -> pl.LazyFrame:
     """The samples (SAMPLE_SCHEMA) of `rows` (`_rows`), numbered by `sample_numbers` unless the file numbers
-    them."""
+    them, the lines from `before_line` on left out (a truncated last line)."""
     columns = layout.columns
     if layout.header_line is not None:  # the header again: a restarted poller appending to the same file
         rows = rows.filter(pl.col("c0").str.strip_chars() != layout.names[0])
-    if source.before_line is not None:  # a truncated last line
-        rows = rows.filter(pl.col("line") < source.before_line)
+    if before_line is not None:
+        rows = rows.filter(pl.col("line") < before_line)
     frame = _timed(rows, columns, layout.other_form, utc_offset_s, source)
     return _completed(frame, columns, sample_numbers)
 
