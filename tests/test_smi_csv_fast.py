@@ -353,3 +353,22 @@ def test_the_total_memory_is_used_plus_free_and_null_with_either(fallbacks: list
     assert fallbacks == [1, 0]
     frame = pl.concat(smi_csv.chunks(source, utc_offset_s=0.0))
     assert frame["memory_total_mib"].to_list() == [40960.0, None, None, 40960.0] * 5
+
+
+@pytest.mark.parametrize("lines", range(1, 9))
+@pytest.mark.parametrize(
+    ("first", "last", "value"), [(" 5 %", "-5 %", -5.0), ("15 %", "-5 %", -5.0), ("15 %", "N/A ", None)]
+)
+def test_a_line_of_the_first_lines_length_differing_in_a_byte_is_read_as_the_reference(
+    lines: int, first: str, last: str, value: float | None
+) -> None:
+    """Lines of one length are read by their first line's layout (`smi_csv_fast._one_layout`): one that differs
+    in a byte that is no digit, or holds no digit where the first line has one, is not of that layout, wherever
+    the byte falls (the piece's last bytes are not a whole word)."""
+    row = "2024/05/01 10:00:0{}.000, 0, 50.00 W, {}\n"
+    text = "timestamp, index, power.draw [W], utilization.gpu [%]\n"
+    text += "".join(row.format(i, first) for i in range(lines)) + row.format(lines, last)
+    source = Source.of_text(text)
+    assert_chunks_are_reference(source, 0.0, 1 << 20)
+    util = pl.concat(smi_csv.chunks(source, utc_offset_s=0.0))["util_pct"].to_list()
+    assert util == [float(first[:2])] * lines + [value]
