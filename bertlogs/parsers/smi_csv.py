@@ -7,17 +7,19 @@ form); two MiB columns whose sum stays constant are read as used and free memory
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from bertlogs.errors import ParseError
 from bertlogs.parsers import smi_csv_fast
-from bertlogs.parsers.text import Source, engine, number, pieces, read_ahead, scan_fields, unix_s
+from bertlogs.parsers.text import Source, engine, number, read_ahead, scan_fields, unix_s
 from bertlogs.raw import GPU_CSV_COLUMNS
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
@@ -217,17 +219,22 @@ def _chunks(source: Source, layout: _Layout, utc_offset_s: float, piece_bytes: i
 
 def _pieces(source: Source, skip_lines: int, piece_bytes: int) -> Iterator[bytes]:
     """The capture after its first `skip_lines` lines (the head's: at most `_HEAD_LINES`), in pieces of about
-    `piece_bytes` that end at a line end (`text.pieces`), without a truncated last line that `source` leaves
-    out (the last piece then: what follows the last line end)."""
-    for piece in pieces(source.data, piece_bytes):
-        start = 0
-        while skip_lines and start < len(piece):
-            start = piece.find(b"\n", start) + 1 or len(piece)
-            skip_lines -= 1
-        if source.before_line is not None and not piece.endswith(b"\n"):
-            return
-        if start < len(piece):
-            yield piece[start:] if start else piece
+    `piece_bytes` that end at a line end (a longer line is one piece), but the last, which may end with a
+    truncated line: left out where `source` leaves it out."""
+    data = source.data
+    with data.open("rb") if isinstance(data, Path) else io.BytesIO(data) as f:
+        for _ in range(skip_lines):
+            f.readline()
+        while piece := f.read(piece_bytes):
+            while (end := piece.rfind(b"\n") + 1) == 0 and (more := f.read(piece_bytes)):
+                piece += more
+            if 0 < end < len(piece) and f.read(1):
+                f.seek(end - len(piece) - 1, io.SEEK_CUR)
+                piece = piece[:end]
+            elif end < len(piece) and source.before_line is not None:  # the last piece: its truncated line
+                piece = piece[:end]
+            if piece:
+                yield piece
 
 
 def _fast(piece: bytes, layout: _Layout, utc_offset_s: float) -> _FastRows | None:
