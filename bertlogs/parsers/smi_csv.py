@@ -279,7 +279,7 @@ class _FastRows:
         new = "gpu" not in columns or _differ(last.gpu, self.frame["gpu"][0], lambda a, b: b <= a)
         if not new and self.timed:  # (a time from a stamp is never NaN)
             new = _differ(last.time, self.frame["time"][0], lambda a, b: a != b)
-        sample = self.frame.get_column("sample") + (last.sample + new)  # (eager: no query)
+        sample = pl.Series("sample", self.frame["sample"].to_numpy() + (last.sample + new))  # (no polars query)
         return self.frame.clone().replace_column(self.frame.get_column_index("sample"), sample)
 
 
