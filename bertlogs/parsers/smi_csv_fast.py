@@ -131,7 +131,7 @@ def _one_layout(
         numbers.append((column, [start + field for field in fields], fraction_digits))
     if not _same_but(whole, template, varies):
         return None
-    digits = rows[:, varies].T.copy().T  # each place's digits in a row of their own (read 4-5 times each)
+    digits = rows[:, np.flatnonzero(varies)].T.copy().T  # each place's digits in a row of their own (read 4 times)
     place = np.cumsum(varies) - 1
     for column, fields, fraction_digits in numbers:
         if fields:
@@ -146,12 +146,12 @@ def _same_but(whole: bytes, template: np.ndarray, varies: np.ndarray) -> bool:
     """Whether each line of `whole` (all of the template's length) is the template but at the places that
     `varies`: compared eight bytes at a time."""
     lines = len(whole) // len(template)
+    differ = np.tile(template, lines)  # the expected bytes, then how each byte differs from them (in place)
     fixed = np.tile(np.where(varies, 0, 0xFF).astype(np.uint8), lines)
-    expected = np.tile(template, lines)
-    data = np.frombuffer(whole, np.uint8)
+    np.bitwise_xor(differ, np.frombuffer(whole, np.uint8), out=differ)
     words = len(whole) // 8 * 8
-    differ = (data[:words].view(np.uint64) ^ expected[:words].view(np.uint64)) & fixed[:words].view(np.uint64)
-    return not differ.any() and not ((data[words:] ^ expected[words:]) & fixed[words:]).any()
+    np.bitwise_and(differ[:words].view(np.uint64), fixed[:words].view(np.uint64), out=differ[:words].view(np.uint64))
+    return not differ[:words].view(np.uint64).any() and not (differ[words:] & fixed[words:]).any()
 
 
 def _cells(
