@@ -8,6 +8,11 @@ letters), a timestamp (`2019/11/25 14:00:00.100`), or any other text (`[N/A]`, `
 for all its cells by the reference's own expressions (`Evaluate`). A piece holding a line or a cell that no template
 vouches for is left whole to the polars reading (`smi_csv`), so both paths give the same frame: the identity is
 tested on every fixture and on fuzzed captures (tests/test_smi_csv_fast.py).
+
+Most pieces of a steady capture hold lines of one layout: all of the first line's length, each byte the first
+line's but the digits of its read cells (`_one_layout`). Those are read without searching the piece for line ends
+and commas or gathering cells: the bytes compared with the first line's eight at a time, the digits taken place by
+place (2.4 ms a 2 MiB piece of the benchmark's capture, against 5.2 ms by templates).
 """
 
 from __future__ import annotations
