@@ -143,9 +143,9 @@ def chunks(source: Source, *, utc_offset_s: float, piece_bytes: int = PIECE_BYTE
     """The samples of a CSV capture as frames of consecutive rows (SAMPLE_SCHEMA, `sample` numbered across
     them), read from the file (or a gzip's inflated bytes) in pieces of about `piece_bytes` cut at line ends:
     memory holds one piece and the frames the caller keeps, whatever the file's size. A piece is read by numpy
-    (`smi_csv_fast`, its frame built from numpy in the reading thread: 3 ms a 2 MiB piece, against 10 ms by
-    polars) when all its lines and cells are of shapes it vouches for, else by polars' CSV reader; both give the
-    same frame.
+    (`smi_csv_fast`, its frame built from numpy in the reading thread: 3.3 CPU-ms a 2 MiB piece of the
+    benchmark's capture) when all its lines and cells are of shapes it vouches for, else by polars' CSV reader;
+    both give the same frame.
 
     A capture whose lines are wrapped (a prefix, HTML: see `Quirks`) is read by one query over its peeled lines,
     which holds the whole file: one frame.
