@@ -73,6 +73,7 @@ SMI_COLUMNS = {
     "power.draw": (" W", lambda i, g: f"{50 + (i * 37 + g) % 250}.{i % 100:02d}"),
     "memory.used": (" MiB", lambda i, g: f"{(i * 977 + g) % 40000}"),
     "memory.total": (" MiB", lambda i, g: "40960"),
+    "memory.free": (" MiB", lambda i, g: f"{40960 - (i * 977 + g) % 40000}"),  # the total is used + free
     "utilization.gpu": (" %", lambda i, g: f"{(i * 7 + g) % 101}"),
     "temperature.gpu": ("", lambda i, g: f"{30 + i % 60}"),
     "clocks.sm": (" MHz", lambda i, g: f"{(i * 131) % 2100}"),
@@ -341,3 +342,33 @@ def test_collects_indices_past_2_31_and_a_column_empty_in_every_row(fallbacks: l
     assert fallbacks == [1, 0]
     frame = pl.concat(smi_csv.chunks(source, utc_offset_s=0.0))
     assert frame["sample"].null_count() == 2 * 3 and frame["energy_mj"].null_count() == frame.height
+
+
+def test_the_total_memory_is_used_plus_free_and_null_with_either(fallbacks: list[int]) -> None:
+    """Without a `memory.total` column the total is used + free (`smi_csv._completed`): null where either is."""
+    cells = [("1000 MiB", "39960 MiB"), ("[N/A]", "39960 MiB"), ("1000 MiB", "[N/A]"), ("2000 MiB", "38960 MiB")]
+    rows = "".join(f"2024/05/01 10:00:0{i}.000, 0, {used}, {free}\n" for i, (used, free) in enumerate(cells * 5))
+    source = Source.of_text("timestamp, index, memory.used [MiB], memory.free [MiB]\n" + rows)
+    assert_chunks_are_reference(source, 0.0, 1 << 20)
+    assert fallbacks == [1, 0]
+    frame = pl.concat(smi_csv.chunks(source, utc_offset_s=0.0))
+    assert frame["memory_total_mib"].to_list() == [40960.0, None, None, 40960.0] * 5
+
+
+@pytest.mark.parametrize("lines", range(1, 9))
+@pytest.mark.parametrize(
+    ("first", "last", "value"), [(" 5 %", "-5 %", -5.0), ("15 %", "-5 %", -5.0), ("15 %", "N/A ", None)]
+)
+def test_a_line_of_the_first_lines_length_differing_in_a_byte_is_read_as_the_reference(
+    lines: int, first: str, last: str, value: float | None
+) -> None:
+    """Lines of one length are read by their first line's layout (`smi_csv_fast._one_layout`): one that differs
+    in a byte that is no digit, or holds no digit where the first line has one, is not of that layout, wherever
+    the byte falls (the piece's last bytes are not a whole word)."""
+    row = "2024/05/01 10:00:0{}.000, 0, 50.00 W, {}\n"
+    text = "timestamp, index, power.draw [W], utilization.gpu [%]\n"
+    text += "".join(row.format(i, first) for i in range(lines)) + row.format(lines, last)
+    source = Source.of_text(text)
+    assert_chunks_are_reference(source, 0.0, 1 << 20)
+    util = pl.concat(smi_csv.chunks(source, utc_offset_s=0.0))["util_pct"].to_list()
+    assert util == [float(first[:2])] * lines + [value]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -134,7 +134,7 @@ def parse(source: Source, *, utc_offset_s: float) -> tuple[pl.DataFrame, list[st
         return pl.DataFrame(schema=SAMPLE_SCHEMA), layout.warnings
     # from the header on (dropped as a repeated header): polars takes the number of fields from the first line
     rows = _rows(source, len(layout.names), max((layout.header_line or 0) - 1, 0), utc_offset_s)
-    frame = _samples(rows, layout, source, utc_offset_s, _sample_numbers(layout.columns))
+    frame = _samples(rows, layout, source, utc_offset_s, _sample_numbers(layout.columns), source.before_line)
     # one query: on a big capture, the timestamps' text never exists whole
     return frame.collect(engine=engine(source.large)), layout.warnings
 
@@ -143,8 +143,9 @@ def chunks(source: Source, *, utc_offset_s: float, piece_bytes: int = PIECE_BYTE
     """The samples of a CSV capture as frames of consecutive rows (SAMPLE_SCHEMA, `sample` numbered across
     them), read from the file (or a gzip's inflated bytes) in pieces of about `piece_bytes` cut at line ends:
     memory holds one piece and the frames the caller keeps, whatever the file's size. A piece is read by numpy
-    (`smi_csv_fast`: 2-3x less CPU) when all its lines and cells are of shapes it vouches for, else by polars'
-    CSV reader; both give the same frame.
+    (`smi_csv_fast`, its frame built from numpy in the reading thread: 3.3 CPU-ms a 2 MiB piece of the
+    benchmark's capture) when all its lines and cells are of shapes it vouches for, else by polars' CSV reader;
+    both give the same frame.
 
     A capture whose lines are wrapped (a prefix, HTML: see `Quirks`) is read by one query over its peeled lines,
     which holds the whole file: one frame.
@@ -202,37 +203,44 @@ def _chunks(source: Source, layout: _Layout, utc_offset_s: float, piece_bytes: i
     # a line of empty fields first, then left out: polars takes the number of fields from the first line
     empty_row = b"," * (len(layout.names) - 1) + b"\n"
 
-    def read(item: tuple[bytes, int]) -> tuple[bytes, int, pl.LazyFrame | None]:  # two pieces at once
-        piece, lines_before = item
-        fast = None if layout.other_form else _fast(piece, layout, utc_offset_s, lines_before, source.before_line)
-        return piece, lines_before, fast
+    def read(piece: bytes) -> tuple[bytes, _FastRows | None]:  # two pieces at once
+        return piece, None if layout.other_form else _fast(piece, layout, utc_offset_s)
 
-    for piece, lines_before, fast in read_ahead(read, _numbered_pieces(source, layout, piece_bytes)):
-        numbers = _sample_numbers(layout.columns, last)  # numbered on from the frame before
+    for piece, fast in read_ahead(read, _pieces(source, layout.header_line or 0, piece_bytes)):
         if fast is not None:
-            frame = _completed(fast, layout.columns, numbers).collect()
+            frame = fast.numbered(layout.columns, last)
         else:
+            numbers = _sample_numbers(layout.columns, last)  # numbered on from the frame before
             rows = scan_fields(empty_row + piece, width=len(layout.names), skip_lines=0).slice(1)
-            rows = rows.with_columns(line=pl.col("line") - 1 + lines_before)
-            frame = _samples(rows, layout, source, utc_offset_s, numbers).collect()
+            frame = _samples(rows, layout, source, utc_offset_s, numbers, None).collect()
         if frame.height:
             yield frame
             last = _Last(frame["sample"][-1], frame["gpu"][-1], frame["time"][-1])
 
 
-def _numbered_pieces(source: Source, layout: _Layout, piece_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """The pieces after the header, each with the number of lines before it."""
-    lines_before = layout.header_line or 0
-    for piece in _pieces(source.data, piece_bytes, skip_lines=lines_before):
-        yield piece, lines_before
-        lines_before += piece.count(b"\n")
+def _pieces(source: Source, skip_lines: int, piece_bytes: int) -> Iterator[bytes]:
+    """The capture after its first `skip_lines` lines (the head's: at most `_HEAD_LINES`), in pieces of about
+    `piece_bytes` that end at a line end (a longer line is one piece), but the last, which may end with a
+    truncated line: left out where `source` leaves it out."""
+    data = source.data
+    with data.open("rb") if isinstance(data, Path) else io.BytesIO(data) as f:
+        for _ in range(skip_lines):
+            f.readline()
+        while piece := f.read(piece_bytes):
+            while (end := piece.rfind(b"\n") + 1) == 0 and (more := f.read(piece_bytes)):
+                piece += more
+            if 0 < end < len(piece) and f.read(1):
+                f.seek(end - len(piece) - 1, io.SEEK_CUR)
+                piece = piece[:end]
+            elif end < len(piece) and source.before_line is not None:  # the last piece: its truncated line
+                piece = piece[:end]
+            if piece:
+                yield piece
 
 
-def _fast(
-    piece: bytes, layout: _Layout, utc_offset_s: float, lines_before: int, before_line: int | None
-) -> pl.LazyFrame | None:
-    """The rows of a piece as `_timed` gives them, read by numpy (`smi_csv_fast`); None when the piece holds a
-    line or a cell that only the polars reading reads as the reference does."""
+def _fast(piece: bytes, layout: _Layout, utc_offset_s: float) -> _FastRows | None:
+    """The samples of a piece read by numpy (`smi_csv_fast`); None when the piece holds a line or a cell that
+    only the polars reading reads as the reference does."""
     kinds = {"timestamp": "timestamp", "gpu": "index", "sample": "index"}
     columns = [smi_csv_fast.Column(target, at, kinds.get(target, "number")) for target, at in layout.fields.items()]
     first_name = layout.names[0] if layout.header_line is not None else None  # (see `_samples`)
@@ -243,20 +251,79 @@ def _fast(
     if "timestamp" in found.values:  # (it wins over a `time` column, as in `_timed`)
         time, null = found.values["timestamp"]
         values["time"] = (time - utc_offset_s, null)
-    # a row has some value (`_timed`), a first field when there is a header (`_samples`), and is not the truncated
-    # last line
+    # a row has some value (`_timed`), and a first field when there is a header (`_samples`)
     kept = ~np.logical_and.reduce([null for _, null in values.values()])
     if layout.header_line is not None:
         kept &= found.first_filled
-    if before_line is not None:
-        kept &= found.lines + 1 + lines_before < before_line
-    nulls = {f"{name}_null": null for name, (_, null) in values.items() if null.any()}
-    frame = pl.DataFrame({name: value for name, (value, _) in values.items()} | nulls | {"kept": kept}).lazy()
-    read = [
-        pl.when(pl.col(f"{n}_null")).then(None).otherwise(n).alias(n) if f"{n}_null" in nulls else n for n in values
-    ]
-    cast = {c: pl.Int64 for c in ("gpu", "sample") if c in values}
-    return frame.filter("kept").select(read).cast(cast)  # type: ignore[arg-type]
+    if not kept.all():
+        values = {name: (value[kept], null[kept]) for name, (value, null) in values.items()}
+    if "memory_free_mib" in values and "memory_total_mib" not in values:  # (as `_completed` adds it)
+        used, used_null = values.get("memory_used_mib", (np.float64(0.0), np.False_))
+        free, free_null = values["memory_free_mib"]
+        values["memory_total_mib"] = (used + free, used_null | free_null)
+    timed = "timestamp" in layout.columns
+    return _FastRows(_sample_frame(values, int(kept.sum()), timed), timed)
+
+
+@dataclass(frozen=True)
+class _FastRows:
+    """A piece's samples read by numpy (SAMPLE_SCHEMA). Where the file numbers none, `sample` counts from 0 as
+    if a new sample began at the first row: whether one does depends on the piece before (`numbered`)."""
+
+    frame: pl.DataFrame
+    timed: bool  # a new sample also starts where the time changes (the file has a `timestamp` column)
+
+    def numbered(self, columns: dict[str, pl.Expr], last: _Last) -> pl.DataFrame:
+        """The frame, its samples numbered on from `last` as `_sample_numbers` numbers them."""
+        if "sample" in columns or not self.frame.height:
+            return self.frame
+        new = "gpu" not in columns or _differ(last.gpu, self.frame["gpu"][0], lambda a, b: b <= a)
+        if not new and self.timed:  # (a time from a stamp is never NaN)
+            new = _differ(last.time, self.frame["time"][0], lambda a, b: a != b)
+        sample = pl.Series("sample", self.frame["sample"].to_numpy() + (last.sample + new))  # (no polars query)
+        return self.frame.clone().replace_column(self.frame.get_column_index("sample"), sample)
+
+
+def _differ(last: float | None, first: float | None, differ: Callable[[float, float], bool]) -> bool:
+    """Whether a piece's first reading starts a new sample after the last one before it: either is null, or
+    `differ`."""
+    return last is None or first is None or differ(last, first)
+
+
+_NUMPY_TYPES: dict[pl.DataType, type] = {pl.Float32(): np.float32, pl.Float64(): np.float64, pl.Int64(): np.int64}
+
+
+def _sample_frame(values: dict[str, tuple[np.ndarray, np.ndarray]], rows: int, timed: bool) -> pl.DataFrame:
+    """SAMPLE_SCHEMA from the read columns' values (float64) and nulls; `sample`, where the file numbers none,
+    counted from 0 as if a new sample began at the first row; `gpu` 0 where the file has none."""
+    numbers = {"sample": np.cumsum(_new_samples(values, rows, timed)) - 1, "gpu": np.zeros(rows, np.int64)}
+    columns = []
+    for name, dtype in SAMPLE_SCHEMA.items():
+        if name not in values:
+            null_column = pl.Series(name, [None], dtype).new_from_index(0, rows)
+            columns.append(pl.Series(name, numbers[name]) if name in numbers else null_column)
+            continue
+        value, null = values[name]
+        if dtype == pl.Int64:
+            value = np.where(null, 0.0, value)
+        series = pl.Series(name, value.astype(_NUMPY_TYPES[dtype]))
+        columns.append(series.scatter(np.flatnonzero(null), None) if null.any() else series)
+    return pl.DataFrame(columns)
+
+
+def _new_samples(values: dict[str, tuple[np.ndarray, np.ndarray]], rows: int, timed: bool) -> np.ndarray:
+    """Where a new sample starts (`_sample_numbers`, the first row taken as one): where the GPU index does not
+    grow, or the time (read from a stamp: never NaN) changes; a null against anything is a change."""
+    new = np.ones(rows, bool)
+    if "gpu" not in values or rows < 2:
+        return new
+    readings = [(values["gpu"], lambda a, b: b <= a)]
+    if timed:
+        readings.append((values["time"], lambda a, b: a != b))
+    new[1:] = False
+    for (value, null), differ in readings:
+        new[1:] |= differ(value[:-1], value[1:]) | null[:-1] | null[1:]
+    return new
 
 
 def _evaluated(layout: _Layout, column: smi_csv_fast.Column, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -269,36 +336,26 @@ def _evaluated(layout: _Layout, column: smi_csv_fast.Column, texts: list[str]) -
     return series.fill_null(np.nan).to_numpy(), series.is_null().to_numpy()
 
 
-def _pieces(data: Path | bytes, piece_bytes: int, *, skip_lines: int) -> Iterator[bytes]:
-    """`data` after its first `skip_lines` lines, in pieces of about `piece_bytes` that end at a line end (the
-    last one maybe not); a longer line is one piece."""
-    with data.open("rb") if isinstance(data, Path) else io.BytesIO(data) as f:
-        for _ in range(skip_lines):  # the head's lines before the first row (at most `_HEAD_LINES`)
-            f.readline()
-        while piece := f.read(piece_bytes):
-            while (end := piece.rfind(b"\n") + 1) == 0 and (more := f.read(piece_bytes)):
-                piece += more
-            if 0 < end < len(piece) and f.read(1):  # at the end, a truncated line stays with its piece
-                f.seek(end - len(piece) - 1, io.SEEK_CUR)
-                piece = piece[:end]
-            yield piece
-
-
 def _peeled(source: Source) -> bool:
     """Whether the capture's lines are read peeled of wrappings (cells are stripped of blanks anyway)."""
     return replace(source.quirks, trailing_blanks=False).any
 
 
 def _samples(
-    rows: pl.LazyFrame, layout: _Layout, source: Source, utc_offset_s: float, sample_numbers: pl.Expr
+    rows: pl.LazyFrame,
+    layout: _Layout,
+    source: Source,
+    utc_offset_s: float,
+    sample_numbers: pl.Expr,
+    before_line: int | None,
 ) -> pl.LazyFrame:
     """The samples (SAMPLE_SCHEMA) of `rows` (`_rows`), numbered by `sample_numbers` unless the file numbers
-    them."""
+    them, the lines from `before_line` on left out (a truncated last line)."""
     columns = layout.columns
     if layout.header_line is not None:  # the header again: a restarted poller appending to the same file
         rows = rows.filter(pl.col("c0").str.strip_chars() != layout.names[0])
-    if source.before_line is not None:  # a truncated last line
-        rows = rows.filter(pl.col("line") < source.before_line)
+    if before_line is not None:
+        rows = rows.filter(pl.col("line") < before_line)
     frame = _timed(rows, columns, layout.other_form, utc_offset_s, source)
     return _completed(frame, columns, sample_numbers)
 
