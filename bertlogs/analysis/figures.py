@@ -155,6 +155,8 @@ def _quantile(pieces: Callable[[], Iterator[np.ndarray]], count: int, q: float) 
 def in_window(excluded: Excluded, window: Window, period_s: float, gpus: list[int]) -> int:
     """How many of the left-out readings lie in the window, on the run's GPUs."""
     t = excluded.time
+    if not len(t):
+        return 0
     with np.errstate(invalid="ignore"):
         inside = np.isfinite(t) & (t > window[0]) & (t <= window[1] + period_s) & np.isin(excluded.gpu, gpus)
     return int(inside.sum())

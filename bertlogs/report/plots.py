@@ -30,7 +30,7 @@ def trace_series(result: RunResult, column: str, points: int) -> tuple[np.ndarra
 
 def trace_lines(result: RunResult, columns: list[str], points: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """`trace_series` of each of `columns`: bucketed together when all are longer than `points`, on one time."""
-    series = [result.trace.get(c, (np.empty(0), np.empty(0))) for c in columns]
+    series = [result.trace[c] if c in result.trace else (np.empty(0), np.empty(0)) for c in columns]
     times = series[0][0]
     if all(len(t) > points and (t is times or np.array_equal(t, times)) for t, _ in series):
         found = buckets_of(times, [v.astype(float) for _, v in series], points)
