@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from bertlogs import summarize
-from bertlogs.analysis import TRACE_POINTS, samples
+from bertlogs import metrics, summarize
+from bertlogs.analysis import TRACE_POINTS, figures, samples
 from bertlogs.readings import kept
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
@@ -152,6 +155,43 @@ def test_trace_buckets_are_means_of_equal_time_spans() -> None:
     assert trace["power_w"][1][-1] == pytest.approx(sum(range(90, 100)) / 10)
     missing = samples.per_sample(_capture(rows.filter(pl.col("gpu") == 0).with_columns(power_w=pl.lit(None))))
     assert [len(a) for a in samples.trace(missing, TRACE_POINTS)["power_w"]] == [0, 0]  # no point
+
+
+def _numpy_calls(call: Callable[[], object]) -> Counter[str]:
+    """numpy's own Python functions that `call` runs, by name."""
+    found: Counter[str] = Counter()
+
+    def count(frame, event, arg):  # type: ignore[no-untyped-def]
+        if event == "call" and "/numpy/" in frame.f_code.co_filename:
+            found[frame.f_code.co_name] += 1
+
+    sys.setprofile(count)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return found
+
+
+@pytest.mark.parametrize(
+    "figure, function, times",
+    [
+        (lambda every: samples.period(every), "diff", 1),  # the intervals, for their median, mean and spread
+        (lambda every: figures.activity_start(every, 1.0), "nan_to_num", 1),  # the signal, for its threshold and scan
+        (lambda every: samples.trace(every, 600), "unique", 0),  # the buckets' starts ascend: no sort
+    ],
+)
+def test_a_short_capture_figure_makes_each_pass_once(figure, function, times) -> None:  # type: ignore[no-untyped-def]
+    """A capture of one piece (thousands of runs have one each) is diffed, converted or bucketed once, not once a
+    pass over it."""
+    t = np.arange(1000, dtype=np.float64)
+    gauge = (50 + 40 * np.sin(t / 50)).astype(np.float32)
+    every = samples.Samples(t, gauge, gauge, gauge, gauge, gauge)
+    expected = figure(every)
+    assert _numpy_calls(lambda: figure(every))[function] == times
+    with pytest.MonkeyPatch.context() as patch:  # the same figures as a piece at a time
+        patch.setattr(metrics, "PIECE", 7)
+        np.testing.assert_equal(figure(every), expected)
 
 
 def _capture(rows: pl.DataFrame) -> samples.Capture:

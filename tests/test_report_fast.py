@@ -157,3 +157,22 @@ def test_the_terminal_table_aligns_every_column_to_its_widest_cell(runs: int) ->
     table = [lines[0], *lines[2 : 2 + runs]]  # the header, then a line a run
     assert len({len(line) for line in table}) == 1 and lines[1] == "─" * len(lines[0])
     assert lines[0].split() == ["Run", *" ".join(str(c.header) for c in tables.SHORT).split()]
+
+
+def test_the_sparkline_buckets_its_two_lines_in_one_pass(
+    traced: list[RunResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Power and utilisation share the trace's times: their buckets are found once (a run's cost, thousands of
+    runs); the lines are those of each alone (the test above)."""
+    passes: list[int] = []
+    real = plots.buckets_of
+
+    def counted(times, columns, points):  # type: ignore[no-untyped-def]
+        passes.append(len(columns))
+        return real(times, columns, points)
+
+    monkeypatch.setattr(plots, "buckets_of", counted)
+    monkeypatch.setattr(plots, "buckets", lambda *a: pytest.fail("a line bucketed alone"))
+    long = [r for r in traced if len(r.trace.get("power_w", ([],))[0]) > 120]
+    assert long and all(sparkline(r) for r in long)
+    assert passes == [2] * len(long)

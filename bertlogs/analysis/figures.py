@@ -131,6 +131,9 @@ def activity_start(samples: Samples, period_s: float) -> float:
     signal = samples.util_pct_top if not np.isnan(samples.util_pct_top).all() else samples.power_w_top
     # compared in float32 (utilisation may be kept in float16: its threshold must not be rounded to it)
     piece = lambda a, b: np.nan_to_num(signal[a:b]).astype(np.float32, copy=False)  # noqa: E731
+    if len(signal) <= metrics.PIECE:  # one piece: converted once
+        whole = piece(0, len(signal))
+        piece = lambda a, b: whole[a:b]  # noqa: E731
     pieces = lambda: (piece(a, a + metrics.PIECE) for a in range(0, len(signal), metrics.PIECE))  # noqa: E731
     high = _quantile(pieces, len(signal), 0.9)
     for a in range(0, len(signal) - 1, metrics.PIECE):
@@ -152,6 +155,8 @@ def _quantile(pieces: Callable[[], Iterator[np.ndarray]], count: int, q: float) 
 def in_window(excluded: Excluded, window: Window, period_s: float, gpus: list[int]) -> int:
     """How many of the left-out readings lie in the window, on the run's GPUs."""
     t = excluded.time
+    if not len(t):
+        return 0
     with np.errstate(invalid="ignore"):
         inside = np.isfinite(t) & (t > window[0]) & (t <= window[1] + period_s) & np.isin(excluded.gpu, gpus)
     return int(inside.sum())

@@ -11,7 +11,7 @@ samples by this definition; time-weighted means integrate each GPU over its own 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -139,14 +139,15 @@ def _where_any(total: np.ndarray, count: np.ndarray) -> np.ndarray:
 
 def period(samples: Samples) -> tuple[float | None, float | None]:
     """Median and standard deviation of the intervals between samples (`per_sample`'s)."""
-    median = _median_positive_diff(samples.time)
+    diffs = _diffs(samples.time)
+    median = _median_positive_diff(samples.time, diffs)
     if median is None:
         return None, None
     count, total = 0, 0.0
-    for piece in _positive_diffs(samples.time):
+    for piece in diffs():
         count, total = count + len(piece), total + float(piece.sum())
     mean, squares = total / count, 0.0
-    for piece in _positive_diffs(samples.time):
+    for piece in diffs():
         squares += float(np.square(piece - mean).sum())
     return median, (squares / count) ** 0.5
 
@@ -158,16 +159,25 @@ def _positive_diffs(time: np.ndarray) -> Iterator[np.ndarray]:
         yield d[d > 0]
 
 
-def _median_positive_diff(time: np.ndarray) -> float | None:
-    """The exact median of the positive intervals between consecutive times, in pieces (see
-    `metrics.order_statistics`) when the capture is long."""
+def _diffs(time: np.ndarray) -> Callable[[], Iterator[np.ndarray]]:
+    """`_positive_diffs` again at each call; found once when they come in one piece."""
+    if len(time) > metrics.PIECE + 1:
+        return lambda: _positive_diffs(time)
+    one = list(_positive_diffs(time))
+    return lambda: iter(one)
+
+
+def _median_positive_diff(time: np.ndarray, diffs: Callable[[], Iterator[np.ndarray]] | None = None) -> float | None:
+    """The exact median of the positive intervals between consecutive times (`diffs`, when found already), in
+    pieces (see `metrics.order_statistics`) when the capture is long."""
+    diffs = diffs or _diffs(time)
     if len(time) <= metrics.PIECE:
-        every = next(_positive_diffs(time), np.empty(0))
+        every = next(diffs(), np.empty(0))
         return float(np.median(every)) if len(every) else None
-    count = sum(len(p) for p in _positive_diffs(time))
+    count = sum(len(p) for p in diffs())
     if not count:
         return None
-    middle = metrics.order_statistics(lambda: _positive_diffs(time), sorted({(count - 1) // 2, count // 2}))
+    middle = metrics.order_statistics(diffs, sorted({(count - 1) // 2, count // 2}))
     return sum(middle) / len(middle)
 
 
@@ -187,19 +197,30 @@ def buckets(times: np.ndarray, values: np.ndarray, points: int) -> Series:
     return _bucketed(times, [values], points)[0]
 
 
+def buckets_of(times: np.ndarray, columns: list[np.ndarray], points: int) -> list[Series]:
+    """`buckets` of each of `columns` (on the same `times`): found and timed once for all when they are known
+    at the same rows."""
+    if _known_alike(columns):
+        return _bucketed(times, columns, points)
+    return [buckets(times, values, points) for values in columns]
+
+
 def _bucketed(times: np.ndarray, columns: list[np.ndarray], points: int) -> list[Series]:
     """`buckets` of each of `columns`, all known where the first is: the buckets are found and timed once, a
     piece at a time (no mask as long as the capture)."""
-    known = lambda a: ~np.isnan(columns[0][a : a + metrics.PIECE])  # noqa: E731
-    spans = range(0, len(times), metrics.PIECE)
-    if sum(int(known(a).sum()) for a in spans) <= points:
-        every = np.concatenate([a + np.flatnonzero(known(a)) for a in spans] or [np.empty(0, np.int64)])
+    known = lambda a: np.flatnonzero(~np.isnan(columns[0][a : a + metrics.PIECE])) + a  # noqa: E731
+    count, first, last = 0, -1, -1
+    for a in range(0, len(times), metrics.PIECE):  # one pass: how many are known, the first and the last
+        if len(k := known(a)):
+            count, first, last = count + len(k), first if first >= 0 else int(k[0]), int(k[-1])
+    if count <= points:
+        every = np.concatenate([known(a) for a in range(0, len(times), metrics.PIECE)] or [np.empty(0, np.int64)])
         return [(times[every], values[every].astype(np.float32)) for values in columns]
-    first = next(a + int(np.argmax(k)) for a in spans if (k := known(a)).any())
-    last = next(a + len(k) - 1 - int(np.argmax(k[::-1])) for a in reversed(spans) if (k := known(a)).any())
     t0, t1 = times[first], times[last]
-    # `times` is sorted: each bucket is a run of it, found by bisection, summed a piece at a time
-    starts = np.unique(np.searchsorted(times, t0 + (t1 - t0) * np.arange(points) / points, side="left"))
+    # `times` is sorted: each bucket is a run of it, found by bisection (the cuts ascend: their distinct ones
+    # are where they change), summed a piece at a time
+    cuts = np.searchsorted(times, t0 + (t1 - t0) * np.arange(points) / points, side="left")
+    starts = cuts[np.concatenate(([True], cuts[1:] != cuts[:-1]))]
     starts[0] = first
     sums = _bucket_sums(times, columns, starts, last + 1)
     held = sums[0] > 0
@@ -231,9 +252,7 @@ def trace(samples: Samples | None, points: int) -> dict[str, Series]:
     if samples is None or not len(samples):
         return {}
     columns = [getattr(samples, c) for c in GAUGES]
-    if _known_alike(columns):  # one set of buckets for all
-        return dict(zip(GAUGES, _bucketed(samples.time, columns, points), strict=True))
-    return {c: buckets(samples.time, values, points) for c, values in zip(GAUGES, columns, strict=True)}
+    return dict(zip(GAUGES, buckets_of(samples.time, columns, points), strict=True))
 
 
 def _known_alike(columns: list[np.ndarray]) -> bool:

@@ -14,7 +14,7 @@ import polars as pl
 from bertlogs.analysis import RunResult
 from bertlogs.columns import Row
 from bertlogs.report.decimals import fixed, texts
-from bertlogs.report.plots import trace_series
+from bertlogs.report.plots import trace_lines
 from bertlogs.report.tables import METHOD_NOTE, SHORT
 from bertlogs.summary import Summary
 
@@ -28,7 +28,7 @@ tr.partial{background:#fff8e1}tr.failed,tr.error{background:#fdecea}.note{color:
 def sparkline(result: RunResult, width: int = 160, height: int = 28) -> str:
     """Power (blue) and utilisation (red) over the whole capture, training window shaded."""
     parts = []
-    lines = {column: trace_series(result, column, 120) for column in ("power_w", "util_pct")}
+    lines = dict(zip(("power_w", "util_pct"), trace_lines(result, ["power_w", "util_pct"], 120), strict=True))
     t_all = lines["power_w"][0]
     if len(t_all) < 2 or t_all[-1] == t_all[0]:  # no time to draw across (samples sharing a coarse stamp)
         return ""

@@ -11,7 +11,7 @@ import html
 import numpy as np
 
 from bertlogs.analysis import TRACE_POINTS, RunResult
-from bertlogs.analysis.samples import buckets
+from bertlogs.analysis.samples import buckets, buckets_of
 from bertlogs.report.decimals import fixed, texts
 
 _PANELS = [
@@ -25,11 +25,18 @@ _WIDTH, _PANEL, _LEFT, _RIGHT, _TOP, _GAP = 760, 130, 70, 20, 30, 28
 def trace_series(result: RunResult, column: str, points: int) -> tuple[np.ndarray, np.ndarray]:
     """The run's trace of `column` (times, values as float64) at most `points` long (bucketed again if longer);
     empty when the run has none."""
-    series = result.trace.get(column)
-    if series is None:
-        return np.empty(0), np.empty(0)
-    times, values = series if len(series[0]) <= points else buckets(series[0], series[1].astype(float), points)
-    return times, values.astype(np.float64)
+    return trace_lines(result, [column], points)[0]
+
+
+def trace_lines(result: RunResult, columns: list[str], points: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`trace_series` of each of `columns`: bucketed together when all are longer than `points`, on one time."""
+    series = [result.trace[c] if c in result.trace else (np.empty(0), np.empty(0)) for c in columns]
+    times = series[0][0]
+    if all(len(t) > points and (t is times or np.array_equal(t, times)) for t, _ in series):
+        found = buckets_of(times, [v.astype(float) for _, v in series], points)
+    else:
+        found = [(t, v) if len(t) <= points else buckets(t, v.astype(float), points) for t, v in series]
+    return [(t, v.astype(np.float64)) for t, v in found]
 
 
 def _steps(lines: list[tuple[np.ndarray, np.ndarray]]) -> list[str]:
@@ -66,7 +73,7 @@ def _panel(bottom: int, peak: float, label: str, colour: str, shade: list[float]
 
 def plot_svg(result: RunResult) -> str | None:
     """The run's plot as an SVG document; None when the run has no samples."""
-    lines = [trace_series(result, column, TRACE_POINTS) for column, _, _ in _PANELS]
+    lines = trace_lines(result, [column for column, _, _ in _PANELS], TRACE_POINTS)
     t_all = lines[0][0]
     if len(t_all) < 2:
         return None
