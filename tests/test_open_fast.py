@@ -118,3 +118,18 @@ def test_csv_marks_in_fixture_heads_are_found_as_by_multiline_searches() -> None
             continue
     assert sum(map(_reference_maybe_csv, heads)) > 10
     assert [smi_csv._maybe_csv(h) for h in heads] == [_reference_maybe_csv(h) for h in heads]
+
+
+# line prefixes (a logger's stamp and level, a counter, a bracket, a service label, a quote), cut and whole
+_PREFIX_FRAGMENTS = ["2024-05-01 10:00:00,123 - INFO - ", "[12] ", "0: ", "web_1  | ", "> ", "<br>", " ", "\t"]
+_PREFIX_FRAGMENTS += ["INFO:tensorflow:loss = 0.5", "[x", "]", "\n", "\r\n", "x", "2024-05-01", " INFO ", "a_b, "]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(_PREFIX_FRAGMENTS), max_size=14))
+def test_lines_at_line_starts_are_found_and_counted_as_by_multiline_searches(fragments: list[str]) -> None:
+    head = "".join(fragments)
+    for found in (text._PREFIXED_LINE, text._FILLED_LINE, smi_csv._HEADER_LINE):
+        multiline = re.compile(f"^{found.at_start.pattern}", re.MULTILINE)
+        assert found.search(head) == (multiline.search(head) is not None)
+        assert found.count(head) == len(multiline.findall(head))

@@ -19,7 +19,7 @@ import polars as pl
 
 from bertlogs.errors import ParseError
 from bertlogs.parsers import smi_csv_fast
-from bertlogs.parsers.text import Source, engine, number, read_ahead, scan_fields, unix_s
+from bertlogs.parsers.text import AtLineStart, Source, engine, number, read_ahead, scan_fields, unix_s
 from bertlogs.raw import GPU_CSV_COLUMNS
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
@@ -73,10 +73,9 @@ _OTHER_TIMESTAMP = re.compile(
 _UNITS = " \t\rWMiB%Hz"
 _WITH_UNIT = re.compile(r"^[0-9]+(?:\.[0-9]+)? (%|W|MiB)$")
 # A header's start at a line's start, or a number with its unit ending a field: what every capture CSV's head
-# holds (`_maybe_csv`). Searched for from a literal first character, which re skips to (a pattern starting with
-# `^` or a digit is tried at nearly every position: 8x slower on a TF1 log's head, which all CSV heads are asked).
-_HEADER_AT_START = re.compile(HEADER_START)
-_HEADER_AFTER_NEWLINE = re.compile("\n" + HEADER_START.removeprefix("^"))
+# holds (`_maybe_csv`), searched for from a literal first character, which re skips to (a pattern starting with
+# `^` or a digit is tried at nearly every position: 8x slower on a TF1 log's head, which is asked too).
+_HEADER_LINE = AtLineStart.of(HEADER_START.removeprefix("^"))
 _UNIT_BLANK = re.compile(r" (?:%|W|MiB)[ \t]*(?:,|\r?$)", re.MULTILINE)  # implied by the next: checked first
 _NUMBER_UNIT = re.compile(r"[0-9] (?:%|W|MiB)[ \t]*(?:,|\r?$)", re.MULTILINE)
 # `nvidia-smi --query-gpu=a,b,c --format=csv,noheader` written above its rows: it names their columns
@@ -96,7 +95,7 @@ def looks_like(text_head: str) -> bool:
 
 def _maybe_csv(text_head: str) -> bool:
     """Whether a line of the head starts as a header does, or a field ends in a number with its unit."""
-    if _HEADER_AT_START.match(text_head) or _HEADER_AFTER_NEWLINE.search(text_head):
+    if _HEADER_LINE.search(text_head):
         return True
     return _UNIT_BLANK.search(text_head) is not None and _NUMBER_UNIT.search(text_head) is not None
 
