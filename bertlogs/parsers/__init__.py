@@ -3,7 +3,6 @@ or forced by the caller, and the file is parsed by its format's entry."""
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,8 +11,8 @@ from pathlib import Path
 import polars as pl
 
 from bertlogs.errors import NotDataError, ParseError, one_line
-from bertlogs.parsers.registry import BINARY_HEAD_BYTES, READ, REGISTRY, Format, Kind, refusal, sniff, sniff_bytes
-from bertlogs.parsers.text import GZIP_MAGIC, Source, not_regular
+from bertlogs.parsers.registry import READ, REGISTRY, Format, Kind, refusal, sniff, sniff_bytes
+from bertlogs.parsers.text import Source
 from bertlogs.schema import SAMPLE_SCHEMA
 
 __all__ = [
@@ -51,26 +50,19 @@ def open_file(path: Path, fmt: Format | None = None) -> tuple[Source, Format]:
     Raises:
         ParseError: unreadable, binary, or (unless `fmt` is given) not a format bertlogs reads.
     """
-    binary = _binary_format(path) if fmt is None or REGISTRY[_known(fmt, path)].looks_like_bytes else None
-    if binary is not None and fmt in (None, binary):
-        return Source.binary(path), binary
-    source = Source(path)
-    return source, _known(fmt, path) if fmt is not None else _sniffed(source)
+    known = _known(fmt, path) if fmt is not None else None
+    if known is not None and REGISTRY[known].looks_like_bytes is None:  # a text format: no binary sniffed
+        return Source(path), known
+    source = Source(path, sniff_binary=lambda first: _binary_format(first, known))
+    if source.binary_format is not None:
+        return source, _known(source.binary_format, path)
+    return source, known if known is not None else _sniffed(source)
 
 
-def _binary_format(path: Path) -> Format | None:
-    """The binary format the file's first bytes show (an event file), else None; a FIFO or device is never
-    opened, and what cannot be read is left to `Source` to report."""
-    try:
-        if not_regular(path.stat().st_mode) is not None:
-            return None
-        with path.open("rb") as f:
-            head = f.read(BINARY_HEAD_BYTES)
-        if head.startswith(GZIP_MAGIC):  # a gzipped event file: its first records are in its first bytes
-            head = zlib.decompressobj(wbits=31).decompress(head, BINARY_HEAD_BYTES)
-        return sniff_bytes(head)
-    except (OSError, zlib.error):
-        return None
+def _binary_format(first: bytes, fmt: Format | None) -> Format | None:
+    """The binary format a file's first bytes show (an event file), when it is `fmt` or no format is forced."""
+    found = sniff_bytes(first)
+    return found if found is not None and fmt in (None, found) else None
 
 
 def parse_file(path: Path, *, fmt: Format | None = None, year: int | None = None, utc_offset_s: float = 0.0) -> Parsed:

@@ -89,7 +89,7 @@ class Entry:
     refusal(head): why a head that nearly is this format is not (a CSV of other columns), for the message.
     takes_year: the format's stamps carry no year; parse and parse_many take `year=` to complete them.
     looks_like_bytes(head): for a binary format, whether a file's first bytes are this format (its text
-      `looks_like` is then never true, and `parse` reads the path of a `Source.binary`).
+      `looks_like` is then never true, and `parse` reads the path of a binary `Source`).
     marks_run: a file of this format makes its directory a run even with subfolders, as a training log and a
       GPU capture always do (a Trainer's state, beside its `checkpoint-N/` folders).
     """
@@ -186,9 +186,6 @@ def sniff(head: str) -> Format | None:
             return fmt
         return max(rivals, key=lambda f: _evidence(f, head))  # the first of equals: registry order
     return None
-
-
-BINARY_HEAD_BYTES = 1 << 16  # what a binary format's sniffer is shown
 
 
 def sniff_bytes(head: bytes) -> Format | None:

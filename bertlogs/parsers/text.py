@@ -4,6 +4,7 @@ of the file as a Python string)."""
 from __future__ import annotations
 
 import copy
+import functools
 import gzip
 import io
 import re
@@ -26,6 +27,7 @@ ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"  # a terminal colour or cursor escape
 # the RFC 3339 UTC stamp docker (`logs --timestamps`) and collect put before each line, without its `Z `
 COLLECT_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
 HEAD_BYTES = 256 * 1024
+BINARY_HEAD_BYTES = 1 << 16  # what a binary format's sniffer is shown (`first_bytes`)
 # polars' streaming engine bounds memory on big captures; its fixed cost per query (~0.3 ms) dominates on
 # small ones, where the in-memory engine is about twice as fast.
 STREAMING_FROM_BYTES = 16 * 2**20
@@ -79,9 +81,32 @@ _PREFIXES = rf"(?:(?:{_BRACKET}|{_SERVICE}|{_OTHER_TAGS}|[0-9]{{1,5}}: |{_LOGGER
 # the stamp of a prefix: the first date-time in it (a logger's, or in brackets)
 _PREFIX_STAMP = rf"(?:^|[ \t\[])({_DATE_TIME_TEXT})"
 PREFIX = rf"^[ \t]*{_PREFIXES}"
+
+
+@dataclass(frozen=True)
+class AtLineStart:
+    """A pattern (that never crosses a newline) found at lines' starts, as `^` in MULTILINE mode finds it: at the
+    text's start, and after each newline. re skips to a literal first character but tries `^` at each position
+    (5-10x slower on a head that holds few matches)."""
+
+    at_start: re.Pattern[str]
+    after_newline: re.Pattern[str]
+
+    @classmethod
+    def of(cls, pattern: str) -> AtLineStart:
+        return cls(re.compile(pattern), re.compile("\n" + pattern))
+
+    def search(self, text: str) -> bool:
+        return self.at_start.match(text) is not None or self.after_newline.search(text) is not None
+
+    def count(self, text: str) -> int:
+        """The lines that start with a match."""
+        return (self.at_start.match(text) is not None) + len(self.after_newline.findall(text))
+
+
 # in the head: lines that hold something, and lines behind a prefix (maybe inside HTML tags), counted by regex
-_FILLED_LINE = re.compile(r"^[ \t]*\S", re.MULTILINE)
-_PREFIXED_LINE = re.compile(rf"^(?:{_HTML_TAG})*[ \t]*{_PREFIXES}", re.MULTILINE)
+_FILLED_LINE = AtLineStart.of(r"[ \t]*\S")
+_PREFIXED_LINE = AtLineStart.of(rf"(?:{_HTML_TAG})*[ \t]*{_PREFIXES}")
 _QUOTES = r"^[ \t]*(?:\"\"\"|\'\'\')|(?:\"\"\"|\'\'\')[ \t]*,?$"
 _QUIRK_LINES = 200
 # a notebook's (`.ipynb`) output: each line a JSON string, `"INFO:tensorflow:loss = 0.61, step = 1\n",`
@@ -152,14 +177,23 @@ class Quirks:
 def holds(text: str, word: str) -> bool:
     """`word in text`, each of its characters looked for first: a one-character test runs at memchr's speed, a
     word's search up to 50x slower on 256 KiB (and most heads hold no quote, tab or CR at all)."""
-    return all(character in text for character in set(word)) and word in text
+    for character in _characters(word):
+        if character not in text:
+            return False
+    return word in text
+
+
+@functools.cache
+def _characters(word: str) -> str:
+    """A word's characters, each once (asked of every head: a set made each time cost a third of a test)."""
+    return "".join(set(word))
 
 
 def _mostly_prefixed(judged: str) -> bool:
     """Whether most of these lines (that hold something) are behind a prefix; none in the first 20 lines: no."""
-    if _PREFIXED_LINE.search("\n".join(judged.split("\n", 20)[:20])) is None:  # most files: 20 lines judged
+    if not _PREFIXED_LINE.search("\n".join(judged.split("\n", 20)[:20])):  # most files: 20 lines judged
         return False
-    return 2 * len(_PREFIXED_LINE.findall(judged)) > len(_FILLED_LINE.findall(judged)) > 0
+    return 2 * _PREFIXED_LINE.count(judged) > _FILLED_LINE.count(judged) > 0
 
 
 def unix_s(stamp: pl.Expr, utc_offset_s: float | pl.Expr) -> pl.Expr:
@@ -201,21 +235,32 @@ class Source:
         ParseError: not a regular file, unreadable, damaged gzip, too large once inflated, or binary content.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sniff_binary: Callable[[bytes], str | None] | None = None) -> None:
+        """`sniff_binary`: the binary format a file's first bytes show (`first_bytes`), or None; a file it names
+        is opened as binary (`binary_format`; `head` is empty: its parser reads the path), nothing more read."""
         self.path = path
         self.before_line: int | None = None  # lines from here on are left out (a capture's truncated last line)
+        self.binary_format: str | None = None
         where = str(path)
         try:
-            special = not_regular(path.stat().st_mode)
+            st = path.stat()
+            special = not_regular(st.st_mode)
             if special is not None:  # a FIFO would block the open below, a device never end
                 raise NotDataError(where, f"not a regular file but {special}")
             with path.open("rb") as f:
-                head = f.read(HEAD_BYTES)
+                head = _read_head(f, st.st_size)
+                if sniff_binary is not None and (first := first_bytes(head)) is not None:
+                    self.binary_format = sniff_binary(first)
+                if self.binary_format is not None:
+                    self._open_binary(st.st_size)
+                    return
                 data: Path | bytes = path
                 if head.startswith(GZIP_MAGIC):
                     f.seek(0)
                     data = _gunzip(where, f)
                     head, size, last = data[:HEAD_BYTES], len(data), data[-1:]
+                elif len(head) < HEAD_BYTES:  # the whole file: a short read is its end
+                    size, last = len(head), head[-1:]
                 else:
                     size, last = _scan_rest(where, f, head)
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -229,7 +274,7 @@ class Source:
         """In-memory text as a file would be read (the parsers' pure entry points): the same head, the same
         refusals, so that parsing text and parsing a file of that text agree."""
         source = cls.__new__(cls)
-        source.path, source.before_line = path, None
+        source.path, source.before_line, source.binary_format = path, None, None
         data = text.encode("utf-8", errors="replace")
         at = data.find(b"\x00")
         if at >= 0:
@@ -237,16 +282,15 @@ class Source:
         source._open(data, data[:HEAD_BYTES], len(data), data[-1:])
         return source
 
-    @classmethod
-    def binary(cls, path: Path) -> Source:
-        """A binary file that a binary format's sniffer claimed (`head` is empty: its parser reads the path)."""
-        source = cls.__new__(cls)
-        source.path, source.before_line = path, None
-        source._data, source.head, source.ends_with_newline, source.quirks = path, "", True, Quirks()
-        source.is_binary = True
-        source.size_bytes = path.stat().st_size
-        source.large = source.size_bytes >= STREAMING_FROM_BYTES
-        return source
+    def _open_binary(self, size: int) -> None:
+        self._data: Path | bytes = self.path
+        self.head, self.ends_with_newline, self.quirks = "", True, Quirks()
+        self.size_bytes = size
+        self.large = size >= STREAMING_FROM_BYTES
+
+    @property
+    def is_binary(self) -> bool:
+        return self.binary_format is not None
 
     def _open(self, data: Path | bytes, head: bytes, size: int, last: bytes) -> None:
         where = str(self.path)
@@ -254,7 +298,6 @@ class Source:
             data = _cr_to_lf(where, data)
             head, last = data[:HEAD_BYTES], data[-1:]
         self._data = data
-        self.is_binary = False
         self.ends_with_newline = size == 0 or last == b"\n"
         self.head, self.quirks = peeled_head(decode(where, whole_lines(head, size)))
         self.size_bytes = size  # when it was opened (inflated, for gzip)
@@ -332,6 +375,24 @@ def whole_lines(head: bytes, size: int) -> bytes:
     if size > len(head) and b"\n" in head:
         return head[: head.rfind(b"\n") + 1]
     return head
+
+
+def _read_head(f: io.BufferedReader, size_bytes: int) -> bytes:
+    """The first HEAD_BYTES of a file of `size_bytes` (when it was looked at): a small file is read into a
+    buffer of its size (one of HEAD_BYTES costs a large allocation), then on should it have grown since."""
+    head = f.read(min(HEAD_BYTES, size_bytes + 1))
+    return head + f.read(HEAD_BYTES - len(head)) if len(head) > size_bytes else head
+
+
+def first_bytes(head: bytes) -> bytes | None:
+    """What a binary format's sniffer is shown of a file whose `head` this is: its first BINARY_HEAD_BYTES,
+    inflated when it is a gzip (a gzipped event file's first records are in them); None when they cannot be."""
+    if not head.startswith(GZIP_MAGIC):
+        return head[:BINARY_HEAD_BYTES]
+    try:
+        return zlib.decompressobj(wbits=31).decompress(head[:BINARY_HEAD_BYTES], BINARY_HEAD_BYTES)
+    except zlib.error:
+        return None
 
 
 def read_head(path: Path) -> str:
