@@ -207,3 +207,16 @@ def test_activity_start_is_the_same_on_utilisation_kept_in_half_precision(utils)
             )
         )
     assert found[0] == found[1]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_the_activity_threshold_is_not_rounded_to_the_readings_precision(dtype: type) -> None:
+    """A reading just under half the 90th percentile is not busy, whatever the precision readings are kept in
+    (numpy compares an array with a Python float in the array's precision)."""
+    from bertlogs.analysis import figures
+
+    util = np.array([0.0, 1.4e-45, 1.4e-45] if dtype is np.float32 else [0.0, 6e-8, 6e-8], dtype=dtype)
+    every = samples.Samples(np.arange(len(util)) * 0.5 + 1e9, util, util, util, util, util)
+    high = np.quantile(util.astype(np.float64), 0.9)
+    assert (util.astype(np.float64) < 0.5 * high)[0]  # the first reading is below the threshold
+    assert figures.activity_start(every, 0.5) == every.time[0]  # (the 2nd and 3rd are busy: from the 1st's end)

@@ -129,15 +129,16 @@ def activity_start(samples: Samples, period_s: float) -> float:
     pieces: no temporary as long as the capture.
     """
     signal = samples.util_pct_top if not np.isnan(samples.util_pct_top).all() else samples.power_w_top
-    # compared in float32 (utilisation may be kept in float16: its threshold must not be rounded to it)
     piece = lambda a, b: np.nan_to_num(signal[a:b]).astype(np.float32, copy=False)  # noqa: E731
     if len(signal) <= metrics.PIECE:  # one piece: converted once
         whole = piece(0, len(signal))
         piece = lambda a, b: whole[a:b]  # noqa: E731
     pieces = lambda: (piece(a, a + metrics.PIECE) for a in range(0, len(signal), metrics.PIECE))  # noqa: E731
     high = _quantile(pieces, len(signal), 0.9)
+    # a float64 scalar: compared with a Python float, numpy would round the threshold to the readings' precision
+    threshold = np.float64(0.5 * high)
     for a in range(0, len(signal) - 1, metrics.PIECE):
-        busy = (piece(a, a + metrics.PIECE + 1) >= 0.5 * high) & (high > 0)
+        busy = (piece(a, a + metrics.PIECE + 1) >= threshold) & (high > 0)
         if (both := busy[:-1] & busy[1:]).any():
             first = a + int(np.argmax(both))
             return float(samples.time[first - 1] if first else samples.time[0] - period_s)
