@@ -115,7 +115,7 @@ def parse_many(
     branches = [_simple_facts, _phase_facts, _config_facts, _eval_facts, _saved_dict_facts, _model_facts]
     # each branch cut to the facts' columns at once: the sorts below move no message text
     found = pl.concat([conform(branch(peeled), _FILE_FACTS) for branch in branches])
-    facts = _with_rate_steps(found, worker).sort("file", "line", "key").collect(engine="in-memory")
+    facts = _with_rate_steps(found, worker).sort("file", "line", "key", maintain_order=True).collect(engine="in-memory")
     by_file = facts.partition_by("file", as_dict=True, include_key=False)
     return [(by_file.get((i,), facts.clear().drop("file")), []) for i in range(len(sources))]
 
@@ -135,7 +135,7 @@ def _lines(sources: list[Source], utc_offsets_s: list[float]) -> pl.LazyFrame:
         for i in others
     ]
     lines = pl.concat(frames, how="diagonal_relaxed")
-    return lines.sort("file", "line") if plain and others else lines
+    return lines.sort("file", "line", maintain_order=True) if plain and others else lines
 
 
 def _joined(sources: list[Source], files: list[int], utc_offsets_s: list[float]) -> pl.LazyFrame:
@@ -463,7 +463,7 @@ def _with_rate_steps(facts: pl.LazyFrame, worker: list[pl.Expr]) -> pl.LazyFrame
     Readings are counted per `worker` (its file, and its tag where the logs have any).
     """
     rate = pl.col("kind") == vocab.RATE
-    facts = facts.sort("file", "line").with_columns(
+    facts = facts.sort("file", "line", maintain_order=True).with_columns(
         logged_step=pl.when(pl.col("key") == vocab.LOSS).then(pl.col("step")).forward_fill().over(worker)
     )
     # a log that starts later (a resumed run, an excerpt) counts from the checkpoint before its first reading
