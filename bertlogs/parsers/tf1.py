@@ -427,31 +427,29 @@ def _saved_dict_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
 def _model_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     """layers = highest `layer_N` + 1, hidden = the word-embedding width, from the Trainable Variables listing."""
     variable = pl.col("variable")
+    name, shape = variable.struct["name"], variable.struct["shape"]
+    width = shape.str.split(",").list.get(1, null_on_oob=True).str.strip_chars().cast(pl.Float64, strict=False)
     variables = (
         _no_readings(lines)
         .with_columns(variable=pl.col("msg").str.extract_groups(_VARIABLE))
-        .filter(variable.struct["name"].is_not_null())
-        .select("file", "line", name=variable.struct["name"], shape=variable.struct["shape"])
+        .filter(name.is_not_null())
+        .select(
+            "file",
+            "line",
+            layer=_count(name.str.extract(r"layer_([0-9]+)/", 1)),
+            embedding=name.str.contains("embeddings/word_embeddings", literal=True),
+            width=width,
+        )
     )
-    layers = variables.group_by("file").agg(
+    model = variables.group_by("file").agg(
         pl.col("line").first(),
-        kind=pl.lit(vocab.MODEL),
-        key=pl.lit(vocab.LAYERS),
-        value=_count(pl.col("name").str.extract(r"layer_([0-9]+)/", 1)).max().cast(pl.Float64) + 1,
+        **{
+            vocab.LAYERS: pl.col("layer").max().cast(pl.Float64) + 1,
+            vocab.HIDDEN: pl.col("width").filter(pl.col("embedding")).first(),
+        },
     )
-    hidden = variables.group_by("file").agg(
-        pl.col("line").first(),
-        kind=pl.lit(vocab.MODEL),
-        key=pl.lit(vocab.HIDDEN),
-        value=pl.col("shape")
-        .filter(pl.col("name").str.contains("embeddings/word_embeddings", literal=True))
-        .str.split(",")
-        .list.get(1, null_on_oob=True)
-        .str.strip_chars()
-        .cast(pl.Float64, strict=False)
-        .first(),
-    )
-    return pl.concat([layers, hidden]).filter(pl.col("value").is_not_null())
+    facts = [model.select("file", "line", key=pl.lit(key), value=pl.col(key)) for key in (vocab.LAYERS, vocab.HIDDEN)]
+    return pl.concat(facts).with_columns(kind=pl.lit(vocab.MODEL)).filter(pl.col("value").is_not_null())
 
 
 def _with_rate_steps(facts: pl.LazyFrame, worker: list[pl.Expr]) -> pl.LazyFrame:
