@@ -116,8 +116,10 @@ def parse_many(
     # each branch cut to the facts' columns at once: the sorts below move no message text
     found = pl.concat([conform(branch(peeled), _FILE_FACTS) for branch in branches])
     facts = _with_rate_steps(found, worker).sort("file", "line", "key", maintain_order=True).collect(engine="in-memory")
-    by_file = facts.partition_by("file", as_dict=True, include_key=False)
-    return [(by_file.get((i,), facts.clear().drop("file")), []) for i in range(len(sources))]
+    # each log's facts a slice of the batch's, which are sorted by file (slices copy nothing)
+    counts = np.bincount(facts["file"].to_numpy(), minlength=len(sources))
+    starts, facts = np.cumsum(counts) - counts, facts.drop("file")
+    return [(facts.slice(start, count), []) for start, count in zip(starts.tolist(), counts.tolist(), strict=True)]
 
 
 def _lines(sources: list[Source], utc_offsets_s: list[float]) -> pl.LazyFrame:
@@ -170,7 +172,12 @@ def _peel(prefixed: pl.DataFrame, worker: list[pl.Expr], year: int | None) -> pl
     (only an absl line has a twin: a log without any has none to look for)."""
     has_absl = (prefixed["style"] == "absl").any()
     frame = _drop_twins(prefixed.lazy(), worker) if has_absl else prefixed.lazy()
-    return frame.with_columns(*_clock(year), section=_section(), reading=pl.col("msg").str.contains(_READING)).select(
+    # a batch of logs without stamps (run_classifier.py's stdout) has no clock to read
+    stamped = any(prefixed[stamp].null_count() < prefixed.height for stamp in ("docker", "stamp_s", "cpp", "absl_time"))
+    clock = (
+        _clock(year) if stamped else [pl.lit(None, pl.Float64).alias("time"), pl.lit(None, pl.String).alias("clock")]
+    )
+    return frame.with_columns(*clock, section=_section(), reading=pl.col("msg").str.contains(_READING)).select(
         "file", "offset", "line", "time", "clock", "worker", "msg", "section", "reading"
     )
 
