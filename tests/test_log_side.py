@@ -93,3 +93,22 @@ def test_the_window_ends_at_the_last_checkpoint_of_the_last_step() -> None:
     )
     assert log.log_window(facts_frame(saves), readings, 1000) == (100.0, 180.0)
     assert log.log_window(facts_frame(saves), readings, 2000) == (100.0, 110.0 + 1900 / 10.0)
+
+
+def test_a_reading_takes_each_keys_first_value_at_its_step_and_its_latest_stamp() -> None:
+    rows = [
+        (F.RATE, F.STEPS_PER_S, 2.0, 100, 10.0),
+        (F.RATE, F.STEPS_PER_S, 3.0, 100, 12.0),  # read again at the same step: the first value stands
+        (F.RATE, F.STEPS_COVERED, 100.0, 100, 10.0),
+        (F.RATE, F.RUNTIME_S, 50.0, 100, None),
+        (F.RATE, F.EXAMPLES_PER_S, 40.0, 200, 20.0),
+        (F.RATE, F.STEPS_COVERED, 100.0, 200, 20.0),
+        (F.RATE, F.STEPS_COVERED, 50.0, 200, 20.0),
+        (F.LOSS, F.STEPS_PER_S, 9.0, 100, 30.0),  # another kind's fact of the same key: no reading
+    ]
+    readings, impossible = log.rates(facts_frame(rows), 2)
+    assert impossible.is_empty()
+    assert readings.select("step", "time", "steps", "runtime_s", "steps_per_s", "examples_per_s").rows() == [
+        (100, 12.0, 100.0, 50.0, 2.0, 4.0),
+        (200, 20.0, 100.0, None, 20.0, 40.0),
+    ]
