@@ -55,8 +55,7 @@ _SIMPLE_FACTS: list[tuple[str, str, str]] = [
     ("eval_start", vocab.PHASE, vocab.EVAL_START),
     ("eval_end", vocab.PHASE, vocab.EVAL_END),
 ]
-_READING = r"^(?:global_step|examples)/sec: \S+$"  # `_FACT`'s first two alternatives
-_READINGS = ["global_step/sec: ", "examples/sec: "]
+_READING = r"^(?:global_step|examples)/sec: \S+$"  # `_FACT`'s first two alternatives: a rate reading
 # `Starting/Finished evaluation at`: local time in three forms (the Z of the first is not UTC)
 _EVAL_CLOCK_FORMATS = ["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d-%H:%M:%S"]
 _FACT = (
@@ -284,7 +283,7 @@ def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     msg = pl.col("msg")
     readings = lines.filter(pl.col("reading")).with_columns(
         kind=pl.lit(vocab.RATE),
-        key=pl.when(msg.str.starts_with(_READINGS[0]))
+        key=pl.when(msg.str.starts_with("global_step/"))
         .then(pl.lit(vocab.STEPS_PER_S))
         .otherwise(pl.lit(vocab.EXAMPLES_PER_S)),
         value=msg.str.splitn(" ", 2).struct[1].str.to_lowercase().cast(pl.Float64, strict=False),
