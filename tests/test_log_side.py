@@ -36,18 +36,22 @@ def odd_facts() -> pl.DataFrame:
         (4, F.MODEL, F.LAYERS, float("nan")),
         (5, F.CONFIG, F.NUM_STEPS, 20.0),
         (6, F.LOSS, F.LOSS, None),
+        (7, None, F.LOSS, 2.0),
+        (8, F.RATE, F.STEPS_PER_S, 3.0),
     ]
     frame = pl.DataFrame(rows, schema=["line", "kind", "key", "value"], orient="row")
     return pl.concat([pl.DataFrame(schema=FACT_SCHEMA), frame], how="diagonal_relaxed").select(list(FACT_SCHEMA))
 
 
 def queried_last_values(facts: pl.DataFrame) -> dict[tuple[str, str], float]:
-    last = facts.select("kind", "key", "value").unique(["kind", "key"], keep="last", maintain_order=True)
+    """The last values as a query reads them, of every fact but the rate readings (`log.rates` reads those)."""
+    others = facts.filter((pl.col("kind") != F.RATE).fill_null(True))
+    last = others.select("kind", "key", "value").unique(["kind", "key"], keep="last", maintain_order=True)
     return {(kind, key): value for kind, key, value in last.iter_rows()}
 
 
 @pytest.mark.parametrize("facts", [facts_of(p) for p in LOGS] + [odd_facts()], ids=[p.name for p in LOGS] + ["odd"])
-def test_last_values_are_the_last_of_each_kind_and_key(facts: pl.DataFrame) -> None:
+def test_last_values_are_the_last_of_each_kind_and_key_but_the_readings(facts: pl.DataFrame) -> None:
     found, queried = log.last_values(facts), queried_last_values(facts)
     assert found.keys() == queried.keys()
     assert all(repr(found[k]) == repr(queried[k]) for k in found)  # NaN is NaN, None is None
@@ -89,3 +93,22 @@ def test_the_window_ends_at_the_last_checkpoint_of_the_last_step() -> None:
     )
     assert log.log_window(facts_frame(saves), readings, 1000) == (100.0, 180.0)
     assert log.log_window(facts_frame(saves), readings, 2000) == (100.0, 110.0 + 1900 / 10.0)
+
+
+def test_a_reading_takes_each_keys_first_value_at_its_step_and_its_latest_stamp() -> None:
+    rows = [
+        (F.RATE, F.STEPS_PER_S, 2.0, 100, 10.0),
+        (F.RATE, F.STEPS_PER_S, 3.0, 100, 12.0),  # read again at the same step: the first value stands
+        (F.RATE, F.STEPS_COVERED, 100.0, 100, 10.0),
+        (F.RATE, F.RUNTIME_S, 50.0, 100, None),
+        (F.RATE, F.EXAMPLES_PER_S, 40.0, 200, 20.0),
+        (F.RATE, F.STEPS_COVERED, 100.0, 200, 20.0),
+        (F.RATE, F.STEPS_COVERED, 50.0, 200, 20.0),
+        (F.LOSS, F.STEPS_PER_S, 9.0, 100, 30.0),  # another kind's fact of the same key: no reading
+    ]
+    readings, impossible = log.rates(facts_frame(rows), 2)
+    assert impossible.is_empty()
+    assert readings.select("step", "time", "steps", "runtime_s", "steps_per_s", "examples_per_s").rows() == [
+        (100, 12.0, 100.0, 50.0, 2.0, 4.0),
+        (200, 20.0, 100.0, None, 20.0, 40.0),
+    ]

@@ -3,6 +3,7 @@ its last evaluation, its throughput readings and the training window on the log'
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,15 +27,20 @@ def log_facts(log: Parsed | None, records: list[Parsed], warnings: list[str]) ->
     if not frames:
         return conform(pl.DataFrame(), FACT_SCHEMA)
     facts = pl.concat(frames) if len(frames) > 1 else frames[0]
-    # Series operations on the log's few hundred facts: a DataFrame query costs more to plan than to run
-    if (facts["clock"] == F.STEP_WALL_TIME).any():
+    # Series operations on the log's few hundred facts: a DataFrame query costs more to plan than to run (and
+    # a column of nulls, the commonest, is told by its null count, which costs nothing)
+    if _any_text(facts["clock"]) and (facts["clock"] == F.STEP_WALL_TIME).any():
         facts = _step_stamped(facts, warnings)
-    named = facts["worker"].drop_nulls()
+    named = facts["worker"].drop_nulls() if _any_text(facts["worker"]) else facts["worker"].clear()
     workers = named.unique().sort() if len(named) else named
     if len(workers) > 1:
         warnings.append(f"{len(workers)} workers in the log; figures use {workers[0]}")
         facts = facts.filter(pl.col("worker").is_null() | (pl.col("worker") == workers[0]))
     return facts
+
+
+def _any_text(column: pl.Series) -> bool:
+    return column.null_count() < len(column)
 
 
 # Event files whose readings lie further than this from the log's own stamps are another run's (an old attempt)
@@ -68,10 +74,12 @@ def _step_stamped(facts: pl.DataFrame, warnings: list[str]) -> pl.DataFrame:
 
 
 def last_values(facts: pl.DataFrame) -> Last:
-    """The last value of each (kind, key) in the log: a dict built from the columns keeps a key's last value
-    (a polars query would cost more to plan than to run on a log's few hundred facts)."""
-    pairs = zip(facts["kind"].to_list(), facts["key"].to_list(), strict=True)
-    return dict(zip(pairs, facts["value"].to_list(), strict=True))
+    """The last value of each (kind, key) in the log but the rate readings' (most of a log's facts: `rates`
+    reads them): a dict built from the columns keeps a key's last value (a polars query would cost more to
+    plan than to run on a log's few hundred facts)."""
+    others = pl.Series(~_is(facts["kind"], F.RATE))
+    kind, key, value = (facts[name].filter(others).to_list() for name in ("kind", "key", "value"))
+    return dict(zip(zip(kind, key, strict=True), value, strict=True))
 
 
 @dataclass(frozen=True)
@@ -84,8 +92,8 @@ class Evaluation:
 def last_evaluation(facts: pl.DataFrame, eval_file: Parsed | None) -> Evaluation:
     """The last evaluation: the log's results block, else its saved copy, else eval_results.txt."""
     kind = facts["kind"]
-    sources = [_where(facts, kind == F.EVAL), _where(facts, kind == F.EVAL_SAVED)]
-    for keys, values, steps in sources + ([_where(eval_file.frame)] if eval_file is not None else []):
+    sources = (_where(facts, kind == wanted) for wanted in (F.EVAL, F.EVAL_SAVED))  # each read once needed
+    for keys, values, steps in itertools.chain(sources, [_where(eval_file.frame)] if eval_file is not None else []):
         if keys.is_empty():
             continue
         if (last_step := steps.max()) is not None:
@@ -102,6 +110,10 @@ def _where(frame: pl.DataFrame, mask: pl.Series | None = None) -> tuple[pl.Serie
     return columns if mask is None else (columns[0].filter(mask), columns[1].filter(mask), columns[2].filter(mask))
 
 
+# The keys of a throughput reading's facts, in the order `rates` reads them
+_RATE_KEYS = (F.STEPS_PER_S, F.EXAMPLES_PER_S, F.STEPS_COVERED, F.RUNTIME_S)
+
+
 def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One row per throughput reading: step, time, clock, steps (covered), runtime_s (where stated),
     steps_per_s, examples_per_s (one derived from the other when missing); and the readings left out as
@@ -110,16 +122,16 @@ def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl
     numpy on the log's columns: a polars query on a log's few hundred rates costs more to plan than to run."""
     key, value = facts["key"], facts["value"].to_numpy()
     rate, sane = _is(facts["kind"], F.RATE), np.isfinite(value) & (value > 0)  # a null value is NaN: not sane
-    odd = rate & ~sane & _present(key) & ~_is(key, F.STEPS_COVERED)
+    which = np.full(len(value), -1, np.int64)  # the place of the fact's key in _RATE_KEYS; -1: none of them
+    for i, name in enumerate(_RATE_KEYS):
+        which[_is(key, name)] = i
+    odd = rate & ~sane & _present(key) & (which != _RATE_KEYS.index(F.STEPS_COVERED))
     impossible = facts.filter(pl.Series(odd)).filter(pl.col("value").is_not_null()) if odd.any() else facts.head(0)
     at = np.flatnonzero(rate & sane)
     steps, first, inverse = _groups(facts["step"].to_numpy()[at].astype(np.float64))
     time = np.full(len(steps), np.nan)
     np.fmax.at(time, inverse, facts["time"].to_numpy()[at].astype(np.float64))  # the latest stamp, nulls aside
-    gs, ex, covered, runtime = (
-        _first_of(_is(key, name)[at], value[at], inverse, len(steps))
-        for name in (F.STEPS_PER_S, F.EXAMPLES_PER_S, F.STEPS_COVERED, F.RUNTIME_S)
-    )
+    gs, ex, covered, runtime = _first_of(which[at], value[at], inverse, len(steps))
     if batch_size:
         gs, ex = np.where(np.isnan(gs), ex / batch_size, gs), np.where(np.isnan(ex), gs * batch_size, ex)
     keep = (gs > 0) & ~np.isnan(ex) & (covered > 0)
@@ -152,13 +164,14 @@ def _groups(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return distinct, first, inverse.reshape(-1)
 
 
-def _first_of(rows: np.ndarray, values: np.ndarray, inverse: np.ndarray, groups: int) -> np.ndarray:
-    """Each group's first value among the `rows` (a mask); NaN where it has none."""
-    at = np.flatnonzero(rows)
-    out = np.full(groups, np.nan)
-    found, where = np.unique(inverse[at], return_index=True)
-    out[found] = values[at[where]]
-    return out
+def _first_of(which: np.ndarray, values: np.ndarray, inverse: np.ndarray, groups: int) -> np.ndarray:
+    """Each group's first value of each of `_RATE_KEYS` (`which`: each row's place in them, -1 for none), one
+    row per key; NaN where the group has none. One `np.unique` over (group, key) cells: its index is the first."""
+    rows = np.flatnonzero(which >= 0)
+    found, where = np.unique(inverse[rows] * len(_RATE_KEYS) + which[rows], return_index=True)
+    out = np.full(groups * len(_RATE_KEYS), np.nan)
+    out[found] = values[rows[where]]
+    return out.reshape(groups, len(_RATE_KEYS)).T
 
 
 @dataclass(frozen=True)
@@ -183,7 +196,7 @@ def throughput(readings: pl.DataFrame) -> Throughput | None:
 def log_window(facts: pl.DataFrame, readings: pl.DataFrame, num_steps: int | None) -> tuple[float, float] | None:
     """The training window on the log's clock: from the start of the steps the first reading covers to the
     checkpoint of the last step (else the last reading, extended by the steps left at its rate)."""
-    if readings.is_empty() or readings["time"].is_null().any():
+    if readings.is_empty() or readings["time"].null_count():
         return None
     first = readings.row(0, named=True)
     # the seconds the first reading's steps took: as the producer states them (the Trainer's train_runtime),

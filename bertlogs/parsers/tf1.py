@@ -55,6 +55,7 @@ _SIMPLE_FACTS: list[tuple[str, str, str]] = [
     ("eval_start", vocab.PHASE, vocab.EVAL_START),
     ("eval_end", vocab.PHASE, vocab.EVAL_END),
 ]
+_READING = r"^(?:global_step|examples)/sec: \S+$"  # `_FACT`'s first two alternatives: a rate reading
 # `Starting/Finished evaluation at`: local time in three forms (the Z of the first is not UTC)
 _EVAL_CLOCK_FORMATS = ["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d-%H:%M:%S"]
 _FACT = (
@@ -67,6 +68,7 @@ _FACT = (
 _CONFIG = r"^\s*(?<name>Num examples|Batch size|Num steps) = (?<value>[0-9]+)"
 _CONFIG_KEYS = {"Num examples": vocab.NUM_EXAMPLES, "Batch size": vocab.BATCH_SIZE, "Num steps": vocab.NUM_STEPS}
 _MAX_COUNT = 10**15
+_FILE_FACTS = {"file": pl.Int32(), **FACT_SCHEMA}  # a batch's facts, each tagged with its file's place
 _EVAL_HEADER = "***** Eval results *****"
 _TRAINING = "***** Running training"
 _TRAINING_END = "Loss for final step"
@@ -110,12 +112,13 @@ def parse_many(
     # the peeled lines feed six branches: collect them once rather than once per branch
     peeled = _peel(prefixed, worker, year).collect(engine="in-memory").lazy()
     branches = [_simple_facts, _phase_facts, _config_facts, _eval_facts, _saved_dict_facts, _model_facts]
-    found = pl.concat([branch(peeled) for branch in branches], how="diagonal_relaxed")
-    frame = _with_rate_steps(found, worker).sort("file", "line", "key")
-    frame = conform(frame.with_columns(pl.col("file").alias("_file")), {**FACT_SCHEMA, "_file": pl.Int32()})
-    facts = frame.collect(engine="in-memory")
-    by_file = facts.partition_by("_file", as_dict=True, include_key=False)
-    return [(by_file.get((i,), facts.clear().drop("_file")), []) for i in range(len(sources))]
+    # each branch cut to the facts' columns at once: the sorts below move no message text
+    found = pl.concat([conform(branch(peeled), _FILE_FACTS) for branch in branches])
+    facts = _with_rate_steps(found, worker).sort("file", "line", "key", maintain_order=True).collect(engine="in-memory")
+    # each log's facts a slice of the batch's, which are sorted by file (slices copy nothing)
+    counts = np.bincount(facts["file"].to_numpy(), minlength=len(sources))
+    starts, facts = np.cumsum(counts) - counts, facts.drop("file")
+    return [(facts.slice(start, count), []) for start, count in zip(starts.tolist(), counts.tolist(), strict=True)]
 
 
 def _lines(sources: list[Source], utc_offsets_s: list[float]) -> pl.LazyFrame:
@@ -133,7 +136,7 @@ def _lines(sources: list[Source], utc_offsets_s: list[float]) -> pl.LazyFrame:
         for i in others
     ]
     lines = pl.concat(frames, how="diagonal_relaxed")
-    return lines.sort("file", "line") if plain and others else lines
+    return lines.sort("file", "line", maintain_order=True) if plain and others else lines
 
 
 def _joined(sources: list[Source], files: list[int], utc_offsets_s: list[float]) -> pl.LazyFrame:
@@ -168,8 +171,13 @@ def _peel(prefixed: pl.DataFrame, worker: list[pl.Expr], year: int | None) -> pl
     (only an absl line has a twin: a log without any has none to look for)."""
     has_absl = (prefixed["style"] == "absl").any()
     frame = _drop_twins(prefixed.lazy(), worker) if has_absl else prefixed.lazy()
-    return frame.with_columns(*_clock(year), section=_section()).select(
-        "file", "offset", "line", "time", "clock", "worker", "msg", "section"
+    # a batch of logs without stamps (run_classifier.py's stdout) has no clock to read
+    stamped = any(prefixed[stamp].null_count() < prefixed.height for stamp in ("docker", "stamp_s", "cpp", "absl_time"))
+    clock = (
+        _clock(year) if stamped else [pl.lit(None, pl.Float64).alias("time"), pl.lit(None, pl.String).alias("clock")]
+    )
+    return frame.with_columns(*clock, section=_section(), reading=pl.col("msg").str.contains(_READING)).select(
+        "file", "offset", "line", "time", "clock", "worker", "msg", "section", "reading"
     )
 
 
@@ -186,11 +194,11 @@ def _prefixes(lines: pl.LazyFrame) -> pl.LazyFrame:
         .otherwise(pl.lit("bare"))
     )
     # `_LINE` peels the commonest header, `INFO:tensorflow:` at the line's start, as this slice does (the
-    # regex skips those lines: capture groups are costly)
+    # regex skips those lines, null to it: capture groups are costly, and even an empty line costs a call)
     text, common = pl.col("text"), pl.col("text").str.starts_with(_COMMON)
     msg = pl.when(common).then(text.str.slice(len(_COMMON))).otherwise(part["msg"])
     return (
-        lines.with_columns(parts=pl.when(common).then(pl.lit("")).otherwise(text).str.extract_groups(_LINE))
+        lines.with_columns(parts=pl.when(~common).then(text).str.extract_groups(_LINE))
         .select(
             "file",
             "offset",
@@ -270,6 +278,20 @@ def _section() -> pl.Expr:
 
 
 def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Facts of one line each: rate readings, the commonest, read as `_FACT`'s first two alternatives read
+    them (their one space parts name and value); the other lines by the regex (capture groups are costly)."""
+    msg = pl.col("msg")
+    readings = lines.filter(pl.col("reading")).with_columns(
+        kind=pl.lit(vocab.RATE),
+        key=pl.when(msg.str.starts_with("global_step/"))
+        .then(pl.lit(vocab.STEPS_PER_S))
+        .otherwise(pl.lit(vocab.EXAMPLES_PER_S)),
+        value=msg.str.splitn(" ", 2).struct[1].str.to_lowercase().cast(pl.Float64, strict=False),
+    )
+    return pl.concat([_matched_facts(_no_readings(lines)), readings], how="diagonal_relaxed")
+
+
+def _matched_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     """One regex pass: the alternative that matched names the fact, its group holds the value."""
     groups = [group for group, _, _ in _SIMPLE_FACTS]
     fact = pl.col("fact")
@@ -310,6 +332,16 @@ def _simple_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     ).drop("which", "raw", "fact")
 
 
+def _no_readings(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """The lines that are no rate reading: the other facts' patterns match none (and each costs a call a line)."""
+    return lines.filter(~pl.col("reading"))
+
+
+def _unless_reading(msg: pl.Expr) -> pl.Expr:
+    """The message, null where it is a rate reading: a regex skips a null (see `_no_readings`)."""
+    return pl.when(~pl.col("reading")).then(msg)
+
+
 def _phase_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Training's start (its `***** Running training *****` title) and end (`Loss for final step`), at the
     time of their line (null when the line has no clock)."""
@@ -328,7 +360,8 @@ def _config_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     config = pl.col("config")
     name = config.struct["name"].replace_strict(_CONFIG_KEYS, default=None)
     return (
-        lines.with_columns(config=pl.col("msg").str.extract_groups(_CONFIG))
+        _no_readings(lines)
+        .with_columns(config=pl.col("msg").str.extract_groups(_CONFIG))
         .filter(config.struct["name"].is_not_null())
         .with_columns(
             kind=pl.lit(vocab.CONFIG),
@@ -345,7 +378,9 @@ def _eval_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     msg = pl.col("msg")
     kv = pl.col("kv")
     blocks = (
-        lines.with_columns(kv=msg.str.extract_groups(KEY_VALUE), header=msg.str.strip_chars() == _EVAL_HEADER)
+        lines.with_columns(
+            kv=_unless_reading(msg).str.extract_groups(KEY_VALUE), header=msg.str.strip_chars() == _EVAL_HEADER
+        )
         .with_columns(is_kv=kv.struct["key"].is_not_null() & (kv.struct["key"] != "name"))
         .with_columns(block=(~pl.col("is_kv")).cum_sum().over("file"))
         .filter(pl.col("is_kv") | pl.col("header"))
@@ -375,7 +410,8 @@ def _saved_dict_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     """The `Saving dict for global step N: a = 1, b = 2` line's pairs (EVAL_SAVED)."""
     saved = pl.col("saved")
     return (
-        lines.with_columns(saved=pl.col("msg").str.extract_groups(_DICT))
+        _no_readings(lines)
+        .with_columns(saved=pl.col("msg").str.extract_groups(_DICT))
         .filter(saved.struct["step"].is_not_null())
         .with_columns(
             step=_count(saved.struct["step"]),
@@ -397,30 +433,29 @@ def _saved_dict_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
 def _model_facts(lines: pl.LazyFrame) -> pl.LazyFrame:
     """layers = highest `layer_N` + 1, hidden = the word-embedding width, from the Trainable Variables listing."""
     variable = pl.col("variable")
+    name, shape = variable.struct["name"], variable.struct["shape"]
+    width = shape.str.split(",").list.get(1, null_on_oob=True).str.strip_chars().cast(pl.Float64, strict=False)
     variables = (
-        lines.with_columns(variable=pl.col("msg").str.extract_groups(_VARIABLE))
-        .filter(variable.struct["name"].is_not_null())
-        .select("file", "line", name=variable.struct["name"], shape=variable.struct["shape"])
+        _no_readings(lines)
+        .with_columns(variable=pl.col("msg").str.extract_groups(_VARIABLE))
+        .filter(name.is_not_null())
+        .select(
+            "file",
+            "line",
+            layer=_count(name.str.extract(r"layer_([0-9]+)/", 1)),
+            embedding=name.str.contains("embeddings/word_embeddings", literal=True),
+            width=width,
+        )
     )
-    layers = variables.group_by("file").agg(
+    model = variables.group_by("file").agg(
         pl.col("line").first(),
-        kind=pl.lit(vocab.MODEL),
-        key=pl.lit(vocab.LAYERS),
-        value=_count(pl.col("name").str.extract(r"layer_([0-9]+)/", 1)).max().cast(pl.Float64) + 1,
+        **{
+            vocab.LAYERS: pl.col("layer").max().cast(pl.Float64) + 1,
+            vocab.HIDDEN: pl.col("width").filter(pl.col("embedding")).first(),
+        },
     )
-    hidden = variables.group_by("file").agg(
-        pl.col("line").first(),
-        kind=pl.lit(vocab.MODEL),
-        key=pl.lit(vocab.HIDDEN),
-        value=pl.col("shape")
-        .filter(pl.col("name").str.contains("embeddings/word_embeddings", literal=True))
-        .str.split(",")
-        .list.get(1, null_on_oob=True)
-        .str.strip_chars()
-        .cast(pl.Float64, strict=False)
-        .first(),
-    )
-    return pl.concat([layers, hidden]).filter(pl.col("value").is_not_null())
+    facts = [model.select("file", "line", key=pl.lit(key), value=pl.col(key)) for key in (vocab.LAYERS, vocab.HIDDEN)]
+    return pl.concat(facts).with_columns(kind=pl.lit(vocab.MODEL)).filter(pl.col("value").is_not_null())
 
 
 def _with_rate_steps(facts: pl.LazyFrame, worker: list[pl.Expr]) -> pl.LazyFrame:
@@ -432,7 +467,7 @@ def _with_rate_steps(facts: pl.LazyFrame, worker: list[pl.Expr]) -> pl.LazyFrame
     Readings are counted per `worker` (its file, and its tag where the logs have any).
     """
     rate = pl.col("kind") == vocab.RATE
-    facts = facts.sort("file", "line").with_columns(
+    facts = facts.sort("file", "line", maintain_order=True).with_columns(
         logged_step=pl.when(pl.col("key") == vocab.LOSS).then(pl.col("step")).forward_fill().over(worker)
     )
     # a log that starts later (a resumed run, an excerpt) counts from the checkpoint before its first reading
