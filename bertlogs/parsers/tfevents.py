@@ -87,7 +87,7 @@ def looks_like(head: str) -> bool:
 
 
 def parse(source: Source, *, utc_offset_s: float = 0.0) -> tuple[pl.DataFrame, list[str]]:
-    """`parse_path` on an opened binary file (`Source.binary`)."""
+    """`parse_path` on an opened binary file (a binary `Source`)."""
     return parse_path(source.path, utc_offset_s=utc_offset_s)
 
 
