@@ -372,3 +372,14 @@ def test_a_line_of_the_first_lines_length_differing_in_a_byte_is_read_as_the_ref
     assert_chunks_are_reference(source, 0.0, 1 << 20)
     util = pl.concat(smi_csv.chunks(source, utc_offset_s=0.0))["util_pct"].to_list()
     assert util == [float(first[:2])] * lines + [value]
+
+
+@pytest.mark.parametrize("first", ["\n", "a note\n", "x, y, z\n"])
+def test_a_headerless_capture_whose_first_line_is_short_reads_as_its_rows(first: str) -> None:
+    """A blank line or a note above headerless rows: polars would take the number of fields from it, and the
+    whole-file reading (used when wrappings are peeled) raised polars' SchemaError."""
+    rows = "".join(f"2019/11/25 12:00:0{i}.000, 55.00 W, 10400 MiB, 30 %\n" for i in range(5))
+    source = Source.of_text(first + rows)
+    frame = smi_csv.parse(source, utc_offset_s=0.0)[0]
+    assert frame.height == 5 and frame["util_pct"].to_list() == [30.0] * 5
+    assert_frame_equal(pl.concat(list(smi_csv.chunks(source, utc_offset_s=0.0, piece_bytes=64))), frame)

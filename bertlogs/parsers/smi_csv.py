@@ -210,8 +210,6 @@ def _chunks(source: Source, layout: _Layout, utc_offset_s: float, piece_bytes: i
         yield parse(source, utc_offset_s=utc_offset_s)[0]
         return
     last = _Last()
-    # a line of empty fields first, then left out: polars takes the number of fields from the first line
-    empty_row = b"," * (len(layout.names) - 1) + b"\n"
 
     def read(piece: bytes) -> tuple[bytes, _FastRows | None]:  # two pieces at once
         return piece, None if layout.other_form else _fast(piece, layout, utc_offset_s)
@@ -221,7 +219,7 @@ def _chunks(source: Source, layout: _Layout, utc_offset_s: float, piece_bytes: i
             frame = fast.numbered(layout.columns, last)
         else:
             numbers = _sample_numbers(layout.columns, last)  # numbered on from the frame before
-            rows = scan_fields(empty_row + piece, width=len(layout.names), skip_lines=0).slice(1)
+            rows = scan_fields(piece, width=len(layout.names), skip_lines=0)
             frame = _samples(rows, layout, source, utc_offset_s, numbers, None).collect()
         if frame.height:
             yield frame

@@ -572,5 +572,6 @@ def scan_fields(data: Path | bytes, *, width: int, skip_lines: int) -> pl.LazyFr
         encoding="utf8-lossy",
         truncate_ragged_lines=True,
         extra_columns="ignore",  # a longer row (a quoted comma, a restarted poller with more columns)
+        missing_columns="insert",  # a shorter first line (blank, a note): else polars takes its width
     )
     return frame.with_row_index("line", offset=skip_lines + 1).with_columns(pl.col("line").cast(pl.Int64))
