@@ -135,14 +135,17 @@ def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl
     if batch_size:
         gs, ex = np.where(np.isnan(gs), ex / batch_size, gs), np.where(np.isnan(ex), gs * batch_size, ex)
     keep = (gs > 0) & ~np.isnan(ex) & (covered > 0)
-    step = pl.Series("step", np.nan_to_num(steps[keep], neginf=0).astype(np.int64))
-    if np.isneginf(steps[keep]).any():
+    kept = steps[keep]
+    null_step = bool(len(kept)) and np.isneginf(kept[0])  # the null step sorts first
+    step = pl.Series("step", kept.astype(np.int64) if not null_step else np.r_[0, kept[1:]].astype(np.int64))
+    if null_step:
         step = step.scatter(0, None)
-    clock = facts["clock"][at[first[keep]]]
+    clock = _gathered(facts["clock"], at[first[keep]])
+    # kept readings have their steps and both rates (NaN fails `keep`): only time and runtime_s may be missing
     numbers = {"steps": covered, "runtime_s": runtime, "steps_per_s": gs, "examples_per_s": ex}
     readings = pl.DataFrame(
         [step, pl.Series("time", time[keep], nan_to_null=True), clock]
-        + [pl.Series(name, column[keep], nan_to_null=True) for name, column in numbers.items()]
+        + [pl.Series(name, column[keep], nan_to_null=name == "runtime_s") for name, column in numbers.items()]
     )
     return readings, impossible
 
@@ -157,10 +160,25 @@ def _present(column: pl.Series) -> np.ndarray:
     return np.ones(len(column), bool) if column.null_count() == 0 else ~column.is_null().to_numpy()
 
 
+def _gathered(column: pl.Series, rows: np.ndarray) -> pl.Series:
+    """The column's values at `rows`; a column of nulls (a log without a clock) as a new one, which costs less."""
+    if column.null_count() == len(column):
+        return pl.Series(column.name, [None] * len(rows), column.dtype)
+    return column[rows]
+
+
 def _groups(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The distinct steps in order, a null step (NaN, as -inf) first as polars sorts it; each one's first row;
-    each row's group. Steps are counts below 10^15: exact as float64."""
-    distinct, first, inverse = np.unique(np.nan_to_num(steps, nan=-np.inf), return_index=True, return_inverse=True)
+    each row's group. Steps are counts below 10^15: exact as float64. A log's steps come in order: then its
+    groups are where the step changes (np.unique would sort them again)."""
+    steps = np.where(np.isnan(steps), -np.inf, steps)
+    if len(steps) and (steps[1:] >= steps[:-1]).all():
+        new = np.empty(len(steps), bool)
+        new[0] = True
+        np.not_equal(steps[1:], steps[:-1], out=new[1:])
+        first = np.flatnonzero(new)
+        return steps[first], first, np.cumsum(new) - 1
+    distinct, first, inverse = np.unique(steps, return_index=True, return_inverse=True)
     return distinct, first, inverse.reshape(-1)
 
 
