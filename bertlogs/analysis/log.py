@@ -157,11 +157,10 @@ def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[RateReadings, pl
 
 
 def _walled(clock: pl.Series, rows: np.ndarray) -> bool:
-    """Whether every reading's clock (that of its first fact, at `rows`) is the step's wall time, nulls aside."""
-    if clock.null_count() == len(clock):
-        return True  # as polars' all() of no values
-    other = ~_is(clock, F.STEP_WALL_TIME) & _present(clock)
-    return not other[rows].any()
+    """Whether every reading's clock (that of its first fact, at `rows`) is the step's wall time, nulls aside
+    (a comparison over the readings alone: over the whole column, mostly nulls, it costs 3x more)."""
+    theirs = clock[rows]
+    return theirs.null_count() == len(theirs) or bool((theirs == F.STEP_WALL_TIME).all())
 
 
 def _is(column: pl.Series, text: str) -> np.ndarray:
