@@ -149,19 +149,32 @@ COLUMNS: dict[str, Column] = {
 DTYPES: dict[str, pl.DataType] = {name: column.dtype for name, column in COLUMNS.items()}
 
 
+def _fits_int(value: object) -> bool:
+    return type(value) is int and abs(value) < 2**63
+
+
+def _fits_float(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fits_text(value: object) -> bool:
+    return isinstance(value, str)  # a Status is a str
+
+
+# Each column's test of a value it can hold (None aside), chosen once by its dtype
+_FITS = {
+    name: {pl.Int64(): _fits_int, pl.Float64(): _fits_float, pl.String(): _fits_text}[column.dtype]
+    for name, column in COLUMNS.items()
+}
+
+
 def check(row: Row) -> None:
     """Raises TypeError if a value would not fit its column (a bug: the run becomes an error row, the summary
     of the others is still made)."""
-    for name, column in COLUMNS.items():
-        value = row.value(name)
-        ok = (
-            value is None
-            or (column.dtype == pl.Int64 and type(value) is int and abs(value) < 2**63)
-            or (column.dtype == pl.Float64 and isinstance(value, (int, float)) and not isinstance(value, bool))
-            or (column.dtype == pl.String and isinstance(value, str))
-        )
-        if not ok:
-            raise TypeError(f"summary column {name} ({column.dtype}) cannot hold {value!r}")
+    for name, fits in _FITS.items():
+        value = getattr(row, name)
+        if value is not None and not fits(value):
+            raise TypeError(f"summary column {name} ({COLUMNS[name].dtype}) cannot hold {row.value(name)!r}")
 
 
 def frame(rows: list[Row]) -> pl.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from conftest import FIXTURES
@@ -63,9 +64,24 @@ def test_facts_with_null_kinds_and_keys_give_the_readings_of_the_others() -> Non
     nulls = pl.concat([rate.with_columns(kind=pl.lit(None, pl.String)), rate.with_columns(key=pl.lit(None, pl.String))])
     mixed = pl.concat([facts, nulls.with_columns(pl.col("step") + 10**6)])
     readings, impossible = log.rates(facts, 2)
-    assert readings.height > 100
+    assert len(readings) > 100
     mixed_readings, mixed_impossible = log.rates(mixed, 2)
-    assert mixed_readings.equals(readings) and mixed_impossible.equals(impossible)
+    assert table(mixed_readings) == table(readings) and mixed_impossible.equals(impossible)
+
+
+def table(readings: log.RateReadings) -> list[tuple[float | None, ...]]:
+    """The readings as rows (step, time, steps, runtime_s, steps_per_s, examples_per_s), None where missing."""
+    columns = [readings.step, readings.time, readings.steps, readings.runtime_s]
+    columns += [readings.steps_per_s, readings.examples_per_s]
+    return [tuple(None if v != v else v for v in row) for row in zip(*(c.tolist() for c in columns), strict=True)]
+
+
+def test_readings_are_in_step_order_whatever_order_the_facts_come_in() -> None:
+    facts = facts_of(FIXTURES / "cola-sweep" / "base-bs2" / "run_classifier.log")
+    backwards = facts.with_row_index("at").sort(pl.col("step").fill_null(-1), "at", descending=[True, False])
+    ordered, _ = log.rates(facts, 2)
+    assert table(log.rates(backwards.drop("at"), 2)[0]) == table(ordered)
+    assert [row[0] for row in table(ordered)] == sorted(facts.filter(pl.col("kind") == F.RATE)["step"].unique())
 
 
 def facts_frame(rows: list[tuple[str, str, float | None, int | None, float | None]]) -> pl.DataFrame:
@@ -86,13 +102,14 @@ def test_the_last_evaluation_is_the_results_block_at_its_last_step_then_the_save
 
 def test_the_window_ends_at_the_last_checkpoint_of_the_last_step() -> None:
     saves = [(F.CHECKPOINT, F.CHECKPOINT, 1000.0, 1000, t) for t in (150.0, 180.0, None)]
-    readings = pl.DataFrame(
-        {"step": [100], "time": [110.0], "clock": ["utc"], "steps": [100.0], "runtime_s": [None]}
-        | {"steps_per_s": [10.0], "examples_per_s": [20.0]},
-        schema_overrides={"runtime_s": pl.Float64},
-    )
+    one = [np.array([x]) for x in (100.0, 110.0, 100.0, np.nan, 10.0, 20.0)]
+    readings = log.RateReadings(*one, walled=False)
     assert log.log_window(facts_frame(saves), readings, 1000) == (100.0, 180.0)
     assert log.log_window(facts_frame(saves), readings, 2000) == (100.0, 110.0 + 1900 / 10.0)
+    stated = log.RateReadings(*one[:3], np.array([5.0]), *one[4:], walled=False)  # the runtime as stated
+    assert log.log_window(facts_frame(saves), stated, 2000) == (105.0, 110.0 + 1900 / 10.0)
+    stepless = log.RateReadings(np.array([np.nan]), *one[1:], walled=False)
+    assert log.log_window(facts_frame(saves), stepless, 2000) is None  # no step: the steps left are unknown
 
 
 def test_a_reading_takes_each_keys_first_value_at_its_step_and_its_latest_stamp() -> None:
@@ -108,7 +125,21 @@ def test_a_reading_takes_each_keys_first_value_at_its_step_and_its_latest_stamp(
     ]
     readings, impossible = log.rates(facts_frame(rows), 2)
     assert impossible.is_empty()
-    assert readings.select("step", "time", "steps", "runtime_s", "steps_per_s", "examples_per_s").rows() == [
-        (100, 12.0, 100.0, 50.0, 2.0, 4.0),
-        (200, 20.0, 100.0, None, 20.0, 40.0),
-    ]
+    assert table(readings) == [(100, 12.0, 100.0, 50.0, 2.0, 4.0), (200, 20.0, 100.0, None, 20.0, 40.0)]
+
+
+@pytest.mark.parametrize(
+    ("clocks", "walled"),
+    [([F.STEP_WALL_TIME] * 2, True), ([None, None], True), ([F.STEP_WALL_TIME, None], True), (["utc", None], False)],
+)
+def test_readings_are_walled_when_every_clock_they_have_is_the_steps_wall_time(
+    clocks: list[str | None], walled: bool
+) -> None:
+    rows = [(F.RATE, key, 2.0, step, 10.0) for step in (100, 200) for key in (F.STEPS_PER_S, F.STEPS_COVERED)]
+    facts = facts_frame(rows).with_columns(clock=pl.Series([c for c in clocks for _ in range(2)], dtype=pl.String))
+    assert log.rates(facts, 2)[0].walled is walled
+
+
+def test_a_reading_without_a_step_comes_first() -> None:
+    rows = [(F.RATE, key, 2.0, step, None) for step in (100, None) for key in (F.STEPS_PER_S, F.STEPS_COVERED)]
+    assert [row[0] for row in table(log.rates(facts_frame(rows), 2)[0])] == [None, 100]

@@ -114,12 +114,28 @@ def _where(frame: pl.DataFrame, mask: pl.Series | None = None) -> tuple[pl.Serie
 _RATE_KEYS = (F.STEPS_PER_S, F.EXAMPLES_PER_S, F.STEPS_COVERED, F.RUNTIME_S)
 
 
-def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One row per throughput reading: step, time, clock, steps (covered), runtime_s (where stated),
-    steps_per_s, examples_per_s (one derived from the other when missing); and the readings left out as
-    impossible (not a positive finite number).
+@dataclass(frozen=True)
+class RateReadings:
+    """The log's throughput readings, one per step read, in step order: numpy arrays (a frame of a run's few
+    hundred readings would cost more to build than its figures). NaN where a value is missing: the step of a
+    reading without one (first), the time of an unstamped one, the runtime where not stated."""
 
-    numpy on the log's columns: a polars query on a log's few hundred rates costs more to plan than to run."""
+    step: np.ndarray
+    time: np.ndarray
+    steps: np.ndarray  # the steps each covers
+    runtime_s: np.ndarray
+    steps_per_s: np.ndarray
+    examples_per_s: np.ndarray
+    walled: bool  # every reading with a clock is stamped with its step's wall time (event files)
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+
+def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[RateReadings, pl.DataFrame]:
+    """The throughput readings (one derived from the other when missing); and the readings left out as
+    impossible (not a positive finite number). numpy on the log's columns: a polars query on a log's few
+    hundred rates costs more to plan than to run."""
     key, value = facts["key"], facts["value"].to_numpy()
     rate, sane = _is(facts["kind"], F.RATE), np.isfinite(value) & (value > 0)  # a null value is NaN: not sane
     which = np.full(len(value), -1, np.int64)  # the place of the fact's key in _RATE_KEYS; -1: none of them
@@ -135,16 +151,16 @@ def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[pl.DataFrame, pl
     if batch_size:
         gs, ex = np.where(np.isnan(gs), ex / batch_size, gs), np.where(np.isnan(ex), gs * batch_size, ex)
     keep = (gs > 0) & ~np.isnan(ex) & (covered > 0)
-    step = pl.Series("step", np.nan_to_num(steps[keep], neginf=0).astype(np.int64))
-    if np.isneginf(steps[keep]).any():
-        step = step.scatter(0, None)
-    clock = facts["clock"][at[first[keep]]]
-    numbers = {"steps": covered, "runtime_s": runtime, "steps_per_s": gs, "examples_per_s": ex}
-    readings = pl.DataFrame(
-        [step, pl.Series("time", time[keep], nan_to_null=True), clock]
-        + [pl.Series(name, column[keep], nan_to_null=True) for name, column in numbers.items()]
-    )
-    return readings, impossible
+    step = np.where(np.isneginf(steps[keep]), np.nan, steps[keep])
+    walled = bool(len(step)) and _walled(facts["clock"], at[first[keep]])
+    return RateReadings(step, time[keep], covered[keep], runtime[keep], gs[keep], ex[keep], walled), impossible
+
+
+def _walled(clock: pl.Series, rows: np.ndarray) -> bool:
+    """Whether every reading's clock (that of its first fact, at `rows`) is the step's wall time, nulls aside
+    (a comparison over the readings alone: over the whole column, mostly nulls, it costs 3x more)."""
+    theirs = clock[rows]
+    return theirs.null_count() == len(theirs) or bool((theirs == F.STEP_WALL_TIME).all())
 
 
 def _is(column: pl.Series, text: str) -> np.ndarray:
@@ -159,8 +175,16 @@ def _present(column: pl.Series) -> np.ndarray:
 
 def _groups(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The distinct steps in order, a null step (NaN, as -inf) first as polars sorts it; each one's first row;
-    each row's group. Steps are counts below 10^15: exact as float64."""
-    distinct, first, inverse = np.unique(np.nan_to_num(steps, nan=-np.inf), return_index=True, return_inverse=True)
+    each row's group. Steps are counts below 10^15: exact as float64. A log's steps come in order: then its
+    groups are where the step changes (np.unique would sort them again)."""
+    steps = np.where(np.isnan(steps), -np.inf, steps)
+    if len(steps) and (steps[1:] >= steps[:-1]).all():
+        new = np.empty(len(steps), bool)
+        new[0] = True
+        np.not_equal(steps[1:], steps[:-1], out=new[1:])
+        first = np.flatnonzero(new)
+        return steps[first], first, np.cumsum(new) - 1
+    distinct, first, inverse = np.unique(steps, return_index=True, return_inverse=True)
     return distinct, first, inverse.reshape(-1)
 
 
@@ -182,35 +206,34 @@ class Throughput:
     s_per_step: float  # total time / total steps over the readings
 
 
-def throughput(readings: pl.DataFrame) -> Throughput | None:
-    if readings.is_empty():
+def throughput(readings: RateReadings) -> Throughput | None:
+    if not len(readings):
         return None
-    steps = readings["steps"].to_list()
-    examples = readings["examples_per_s"].to_list()
-    steps_per_s = metrics.harmonic_mean(readings["steps_per_s"].to_list(), steps)
+    steps = readings.steps.tolist()
+    examples = readings.examples_per_s.tolist()
+    steps_per_s = metrics.harmonic_mean(readings.steps_per_s.tolist(), steps)
     return Throughput(
         len(examples), sum(examples) / len(examples), metrics.harmonic_mean(examples, steps), 1 / steps_per_s
     )
 
 
-def log_window(facts: pl.DataFrame, readings: pl.DataFrame, num_steps: int | None) -> tuple[float, float] | None:
+def log_window(facts: pl.DataFrame, readings: RateReadings, num_steps: int | None) -> tuple[float, float] | None:
     """The training window on the log's clock: from the start of the steps the first reading covers to the
     checkpoint of the last step (else the last reading, extended by the steps left at its rate)."""
-    if readings.is_empty() or readings["time"].null_count():
+    if not len(readings) or np.isnan(readings.time).any():
         return None
-    first = readings.row(0, named=True)
     # the seconds the first reading's steps took: as the producer states them (the Trainer's train_runtime),
     # else from its rate (which the Trainer rounds to 3 decimals)
-    start = first["time"] - (first["runtime_s"] or first["steps"] / first["steps_per_s"])
+    runtime_s = readings.runtime_s[0] if not np.isnan(readings.runtime_s[0]) else None
+    start = float(readings.time[0] - (runtime_s or readings.steps[0] / readings.steps_per_s[0]))
     kind, time = facts["kind"], facts["time"]
     saved = (kind == F.CHECKPOINT) & time.is_not_null()  # Series operations, as in `_where`
     final = time.filter(saved & (facts["value"] == float(num_steps))) if num_steps is not None else time.clear()
     if not final.is_empty():
         end = final[-1]
-    else:
-        last = readings.row(-1, named=True)
-        remaining = (num_steps - last["step"]) if num_steps is not None else 0
-        end = last["time"] + max(remaining, 0) / last["steps_per_s"]
+    else:  # a last reading without a step: NaN, no window
+        remaining = (num_steps - readings.step[-1]) if num_steps is not None else 0
+        end = float(readings.time[-1] + max(remaining, 0) / readings.steps_per_s[-1])
     return (start, end) if end > start else None
 
 

@@ -76,7 +76,7 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
 
 def _log_figures(
     row: Row, run: RunFiles, facts: pl.DataFrame, last: log.Last, reasons: list[Reason]
-) -> tuple[pl.DataFrame, log.Throughput | None]:
+) -> tuple[log.RateReadings, log.Throughput | None]:
     """The log's config, evaluation and throughput into the row; its throughput readings and their figures."""
     row.num_examples = whole(last.get((F.CONFIG, F.NUM_EXAMPLES)))
     row.num_steps = whole(last.get((F.CONFIG, F.NUM_STEPS)))
@@ -106,7 +106,7 @@ def _log_figures(
 def _window(
     row: Row,
     facts: pl.DataFrame,
-    readings: pl.DataFrame,
+    readings: log.RateReadings,
     speed: log.Throughput | None,
     every: samples.Samples | None,
     period_s: float,
@@ -124,7 +124,7 @@ def _window(
     length = row.num_steps * speed.s_per_step if speed is not None and row.num_steps and row.epochs else None
     if window is not None:
         row.epoch_s_method = "wall clock of the log over the training window"
-        clock = "event files' step wall times" if _walled(readings) else "log clock"
+        clock = "event files' step wall times" if readings.walled else "log clock"
         row.window_method = f"{clock}: from the start of the steps the first reading covers to the last step"
     elif length is not None:
         row.epoch_s_method = "num_steps x mean seconds per step from the rate readings (log has no clock)"
@@ -170,10 +170,6 @@ def _gpu_figures(
     if n := figures.in_window(capture.rows.excluded, window, period_s, used):
         reasons.append((Status.PARTIAL, f"{n} reading(s) in the training window were impossible and left out"))
     return used, mine
-
-
-def _walled(readings: pl.DataFrame) -> bool:
-    return bool(readings.height) and bool((readings["clock"] == F.STEP_WALL_TIME).all())
 
 
 def _overlaps(every: samples.Samples, window: figures.Window) -> bool:
