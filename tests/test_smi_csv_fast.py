@@ -383,3 +383,18 @@ def test_a_headerless_capture_whose_first_line_is_short_reads_as_its_rows(first:
     frame = smi_csv.parse(source, utc_offset_s=0.0)[0]
     assert frame.height == 5 and frame["util_pct"].to_list() == [30.0] * 5
     assert_frame_equal(pl.concat(list(smi_csv.chunks(source, utc_offset_s=0.0, piece_bytes=64))), frame)
+
+
+def test_rows_a_poller_writes_after_the_capture_was_opened_are_not_read(tmp_path: Path) -> None:
+    """The capture is read as it was when opened: its truncated last line stays left out (as its warning says),
+    and so do the lines written since, as the whole-file reading leaves them out."""
+    path = tmp_path / "gpu.csv"
+    rows = [f"2025/06/13 00:27:{s:02d}.195, 0, {s} %, {100 + s} MiB\n" for s in range(10)]
+    path.write_text("timestamp, index, utilization.gpu [%], memory.used [MiB]\n" + "".join(rows[:5]) + rows[5][:12])
+    source, warnings = Source(path).without_truncated_line()
+    assert warnings == [f"{path}:7: truncated last line ignored"]
+    with path.open("a") as f:
+        f.write(rows[5][12:] + "".join(rows[6:]))  # the poller writes on
+    frame = pl.concat(list(smi_csv.chunks(source, utc_offset_s=0.0, piece_bytes=64)))
+    assert frame["util_pct"].to_list() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert_frame_equal(frame, smi_csv.parse(source, utc_offset_s=0.0)[0], check_exact=True)

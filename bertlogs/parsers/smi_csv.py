@@ -229,16 +229,22 @@ def _chunks(source: Source, layout: _Layout, utc_offset_s: float, piece_bytes: i
 def _pieces(source: Source, skip_lines: int, piece_bytes: int) -> Iterator[bytes]:
     """The capture after its first `skip_lines` lines (the head's: at most `_HEAD_LINES`), in pieces of about
     `piece_bytes` that end at a line end (a longer line is one piece), but the last, which may end with a
-    truncated line: left out where `source` leaves it out."""
+    truncated line: left out where `source` leaves it out. Only the bytes the file held when it was opened are
+    read: what a poller writes since (the rest of a truncated line included) is not."""
     data = source.data
     with data.open("rb") if isinstance(data, Path) else io.BytesIO(data) as f:
         for _ in range(skip_lines):
             f.readline()
-        while piece := f.read(piece_bytes):
-            while (end := piece.rfind(b"\n") + 1) == 0 and (more := f.read(piece_bytes)):
+        left = source.size_bytes - f.tell()
+        read = lambda: f.read(min(piece_bytes, left)) if left > 0 else b""  # noqa: E731
+        while piece := read():
+            left -= len(piece)
+            while (end := piece.rfind(b"\n") + 1) == 0 and (more := read()):
+                left -= len(more)
                 piece += more
-            if 0 < end < len(piece) and f.read(1):
-                f.seek(end - len(piece) - 1, io.SEEK_CUR)
+            if 0 < end < len(piece) and left > 0:
+                f.seek(end - len(piece), io.SEEK_CUR)
+                left += len(piece) - end
                 piece = piece[:end]
             elif end < len(piece) and source.before_line is not None:  # the last piece: its truncated line
                 piece = piece[:end]
