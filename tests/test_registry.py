@@ -168,7 +168,7 @@ def test_every_rate_reading_states_the_steps_it_covers(path: Path) -> None:
     readings = rate.filter(pl.col("key") != vocab.STEPS_COVERED).drop("key", "value")
     covered = rate.filter(pl.col("key") == vocab.STEPS_COVERED)
     assert covered["value"].to_list() == [100.0] * readings.height  # TF1's StepCounterHook
-    assert_frame_equal(covered.drop("key", "value"), readings)  # same line, time, clock, worker, step
+    assert_frame_equal(covered.drop("key", "value"), readings, check_exact=True)  # same line, time, clock, worker, step
 
 
 def test_rate_readings_on_real_logs_come_with_steps_covered() -> None:

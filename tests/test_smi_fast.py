@@ -41,7 +41,7 @@ def same_as_reference(source: Source, piece_bytes: int, utc_offset_s: float = 0.
     source, _ = source.without_truncated_line()
     expected = smi_table._parse_polars(source, utc_offset_s=utc_offset_s)[0]
     frames = list(smi_table.chunks(source, utc_offset_s=utc_offset_s, piece_bytes=piece_bytes))
-    assert_frame_equal(pl.concat([smi_table._EMPTY, *frames]), expected)
+    assert_frame_equal(pl.concat([smi_table._EMPTY, *frames]), expected, check_exact=True)
     return expected
 
 
@@ -68,7 +68,9 @@ def test_parse_is_the_fast_path() -> None:
     stamps, _ = smi_fast.stamps(ls)
     assert len(rows) + len(stamps) == len(ls.start)
     assert_frame_equal(
-        smi_table.parse(source, utc_offset_s=0.0)[0], smi_table._parse_polars(source, utc_offset_s=0.0)[0]
+        smi_table.parse(source, utc_offset_s=0.0)[0],
+        smi_table._parse_polars(source, utc_offset_s=0.0)[0],
+        check_exact=True,
     )
 
 
@@ -257,7 +259,7 @@ def same_as_reference_many(sources: list[Source], offsets: list[float]) -> None:
     cut = [s.without_truncated_line()[0] for s in sources]
     found = smi_table.parse_many(cut, utc_offsets_s=offsets)
     for source, offset, (frame, _) in zip(cut, offsets, found, strict=True):
-        assert_frame_equal(frame, smi_table._parse_polars(source, utc_offset_s=offset)[0])
+        assert_frame_equal(frame, smi_table._parse_polars(source, utc_offset_s=offset)[0], check_exact=True)
 
 
 def test_batched_captures_match_reference_on_fixtures() -> None:
@@ -285,7 +287,7 @@ def test_a_capture_growing_while_its_batch_is_read_leaves_the_next_file_alone(tm
     with paths[0].open("a") as f:
         f.write("1574690402.5\n" + row[:30])  # the poller mid-line
     found = smi_table.parse_many(sources, utc_offsets_s=[0.0, 0.0])
-    assert_frame_equal(found[1][0], smi_table._parse_polars(Source(paths[1]), utc_offset_s=0.0)[0])
+    assert_frame_equal(found[1][0], smi_table._parse_polars(Source(paths[1]), utc_offset_s=0.0)[0], check_exact=True)
     assert found[0][0]["time"].to_list() == [1574690400.5, 1574690401.5]  # (its new stamp has no row yet)
 
 

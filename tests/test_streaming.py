@@ -35,10 +35,10 @@ def test_streamed_captures_and_spilled_samples_change_nothing(
         monkeypatch.setattr(parser.chunks, "__kwdefaults__", {"piece_bytes": 8192})
     monkeypatch.setattr(dataset, "SPILL_ROWS", 50)  # every capture's samples go to a file of their own
     streamed = summarize([archive], dataset_dir=tmp_path / "streamed")
-    assert_frame_equal(whole.frame, streamed.frame)
+    assert_frame_equal(whole.frame, streamed.frame, check_exact=True)
     own = pl.read_parquet(sorted((tmp_path / "streamed" / "samples").glob("part-*-*.parquet")))
     assert set(own["run"]) == {r.row.run for r in whole.results}  # every capture went to files of its own
-    assert_frame_equal(dataset_samples(tmp_path / "whole"), dataset_samples(tmp_path / "streamed"))
+    assert_frame_equal(dataset_samples(tmp_path / "whole"), dataset_samples(tmp_path / "streamed"), check_exact=True)
 
 
 def test_a_batch_loaded_again_after_a_fault_writes_each_run_once(
@@ -58,8 +58,8 @@ def test_a_batch_loaded_again_after_a_fault_writes_each_run_once(
     monkeypatch.setattr(summary, "_load", failing_for_whole_batches)
     monkeypatch.setattr(dataset, "SPILL_ROWS", 500)  # the big captures in files of their own, the others held
     again = summarize([DEMO], dataset_dir=tmp_path / "again")
-    assert_frame_equal(expected.frame, again.frame)
-    assert_frame_equal(dataset_samples(tmp_path / "once"), dataset_samples(tmp_path / "again"))
+    assert_frame_equal(expected.frame, again.frame, check_exact=True)
+    assert_frame_equal(dataset_samples(tmp_path / "once"), dataset_samples(tmp_path / "again"), check_exact=True)
 
 
 def test_the_dataset_holds_the_capture_a_run_uses_and_nothing_of_a_failed_one(
@@ -98,6 +98,6 @@ def test_a_batch_run_again_in_another_worker_leaves_nothing_of_the_dead_attempt(
     stale.parent.mkdir(parents=True)
     shutil.copy(sorted((tmp_path / "once" / "samples").glob("*.parquet"))[0], stale)
     again = summarize([DEMO], dataset_dir=tmp_path / "again")
-    assert_frame_equal(expected.frame, again.frame)
+    assert_frame_equal(expected.frame, again.frame, check_exact=True)
     assert not stale.exists()
-    assert_frame_equal(dataset_samples(tmp_path / "once"), dataset_samples(tmp_path / "again"))
+    assert_frame_equal(dataset_samples(tmp_path / "once"), dataset_samples(tmp_path / "again"), check_exact=True)
