@@ -49,15 +49,15 @@ class Samples:
     `keep` leaves each run only the capture it uses.
 
     A file of its own is written by a thread while the loader reads on (the writer lets go of the GIL); a
-    failure to write it (a full disk) fails the batch's `write_batch`."""
+    failure to write one (a full disk) is its run's (`failures`), whose samples the batch then leaves out."""
 
     def __init__(self, dataset_dir: Path, part: str) -> None:
         self._stem = dataset_dir / "samples" / part.removesuffix(".parquet")
         self._held: dict[tuple[str, Path], list[Parsed]] = {}  # per (run, capture), the chunks not yet written
         self._files: dict[tuple[str, Path], list[Path]] = {}  # per (run, capture), the files of its own
         self._opened = 0
-        self._writing: Future[None] | None = None
-        self._failure: BaseException | None = None
+        self._writing: tuple[tuple[str, Path], Future[None]] | None = None  # the capture, its file's writing
+        self._failures: dict[tuple[str, Path], BaseException] = {}
 
     def add(self, run: str, chunk: Parsed) -> None:
         mine = self._held.setdefault((run, chunk.path), [])
@@ -73,12 +73,14 @@ class Samples:
         self._files.setdefault(key, []).append(path)
         chunks, self._held[key] = self._held[key], []
         self._settle()  # one file written at a time: memory holds one file's rows beyond the held ones
-        self._writing = _WRITER.submit(_write_own, chunks, key[0], path)
+        self._writing = key, _WRITER.submit(_write_own, chunks, key[0], path)
 
     def _settle(self) -> None:
-        """The file being written, finished; a failure kept for `write_batch`."""
+        """The file being written, finished; a failure kept as its capture's."""
         if self._writing is not None:
-            self._failure = self._failure or self._writing.exception()
+            key, writing = self._writing
+            if (exc := writing.exception()) is not None:
+                self._failures.setdefault(key, exc)
             self._writing = None
 
     def held(self, run: str) -> list[Parsed]:
@@ -90,12 +92,11 @@ class Samples:
         self._settle()
         return [path for paths in self._files.values() for path in paths]
 
-    def raise_failure(self) -> None:
-        """Raises:
-        OSError: a file of its own could not be written (a full disk)."""
+    @property
+    def failures(self) -> dict[str, BaseException]:
+        """Per run, why a file of its own could not be written (a full disk), every file finished."""
         self._settle()
-        if self._failure is not None:
-            raise self._failure
+        return {run: exc for (run, _), exc in self._failures.items()}
 
     def keep(self, run: str, capture: Path | None) -> None:
         """Only `capture`'s samples stay the run's (None: none): a run's other captures are not its samples,
@@ -111,6 +112,7 @@ class Samples:
     def _drop(self, key: tuple[str, Path]) -> None:
         self._settle()
         self._held.pop(key, None)
+        self._failures.pop(key, None)
         for path in self._files.pop(key, []):
             path.unlink(missing_ok=True)
 
@@ -156,7 +158,6 @@ def write_batch(dataset_dir: Path, part: str, runs: list[tuple[str, RunFiles]], 
     """
     written: list[Path] = []
     try:
-        samples.raise_failure()  # a file of its own that failed fails the batch
         for kind in ("samples", "facts"):
             ordered = sorted(runs, key=lambda r: r[0])
             parts = [(name, parsed) for name, run in ordered if (parsed := _parts(kind, name, run, samples))]

@@ -251,7 +251,11 @@ def _analyze(batch: list[_Job]) -> list[_Outcome]:
     for job, run in zip(batch, runs, strict=True):
         if samples is not None:  # a run keeps the samples of the capture it uses, and a failed one none
             samples.keep(job.run.name, run.gpu.path if isinstance(run, RunFiles) and run.gpu else None)
-    loaded = [(job.run.name, run) for job, run in zip(batch, runs, strict=True) if isinstance(run, RunFiles)]
+    failed = samples.failures if samples is not None else {}  # runs whose file of their own was not written
+    if samples is not None:
+        samples.forget(list(failed))
+    loaded = [(j.run.name, run) for j, run in zip(batch, runs, strict=True) if isinstance(run, RunFiles)]
+    loaded = [(name, run) for name, run in loaded if name not in failed]
     # the batch's Parquet files are written while the figures are computed (the writer releases the GIL)
     with ThreadPoolExecutor(1) as writer:
         written = (
@@ -260,10 +264,11 @@ def _analyze(batch: list[_Job]) -> list[_Outcome]:
             else None
         )
         outcomes = [_analyze_one(job, run) for job, run in zip(batch, runs, strict=True)]
-        if written is not None and isinstance(exc := written.exception(), Exception):
-            for i, (job, run) in enumerate(zip(batch, runs, strict=True)):
-                if isinstance(run, RunFiles):
-                    outcomes[i] = _Outcome(error_result(job.run.name, job.run.path, exc, "writing its data"), [])
+        batch_failure = written.exception() if written is not None else None
+        for i, (job, run) in enumerate(zip(batch, runs, strict=True)):
+            exc = failed.get(job.run.name) or batch_failure
+            if isinstance(run, RunFiles) and isinstance(exc, Exception):
+                outcomes[i] = _Outcome(error_result(job.run.name, job.run.path, exc, "writing its data"), [])
     return outcomes
 
 

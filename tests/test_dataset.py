@@ -177,3 +177,24 @@ def test_a_file_of_its_own_that_fails_fails_its_batch_and_leaves_no_file(
     assert [r.row.status for r in summary.results] == ["error", "error"]
     assert all("writing its data" in r.row.warnings for r in summary.results)
     assert not [p for p in data.rglob("*") if p.is_file()]
+
+
+def test_a_file_of_its_own_that_fails_once_costs_only_its_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One write of a file of its own fails (EIO): its run is an error and has no data in the dataset; the
+    batch's other runs are ok and all there."""
+    monkeypatch.setattr(dataset_module, "SPILL_ROWS", 500)
+    write, failed = pl.DataFrame.write_parquet, []
+
+    def fails_once(frame: pl.DataFrame, path: Path, **options: object) -> None:
+        if ".partial" in str(path) and not failed:
+            failed.append(frame["run"][0])
+            raise OSError(5, "Input/output error")
+        write(frame, path, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", fails_once)
+    data = tmp_path / "data"
+    summary = summarize([DEMO / run for run in RUNS[:8]], dataset_dir=data)  # batches of two runs
+    status = {r.row.run: r.row.status for r in summary.results}
+    assert status == {run: "ok" for run in RUNS[:8] if run != failed[0]} | {failed[0]: "error"}
+    for kind in ("samples", "facts"):
+        assert sorted(pl.read_parquet(data / kind / "*.parquet")["run"].unique()) == sorted(set(RUNS[:8]) - {failed[0]})
