@@ -168,7 +168,9 @@ AllowExisting = Annotated[
         help="Write into an existing directory that bertlogs did not make; none of its files is overwritten or deleted."
     ),
 ]
-Jobs = Annotated[int, typer.Option(help="Worker processes (default: one per core).")]
+Jobs = Annotated[
+    int, typer.Option(help="Worker processes (default: one per core where the runs are enough work, else none).")
+]
 
 
 # long: the signature declares the command's options, one per line
@@ -196,7 +198,7 @@ def analyze(
         raise typer.BadParameter("must be 0 (one per core) or more", param_hint="--jobs")
     if period is not None and period <= 0:
         raise typer.BadParameter("must be positive", param_hint="--period")
-    gpu_list, offset_s, workers = _gpu_list(gpus), _utc_offset(utc_offset), jobs or os.cpu_count() or 1
+    gpu_list, offset_s, workers = _gpu_list(gpus), _utc_offset(utc_offset), jobs or None
     fmt = _input_format(input_format)
     if fmt is not None and fmt.kind is Kind.RUN_RECORD:  # a run has many records of several formats
         raise typer.BadParameter(

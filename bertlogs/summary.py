@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import statistics
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -32,6 +33,12 @@ Sink = Callable[[RunResult], None]  # takes each run's final result, trace inclu
 
 # Below this many runs, starting worker processes costs more than it saves.
 PARALLEL_FROM_RUNS = 8
+# With the workers left to choose (`workers=None`), one process below about this much work: a worker's start costs
+# about 0.4 CPU-s (its imports) and the workers compete with the report's process for the cores. Measured on 2
+# cores, one process against two workers: the demo's 29 runs 0.75 s against 1.15 s (half the CPU), 300 runs 1.9 s
+# either way, 1,000 runs 6.6 s against 4.9 s. The work is estimated from the runs and their files' bytes.
+PARALLEL_FROM_S = 0.6
+_S_A_RUN, _S_A_BYTE = 0.006, 1e-8  # a small run's cost in one process; a capture's, about 10 ms a MB
 # Runs per batch handed to a worker: their files of a format are parsed in one query, and their Parquet written
 # as one file per kind (a query's fixed cost, ~10 ms for TF1 logs, is paid per batch: 50 runs take 8 % less CPU
 # than 20 on the 1,000-run benchmark, for ~28 MB more a worker)
@@ -89,10 +96,11 @@ def summarize(
     fmt: Format | None = None,
     progress: Progress | None = None,
     dataset_dir: Path | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
     sink: Sink | None = None,
 ) -> Summary:
-    """Analyse every run under `paths`; with `workers` > 1, in that many worker processes.
+    """Analyse every run under `paths`; with `workers` > 1, in that many worker processes (None: one per core
+    when the runs hold enough work to pay for the workers' start, see PARALLEL_FROM_S; else one process).
 
     Workers are spawned, and each one imports the caller's main module again: a script that asks for
     workers must keep its own work under `if __name__ == "__main__":`.
@@ -112,9 +120,28 @@ def summarize(
         notes = "".join(f"; {n}" for n in found.notes[:3])
         raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found{notes or ' (empty directory?)'}")
     jobs = [_Job(run, i, year, utc_offset_s, fmt, period_s, gpus, dataset_dir) for i, run in enumerate(found.runs)]
+    if workers is None:
+        workers = (os.cpu_count() or 1) if _work_s(found.runs) >= PARALLEL_FROM_S else 1
     outcomes, note = _delivering(jobs, workers, progress, sink or (lambda _: None))
     results = sorted((o.result for o in outcomes), key=_order)
     return Summary(results, [u for o in outcomes for u in o.unreadable], note, found.notes)
+
+
+def _work_s(runs: list[FoundRun]) -> float:
+    """About how long the runs take in one process (their files' sizes read only while it may be short)."""
+    work = len(runs) * _S_A_RUN
+    for run in runs:
+        if work >= PARALLEL_FROM_S:
+            break
+        work += sum(_size_bytes(path) for path in run.files) * _S_A_BYTE
+    return work
+
+
+def _size_bytes(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # its run will say why it cannot be read
+        return 0
 
 
 def _delivering(

@@ -210,3 +210,26 @@ def test_runs_of_the_same_name_under_two_roots_say_where_they_came_from(tmp_path
         shutil.copytree(DEMO / "tiny-bs64", tmp_path / root / "x")
     frame = summarize([tmp_path / "a", tmp_path / "b"]).frame
     assert sorted(frame["path"]) == [str(tmp_path / "a" / "x"), str(tmp_path / "b" / "x")]
+
+
+@pytest.mark.parametrize("capture_mb", [0, 70])
+def test_workers_left_to_choose_start_only_for_enough_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capture_mb: int
+) -> None:
+    """Left to choose (`workers=None`, the CLI's default), the demo's small runs are analysed in one process
+    (starting workers would cost more than their work); a big capture among them starts one per core."""
+    runs = sorted(p for p in DEMO.iterdir() if p.is_dir())[:PARALLEL_FROM_RUNS]
+    for run in runs:
+        shutil.copytree(run, tmp_path / run.name)
+    with (tmp_path / runs[0].name / "big.log").open("wb") as f:
+        f.truncate(capture_mb << 20)  # its size is what counts (its NULs are refused at once)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    started: list[int] = []
+
+    def in_workers(batches, count):  # type: ignore[no-untyped-def]
+        started.append(count)
+        return map(summary_module._analyze, batches)  # (in this process: only the choice is under test)
+
+    monkeypatch.setattr(summary_module, "_in_workers", in_workers)
+    assert len(summarize([tmp_path], workers=None).results) == len(runs)
+    assert started == ([3] if capture_mb else [])
