@@ -195,7 +195,7 @@ def analyze(
     from bertlogs.summary import summarize
 
     if jobs < 0:
-        raise typer.BadParameter("must be 0 (one per core) or more", param_hint="--jobs")
+        raise typer.BadParameter("must be 0 (one per core where the runs are enough work) or more", param_hint="--jobs")
     if period is not None and period <= 0:
         raise typer.BadParameter("must be positive", param_hint="--period")
     gpu_list, offset_s, workers = _gpu_list(gpus), _utc_offset(utc_offset), jobs or None
