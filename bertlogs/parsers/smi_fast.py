@@ -227,6 +227,12 @@ class Kept:
         return Kept(*(getattr(self, name)[at] for name in _KEPT))
 
     @staticmethod
+    def plain(line: np.ndarray, row: np.ndarray, stamp: np.ndarray, cells: np.ndarray) -> Kept:
+        """Rows and stamps read by numpy: no header, no index row, no null cell."""
+        none = np.zeros(len(line), bool)
+        return Kept(line, row, stamp, none, np.full(len(line), -1), cells, np.zeros(cells.shape, bool))
+
+    @staticmethod
     def joined(parts: list[Kept]) -> Kept:
         return parts[0] if len(parts) == 1 else Kept(*(np.concatenate([getattr(p, n) for p in parts]) for n in _KEPT))
 
@@ -270,16 +276,7 @@ class Reading:
         at, stamp_at = stamps(ls)
         kind[at], stamp[at] = 2, stamp_at
         at = np.flatnonzero(kind > 0)
-        fast_cells = cells[at]
-        fast = Kept(
-            at,
-            kind[at] == 1,
-            stamp[at],
-            np.zeros(len(at), bool),
-            np.full(len(at), -1),
-            fast_cells,
-            np.zeros(fast_cells.shape, bool),
-        )
+        fast = Kept.plain(at, kind[at] == 1, stamp[at], cells[at])
         odd = np.flatnonzero((kind == 0) & (ls.end > ls.start))
         if len(odd) == 0:
             return count, fast
@@ -319,10 +316,9 @@ def periodic(piece: bytes, tmpl: Template | None) -> tuple[Kept, int] | None:
     (seen in its first lines) of number rows of the template's layout and `date +%s.%N` stamps, every period
     read as its pattern says; else None. A period holds no CR or ESC: the template's bytes and a stamp's digits
     leave no room for one."""
-    pattern = _pattern(piece)
-    if pattern is None or tmpl is None:
+    if tmpl is None or (sizes := _pattern(piece)) is None:
         return None
-    sizes, period = pattern, int(pattern.sum())
+    period = int(sizes.sum())
     # a line's window reaches at most 13 bytes past it (a `date +%s` stamp's 24): the last periods that would
     # read past the piece are left to the line by line reading, and the piece is read without a padded copy
     count = (len(piece) - 16) // period
@@ -349,9 +345,7 @@ def periodic(piece: bytes, tmpl: Template | None) -> tuple[Kept, int] | None:
             stamp[j :: len(sizes)] = values
         if not ok.all():
             return None
-    none = np.zeros((lines, len(CELLS)), bool)
-    kept = Kept(np.arange(lines), np.tile(is_row, count), stamp, np.zeros(lines, bool), np.full(lines, -1), cells, none)
-    return kept, period * count
+    return Kept.plain(np.arange(lines), np.tile(is_row, count), stamp, cells), period * count
 
 
 def _pattern(piece: bytes) -> np.ndarray | None:
