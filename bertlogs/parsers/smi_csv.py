@@ -19,7 +19,16 @@ import polars as pl
 
 from bertlogs.errors import ParseError
 from bertlogs.parsers import smi_csv_fast
-from bertlogs.parsers.text import AtLineStart, Source, engine, number, read_ahead, scan_fields, unix_s
+from bertlogs.parsers.text import (
+    AtLineStart,
+    Source,
+    engine,
+    null_column,
+    number,
+    read_ahead,
+    scan_fields,
+    unix_s,
+)
 from bertlogs.raw import GPU_CSV_COLUMNS
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
@@ -314,8 +323,7 @@ def _sample_frame(values: dict[str, tuple[np.ndarray, np.ndarray]], rows: int, t
     columns = []
     for name, dtype in SAMPLE_SCHEMA.items():
         if name not in values:
-            null_column = pl.Series(name, [None], dtype).new_from_index(0, rows)
-            columns.append(pl.Series(name, numbers[name]) if name in numbers else null_column)
+            columns.append(pl.Series(name, numbers[name]) if name in numbers else null_column(name, dtype, rows))
             continue
         value, null = values[name]
         if dtype == pl.Int64:

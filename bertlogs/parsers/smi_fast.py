@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from bertlogs.parsers.text import cleaned
+from bertlogs.parsers.text import cleaned, null_column
 from bertlogs.schema import SAMPLE_SCHEMA
 
 # a number row as the template's layout must show it (blanks are spaces; words printable ASCII, no bar)
@@ -391,8 +391,12 @@ def frame(parts: list[Numbered]) -> pl.DataFrame:
     for i, c in enumerate(CELLS):
         if null[i].any():  # a null cell (NaN in `cells` is a NaN read)
             columns[c] = columns[c].scatter(np.flatnonzero(null[i]), None)
-    missing = pl.Series(np.full(len(rows), np.nan), nan_to_null=True)  # (of nulls: 15x faster than extend_constant)
-    return pl.DataFrame([columns.get(name, missing).cast(dtype).alias(name) for name, dtype in SAMPLE_SCHEMA.items()])
+    return pl.DataFrame(
+        [
+            columns[name].cast(dtype).alias(name) if name in columns else null_column(name, dtype, len(rows))
+            for name, dtype in SAMPLE_SCHEMA.items()
+        ]
+    )
 
 
 _NUMBERED = ("sample", "time", "gpu", "cells", "null")

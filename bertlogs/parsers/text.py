@@ -555,6 +555,11 @@ def concat_files(lines: list[pl.LazyFrame], utc_offsets_s: list[float]) -> pl.La
     )
 
 
+def null_column(name: str, dtype: pl.DataType, rows: int) -> pl.Series:
+    """A column of `rows` nulls (a frame built from numpy: a column the capture does not have)."""
+    return pl.Series(name, [None], dtype).new_from_index(0, rows)
+
+
 def scan_fields(data: Path | bytes, *, width: int, skip_lines: int) -> pl.LazyFrame:
     """Comma-separated fields `c0`..: polars' own CSV reader, after `skip_lines` lines; `line` is 1-based.
 
