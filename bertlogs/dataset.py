@@ -125,7 +125,7 @@ def _write_own(chunks: list[Parsed], run: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     try:
-        pl.concat([_tagged(p, run) for p in chunks]).write_parquet(partial, compression="snappy")
+        _tagged([(run, p) for p in chunks]).write_parquet(partial, compression="snappy")
         partial.rename(path)
     finally:
         partial.unlink(missing_ok=True)
@@ -135,8 +135,13 @@ def _rows(chunks: list[Parsed]) -> int:
     return sum(p.frame.height for p in chunks)
 
 
-def _tagged(parsed: Parsed, run: str) -> pl.DataFrame:
-    return parsed.frame.with_columns(source=pl.lit(parsed.path.name), run=pl.lit(run))
+def _tagged(files: list[tuple[str, Parsed]]) -> pl.DataFrame:
+    """The (run, file)s' rows, one after the other, with each one's `source` file name and `run` (gathered at
+    once: a literal column a file cost more)."""
+    of_file = pl.Series(np.repeat(np.arange(len(files)), [p.frame.height for _, p in files]))
+    source = pl.Series("source", [p.path.name for _, p in files]).gather(of_file)
+    run = pl.Series("run", [name for name, _ in files]).gather(of_file)
+    return pl.concat([p.frame for _, p in files]).hstack([source, run])
 
 
 def clear_batch(dataset_dir: Path, part: str) -> None:
@@ -186,12 +191,8 @@ _GROUP_ROWS = (1024, 1 << 20)
 def _write_by_run(parts: list[tuple[str, list[Parsed]]], path: Path) -> None:
     """Each run's files' rows, runs in order of name, in row groups about as long as the smallest run: each
     group's statistics on `run` span a run or a few neighbours, which a filter on another run skips."""
-    files = [(name, p) for name, ps in parts for p in ps]
-    of_file = pl.Series(np.repeat(np.arange(len(files)), [p.frame.height for _, p in files]))  # `_tagged`, at once
-    source = pl.Series("source", [p.path.name for _, p in files]).gather(of_file)
-    run = pl.Series("run", [name for name, _ in files]).gather(of_file)
-    smallest = min(sum(p.frame.height for p in ps) for _, ps in parts)
+    smallest = min(_rows(ps) for _, ps in parts)
     rows = min(max(smallest, _GROUP_ROWS[0]), _GROUP_ROWS[1])
-    pl.concat([p.frame for _, p in files]).hstack([source, run]).write_parquet(
+    _tagged([(name, p) for name, ps in parts for p in ps]).write_parquet(
         path, compression="snappy", row_group_size=rows
     )

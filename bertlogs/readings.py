@@ -153,11 +153,13 @@ class Keeper:
     def _room(self, c: str, values: np.ndarray, start: int) -> np.ndarray:
         """The array that keeps column `c`, made or widened for `values`: utilisation in half precision while
         every reading so far is exact in it (whole percents are), every other column as read."""
-        with np.errstate(over="ignore", invalid="ignore"):  # a reading past half precision's range is not exact
-            half = c == "util_pct" and np.array_equal(
-                values.astype(np.float16).astype(values.dtype), values, equal_nan=True
-            )
         kept = self._arrays.get(c)
+        with np.errstate(over="ignore", invalid="ignore"):  # a reading past half precision's range is not exact
+            half = (
+                c == "util_pct"
+                and (kept is None or kept.dtype == np.float16)  # (once widened, kept wide)
+                and np.array_equal(values.astype(np.float16).astype(values.dtype), values, equal_nan=True)
+            )
         if kept is None:  # a column met for the first time: NaN for the rows before
             kept = np.empty(self._capacity, np.float16 if half else values.dtype)
             if start:  # only energy can be met late (the GPU index is above)

@@ -171,9 +171,6 @@ def _median_positive_diff(time: np.ndarray, diffs: Callable[[], Iterator[np.ndar
     """The exact median of the positive intervals between consecutive times (`diffs`, when found already), in
     pieces (see `metrics.order_statistics`) when the capture is long."""
     diffs = diffs or _diffs(time)
-    if len(time) <= metrics.PIECE:
-        every = next(diffs(), np.empty(0))
-        return float(np.median(every)) if len(every) else None
     count = sum(len(p) for p in diffs())
     if not count:
         return None

@@ -115,8 +115,7 @@ def parse_many(sources: list[Source], *, utc_offsets_s: list[float]) -> list[tup
 def _joinable(source: Source) -> bool:
     """Whether the fast path reads this capture whole, joined with others: it fits a piece and ends with a
     newline (a line cut off would run on into the next file), without wrappings or a byte-order mark."""
-    plain = not (source.quirks.any or source.head.startswith("\ufeff") or source.before_line is not None)
-    return plain and source.ends_with_newline and source.size_bytes <= PIECE_BYTES
+    return source.unwrapped and source.ends_with_newline and source.size_bytes <= PIECE_BYTES
 
 
 def _up_to_a_piece(members: list[int], sources: list[Source]) -> Iterator[list[int]]:

@@ -341,12 +341,16 @@ class Source:
         return "\x1b" in self.head or "\r" in self.head
 
     @property
+    def unwrapped(self) -> bool:
+        """Whether the file's lines are its text as written: no wrappings peeled off them (`Quirks`), no
+        byte-order mark, no truncated last line left out."""
+        return not (self.quirks.any or self.head.startswith("\ufeff") or self.before_line is not None)
+
+    @property
     def plain(self) -> bool:
         """Whether `lines()` is the file's lines as `scan_lines(data, clean=False)` reads them, with null stamps:
-        text with nothing to clean or peel, no byte-order mark, and no line left out."""
-        return not (self.is_binary or self.quirks.any or self.needs_cleaning or self.before_line is not None) and (
-            not self.head.startswith("\ufeff")
-        )
+        unwrapped text with nothing to clean."""
+        return self.unwrapped and not (self.is_binary or self.needs_cleaning)
 
     def peel(self, lines: pl.LazyFrame, utc_offset_s: float = 0.0) -> pl.LazyFrame:
         """`lines` of this file (`scan_lines`) with the wrappings its head shows peeled off (see `Quirks`)."""

@@ -128,8 +128,9 @@ def _lines(sources: list[Source], utc_offsets_s: list[float]) -> pl.LazyFrame:
     Raises:
         ParseError: a file cannot be read any more.
     """
-    plain = [i for i, source in enumerate(sources) if source.plain]
-    others = [i for i in range(len(sources)) if not sources[i].plain]
+    is_plain = [source.plain for source in sources]
+    plain = [i for i, p in enumerate(is_plain) if p]
+    others = [i for i, p in enumerate(is_plain) if not p]
     frames = [_joined([sources[i] for i in plain], plain, utc_offsets_s)] if plain else []
     frames += [
         sources[i].lines(utc_offsets_s[i]).with_columns(file=pl.lit(i, pl.Int32), offset=pl.lit(utc_offsets_s[i]))
