@@ -85,6 +85,14 @@ InputFormat = Annotated[
 ]
 
 
+def _no_blas_threads() -> None:
+    """For `analyze` and `parse`, called before numpy is first imported: numpy's OpenBLAS would start a thread a
+    core that spins for about 0.1 CPU-s after the import, in this process and in each analysis worker (which
+    inherit the environment), and bertlogs uses no BLAS (`metrics` sums with numpy). A value of the user's is
+    kept. Not for `collect`: the training command it runs inherits the environment, and keeps its own."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 @app.command()
 def parse(
     file: Annotated[Path, typer.Argument(help="A training log, eval_results.txt or GPU capture (plain or .gz).")],
@@ -97,6 +105,7 @@ def parse(
 
     Example: bertlogs parse fixtures/cola-sweep/tiny-bs32/run_classifier.log
     """
+    _no_blas_threads()
     from bertlogs.discovery import require_existing
     from bertlogs.parsers import open_file, parse_chunks, parse_source
     from bertlogs.parsers.registry import Kind
@@ -191,6 +200,7 @@ def analyze(
 
     Example: bertlogs analyze fixtures/cola-sweep --out report
     """
+    _no_blas_threads()
     from bertlogs.parsers.registry import Kind
     from bertlogs.summary import summarize
 

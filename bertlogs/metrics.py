@@ -24,7 +24,9 @@ def window_sums(
     time: np.ndarray, values: dict[str, np.ndarray], start_s: float, end_s: float, first_period_s: float
 ) -> dict[str, tuple[float, float]]:
     """Per reading, (sum of value x seconds covered, seconds covered) over [start_s, end_s] (`time`
-    increasing), missing (NaN) readings left out: a time-weighted mean is the first over the second."""
+    increasing), missing (NaN) readings left out: a time-weighted mean is the first over the second. The products
+    are summed by numpy (pairwise), not by a BLAS dot product: BLAS splits a long one among its threads, so that
+    its last bits would depend on the machine's cores."""
     sums = dict.fromkeys(values, (0.0, 0.0))
     lo = int(np.searchsorted(time, start_s, side="right"))  # the first interval that ends after the start
     hi = min(int(np.searchsorted(time, end_s, side="left")) + 1, len(time))  # the first that ends at the end
@@ -37,7 +39,7 @@ def window_sums(
             ok = ~np.isnan(v) & (seconds > 0)
             total, covered = sums[name]
             sums[name] = (
-                total + float(np.dot(v[ok].astype(np.float64), seconds[ok])),
+                total + float((v[ok].astype(np.float64) * seconds[ok]).sum()),
                 covered + float(seconds[ok].sum()),
             )
     return sums
