@@ -224,3 +224,19 @@ def test_analyze_format_forces_the_files_of_its_kind(tmp_path: Path) -> None:
     assert unknown.exit_code == ExitCode.USAGE and "tf1-log" in unknown.output
     record = runner.invoke(app, ["analyze", str(tmp_path), "--format", "model-config"])  # a run has several
     assert record.exit_code == ExitCode.USAGE and "run record" in record.output
+
+
+@pytest.mark.parametrize(
+    "command", [["analyze", str(DEMO / "tiny-bs32")], ["parse", str(DEMO / "tiny-bs32" / "nvidia-smi.log")]]
+)
+def test_analysis_starts_numpy_with_one_blas_thread_and_keeps_a_users_own(
+    monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """Set for this process and the workers it spawns (they inherit it); a training command that `collect` runs
+    does not (tests/test_collect.py)."""
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    assert runner.invoke(app, command).exit_code == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert runner.invoke(app, command).exit_code == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "3"

@@ -337,3 +337,11 @@ def test_nvidia_smi_fallback_lists_every_gpu_even_when_rows_come_slowly(monkeypa
     assert [g["uuid"] for g in meta["gpus"]] == ["GPU-fake-0", "GPU-fake-1"]
     first = samples.filter(pl.col("sample") == samples["sample"].min())
     assert first["gpu"].to_list() == [0, 1]  # the first sample already has every GPU
+
+
+def test_the_training_command_keeps_its_own_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `analyze` sets for itself (one BLAS thread) is not set for a training command."""
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    done = collect_cli(tmp_path, "sh", "-c", "echo blas=${OPENBLAS_NUM_THREADS-unset}")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "r" / "train.log").read_text().endswith(" blas=unset\n")
