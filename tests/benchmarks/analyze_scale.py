@@ -145,30 +145,31 @@ def parse_alone(path: Path, repeat: int) -> tuple[float, float]:
     return statistics.median(w for w, _ in found), statistics.median(c for _, c in found)
 
 
-def run_once(argv: list[str]) -> tuple[float, float, float]:
-    """Wall seconds, peak RSS (MB) and CPU seconds (user + system, its workers included) of one run of a child
-    process."""
+def run_once(argv: list[str]) -> tuple[float, float, float, float]:
+    """Wall seconds, peak RSS (MB), CPU seconds (user + system, its workers included) and the system's share of
+    them, of one run of a child process."""
     start = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     if status != 0:
         raise SystemExit(f"{argv} failed with status {status}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, usage.ru_stime
 
 
-def timed(commands: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float, float, float]]:
-    """Median and fastest wall seconds, median peak RSS and median CPU seconds of each command, the commands
+def timed(commands: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float, float, float, float]]:
+    """Median and fastest wall seconds, median peak RSS, CPU and system CPU seconds of each command, the commands
     taking turns (this machine's speed drifts by tens of percent: taking turns exposes them to the same drift)."""
-    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
+    runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, argv in commands.items():
             runs[name].append(run_once(argv))
     return {
         name: (
-            statistics.median(w for w, _, _ in r),
-            min(w for w, _, _ in r),
-            statistics.median(m for _, m, _ in r),
-            statistics.median(c for _, _, c in r),
+            statistics.median(w for w, _, _, _ in r),
+            min(w for w, _, _, _ in r),
+            statistics.median(m for _, m, _, _ in r),
+            statistics.median(c for _, _, c, _ in r),
+            statistics.median(s for _, _, _, s in r),
         )
         for name, r in runs.items()
     }
@@ -233,17 +234,18 @@ def main() -> None:
             },
             repeat,
         )
-        (wall, fastest, rss, cpu), (grep, _, _, _), (naive, naive_fastest, naive_rss, _) = figures.values()
+        (wall, fastest, rss, cpu, system), (grep, *_), (naive, naive_fastest, naive_rss, *_) = figures.values()
         summarized = (out / "summary.csv").read_text().count("\n") - 1
         print(f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB; runs in the summary: {summarized}")
         if len(files) == 1:
             memory = f"{rss / largest_mb:.1f}x the capture"
         else:  # many small runs: memory must not grow with their number; compare with one run alone
-            _, one_rss, _ = run_once([sys.executable, "-m", "bertlogs", "analyze", str(files[0].parent)])
+            _, one_rss, *_ = run_once([sys.executable, "-m", "bertlogs", "analyze", str(files[0].parent)])
             memory = f"one run alone: {one_rss:.0f} MB"
         print(
             f"    bertlogs analyze --out: {wall:.2f} s (fastest {fastest:.2f}), {size_mb / wall:.0f} MB/s, "
-            f"{cpu:.2f} CPU-s ({cpu / len(files) * 1000:.1f} CPU-ms a run), peak RSS {rss:.0f} MB ({memory})"
+            f"{cpu:.2f} CPU-s ({cpu / len(files) * 1000:.1f} CPU-ms a run; the kernel's {system:.2f} s), "
+            f"peak RSS {rss:.0f} MB ({memory})"
         )
         print(f"    grep -c %:              {grep:.2f} s  (bertlogs / grep = {wall / grep:.1f}x)")
         if len(files) == 1:
