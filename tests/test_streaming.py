@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from conftest import DEMO, FIXTURES
 from polars.testing import assert_frame_equal
@@ -34,10 +35,18 @@ def test_streamed_captures_and_spilled_samples_change_nothing(
     for parser in (smi_table, smi_csv):  # pieces of 8 KiB: dozens of chunks a capture
         monkeypatch.setattr(parser.chunks, "__kwdefaults__", {"piece_bytes": 8192})
     monkeypatch.setattr(dataset, "SPILL_ROWS", 50)  # every capture's samples go to a file of their own
+    monkeypatch.setattr(dataset, "OWN_GROUP_ROWS", 16)  # in row groups of 16 rows
     streamed = summarize([archive], dataset_dir=tmp_path / "streamed")
     assert_frame_equal(whole.frame, streamed.frame, check_exact=True)
-    own = pl.read_parquet(sorted((tmp_path / "streamed" / "samples").glob("part-*-*.parquet")))
+    files = sorted((tmp_path / "streamed" / "samples").glob("part-*-*.parquet"))
+    own = pl.read_parquet(files)
     assert set(own["run"]) == {r.row.run for r in whole.results}  # every capture went to files of its own
+    groups = [
+        pq.ParquetFile(f).metadata.row_group(i).num_rows
+        for f in files
+        for i in range(pq.ParquetFile(f).metadata.num_row_groups)
+    ]
+    assert max(groups) == 16 and sum(groups) == own.height
     assert_frame_equal(dataset_samples(tmp_path / "whole"), dataset_samples(tmp_path / "streamed"), check_exact=True)
 
 
