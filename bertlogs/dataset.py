@@ -35,12 +35,13 @@ def part_name(first_run: int) -> str:
 
 
 # A capture past this many rows is written to a file of its own as it is read, not held for its batch's file;
-# so is the largest of a batch's captures when the batch holds more than HELD_ROWS (about 60 MB of rows). A file
-# of its own is written in row groups of OWN_GROUP_ROWS: the writer's memory grows with a group's rows (a file
-# of 287,000 rows in one group raised the peak by 36 MB, in groups of 32,768 by 15), and with the rows held
-# beside it, 2^17 rows and these groups took 20 MB off the 1.3 GB benchmark capture's peak against 2^18 rows
+# so is the largest of a batch's captures when the batch holds more than HELD_ROWS (about 60 MB of rows). Every
+# file is written in row groups of at most GROUP_ROWS: the writer's memory grows with a group's rows (a file of
+# 287,000 rows in one group raised the peak by 36 MB, in groups of 32,768 by 15), and with the rows held beside
+# it: files of 2^17 rows in these groups took 20 MB off the 1.3 GB benchmark capture's peak, against files of
+# 2^18 rows in one group
 SPILL_ROWS = 1 << 17
-OWN_GROUP_ROWS = 1 << 15
+GROUP_ROWS = 1 << 15
 HELD_ROWS = 1 << 20
 
 
@@ -129,7 +130,7 @@ def _write_own(chunks: list[Parsed], run: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     try:
-        _tagged([(run, p) for p in chunks]).write_parquet(partial, compression="snappy", row_group_size=OWN_GROUP_ROWS)
+        _tagged([(run, p) for p in chunks]).write_parquet(partial, compression="snappy", row_group_size=GROUP_ROWS)
         partial.rename(path)
     finally:
         partial.unlink(missing_ok=True)
@@ -187,18 +188,18 @@ def _parts(kind: str, name: str, run: RunFiles, samples: Samples) -> list[Parsed
     return [p for p in parsed if p is not None and not p.frame.is_empty()]
 
 
-# Row groups of a batch's file: as long as four of its smallest runs, within these bounds (a tiny run would make a
-# big one's groups tiny; a huge group would hold many small runs). A group a run costs the writer more than twice
-# as much: 1,000-row groups took 17 CPU-ms a file of 50 runs, 4,096-row groups 9 (polars 2.1, 2 cores)
+# Row groups of a batch's file: as long as four of its smallest runs, 1,024 rows at least (a tiny run would make a
+# big one's groups tiny), GROUP_ROWS at most. A group a run costs the writer more than twice as much: 1,000-row
+# groups took 17 CPU-ms a file of 50 runs, 4,096-row groups 9 (polars 2.1, 2 cores)
 _RUNS_A_GROUP = 4
-_GROUP_ROWS = (1024, 1 << 20)
+_FEWEST_GROUP_ROWS = 1024
 
 
 def _write_by_run(parts: list[tuple[str, list[Parsed]]], path: Path) -> None:
     """Each run's files' rows, runs in order of name, in row groups about as long as four of the smallest runs:
     each group's statistics on `run` span a few neighbouring runs, which a filter on another run skips."""
     smallest = min(_rows(ps) for _, ps in parts)
-    rows = min(max(_RUNS_A_GROUP * smallest, _GROUP_ROWS[0]), _GROUP_ROWS[1])
+    rows = min(max(_RUNS_A_GROUP * smallest, _FEWEST_GROUP_ROWS), GROUP_ROWS)
     _tagged([(name, p) for name, ps in parts for p in ps]).write_parquet(
         path, compression="snappy", row_group_size=rows
     )

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,16 @@ def digest(root: Path) -> dict[str, str]:
 @pytest.fixture
 def real() -> Path:
     return REAL
+
+
+@pytest.fixture(autouse=True)
+def _environment() -> Iterator[None]:
+    """Each test ends with the environment it began with: `analyze` and `parse` run in this process (CliRunner)
+    set OPENBLAS_NUM_THREADS for the workers they spawn, which later tests' subprocesses would inherit."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
 
 
 # CI machines are shared and slow at times: a property test is judged by its result, not its speed

@@ -234,7 +234,8 @@ def test_analysis_starts_numpy_with_one_blas_thread_and_keeps_a_users_own(
 ) -> None:
     """Set for this process and the workers it spawns (they inherit it); a training command that `collect` runs
     does not (tests/test_collect.py)."""
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "")  # (so that the end of the test restores the user's value)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
     assert runner.invoke(app, command).exit_code == 0
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")

@@ -18,6 +18,12 @@ def test_collect_loads_neither_polars_nor_the_analysis() -> None:
     assert not {m for m in loaded if m.startswith(("bertlogs.analysis", "bertlogs.parsers", "bertlogs.report"))}
 
 
+def test_the_command_line_loads_neither_numpy_nor_polars_before_a_command_runs() -> None:
+    """`analyze` and `parse` set numpy's BLAS threads before numpy is first imported (cli._no_blas_threads)."""
+    loaded = loaded_by("bertlogs.cli")
+    assert "numpy" not in loaded and "polars" not in loaded
+
+
 def test_the_package_root_is_lazy() -> None:
     loaded = loaded_by("bertlogs")
     assert "polars" not in loaded and loaded & {m for m in loaded if m.startswith("bertlogs")} == {"bertlogs"}

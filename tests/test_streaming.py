@@ -35,7 +35,7 @@ def test_streamed_captures_and_spilled_samples_change_nothing(
     for parser in (smi_table, smi_csv):  # pieces of 8 KiB: dozens of chunks a capture
         monkeypatch.setattr(parser.chunks, "__kwdefaults__", {"piece_bytes": 8192})
     monkeypatch.setattr(dataset, "SPILL_ROWS", 50)  # every capture's samples go to a file of their own
-    monkeypatch.setattr(dataset, "OWN_GROUP_ROWS", 16)  # in row groups of 16 rows
+    monkeypatch.setattr(dataset, "GROUP_ROWS", 16)  # in row groups of 16 rows
     streamed = summarize([archive], dataset_dir=tmp_path / "streamed")
     assert_frame_equal(whole.frame, streamed.frame, check_exact=True)
     files = sorted((tmp_path / "streamed" / "samples").glob("part-*-*.parquet"))

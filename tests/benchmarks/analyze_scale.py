@@ -146,8 +146,8 @@ def parse_alone(path: Path, repeat: int) -> tuple[float, float]:
 
 
 def run_once(argv: list[str]) -> tuple[float, float, float, float]:
-    """Wall seconds, peak RSS (MB), CPU seconds (user + system, its workers included) and the system's share of
-    them, of one run of a child process."""
+    """Wall seconds, peak RSS (MB), CPU seconds (user + system, its workers included) and the system (kernel)
+    seconds among them, of one run of a child process."""
     start = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
