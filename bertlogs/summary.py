@@ -34,7 +34,7 @@ Sink = Callable[[RunResult], None]  # takes each run's final result, trace inclu
 # Below this many runs, starting worker processes costs more than it saves.
 PARALLEL_FROM_RUNS = 8
 # With the workers left to choose (`workers=None`), one process below about this much work: a worker's start costs
-# about 0.4 CPU-s (its imports) and the workers compete with the report's process for the cores. Measured on 2
+# about 0.3 CPU-s (its imports) and the workers compete with the report's process for the cores. Measured on 2
 # cores, one process against two workers: the demo's 29 runs 0.75 s against 1.15 s (half the CPU), 300 runs 1.9 s
 # either way, 1,000 runs 6.6 s against 4.9 s. The work is estimated from the runs and their files' bytes.
 PARALLEL_FROM_S = 0.6

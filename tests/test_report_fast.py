@@ -83,7 +83,7 @@ def test_the_sparkline_points_are_the_pixels_that_python_writes(traced: list[Run
         drawn = sparkline(result)
         if not drawn:
             continue
-        lines = {c: plots.trace_series(result, c, 120) for c in ("power_w", "util_pct")}
+        lines = {c: plots.trace_lines(result, [c], 120)[0] for c in ("power_w", "util_pct")}
         t0, t1 = float(lines["power_w"][0][0]), float(lines["power_w"][0][-1])
         expected = []
         for column, top in (("power_w", None), ("util_pct", 100.0)):

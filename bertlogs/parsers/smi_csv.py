@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -220,12 +221,12 @@ def _chunks(source: Source, layout: _Layout, utc_offset_s: float, piece_bytes: i
         return
     last = _Last()
 
-    def read(piece: bytes) -> tuple[bytes, _FastRows | None]:  # two pieces at once
+    def read(piece: bytes) -> tuple[bytes, pl.DataFrame | None]:  # two pieces at once
         return piece, None if layout.other_form else _fast(piece, layout, utc_offset_s)
 
     for piece, fast in read_ahead(read, _pieces(source, layout.header_line or 0, piece_bytes)):
         if fast is not None:
-            frame = fast.numbered(layout.columns, last)
+            frame = _numbered_on(fast, layout.columns, last)
         else:
             numbers = _sample_numbers(layout.columns, last)  # numbered on from the frame before
             rows = scan_fields(piece, width=len(layout.names), skip_lines=0)
@@ -261,9 +262,11 @@ def _pieces(source: Source, skip_lines: int, piece_bytes: int) -> Iterator[bytes
                 yield piece
 
 
-def _fast(piece: bytes, layout: _Layout, utc_offset_s: float) -> _FastRows | None:
-    """The samples of a piece read by numpy (`smi_csv_fast`); None when the piece holds a line or a cell that
-    only the polars reading reads as the reference does."""
+def _fast(piece: bytes, layout: _Layout, utc_offset_s: float) -> pl.DataFrame | None:
+    """The samples of a piece read by numpy (`smi_csv_fast`; SAMPLE_SCHEMA, and where the file numbers none,
+    `sample` counted from 0 as if a new sample began at the first row: whether one does depends on the piece
+    before, `_numbered_on`); None when the piece holds a line or a cell that only the polars reading reads as the
+    reference does."""
     kinds = {"timestamp": "timestamp", "gpu": "index", "sample": "index"}
     columns = [smi_csv_fast.Column(target, at, kinds.get(target, "number")) for target, at in layout.fields.items()]
     first_name = layout.names[0] if layout.header_line is not None else None  # (see `_samples`)
@@ -284,33 +287,32 @@ def _fast(piece: bytes, layout: _Layout, utc_offset_s: float) -> _FastRows | Non
         used, used_null = values.get("memory_used_mib", (np.float64(0.0), np.False_))
         free, free_null = values["memory_free_mib"]
         values["memory_total_mib"] = (used + free, used_null | free_null)
-    timed = "timestamp" in layout.columns
-    return _FastRows(_sample_frame(values, int(kept.sum()), timed), timed)
+    return _sample_frame(values, int(kept.sum()), "timestamp" in layout.columns)
 
 
-@dataclass(frozen=True)
-class _FastRows:
-    """A piece's samples read by numpy (SAMPLE_SCHEMA). Where the file numbers none, `sample` counts from 0 as
-    if a new sample began at the first row: whether one does depends on the piece before (`numbered`)."""
-
-    frame: pl.DataFrame
-    timed: bool  # a new sample also starts where the time changes (the file has a `timestamp` column)
-
-    def numbered(self, columns: dict[str, pl.Expr], last: _Last) -> pl.DataFrame:
-        """The frame, its samples numbered on from `last` as `_sample_numbers` numbers them."""
-        if "sample" in columns or not self.frame.height:
-            return self.frame
-        new = "gpu" not in columns or _differ(last.gpu, self.frame["gpu"][0], lambda a, b: b <= a)
-        if not new and self.timed:  # (a time from a stamp is never NaN)
-            new = _differ(last.time, self.frame["time"][0], lambda a, b: a != b)
-        sample = pl.Series("sample", self.frame["sample"].to_numpy() + (last.sample + new))  # (no polars query)
-        return self.frame.clone().replace_column(self.frame.get_column_index("sample"), sample)
+# `_sample_numbers`' rule, for numpy's arrays and single readings alike: a new sample starts between two
+# consecutive readings where the GPU index does not grow, or (the file has a `timestamp` column) the time changes
+Differ = Callable[[Any, Any], Any]
+_GPU_RESTARTS: Differ = lambda a, b: b <= a  # noqa: E731
+_TIME_CHANGES: Differ = lambda a, b: a != b  # noqa: E731
 
 
-def _differ(last: float | None, first: float | None, differ: Callable[[float, float], bool]) -> bool:
+def _numbered_on(frame: pl.DataFrame, columns: dict[str, pl.Expr], last: _Last) -> pl.DataFrame:
+    """A piece's frame read by numpy (`_fast`), its samples numbered on from `last` as `_sample_numbers`
+    numbers them."""
+    if "sample" in columns or not frame.height:
+        return frame
+    new = "gpu" not in columns or _differ(last.gpu, frame["gpu"][0], _GPU_RESTARTS)
+    if not new and "timestamp" in columns:  # (a time from a stamp is never NaN)
+        new = _differ(last.time, frame["time"][0], _TIME_CHANGES)
+    sample = pl.Series("sample", frame["sample"].to_numpy() + (last.sample + new))  # (no polars query)
+    return frame.clone().replace_column(frame.get_column_index("sample"), sample)
+
+
+def _differ(last: float | None, first: float | None, differ: Differ) -> bool:
     """Whether a piece's first reading starts a new sample after the last one before it: either is null, or
     `differ`."""
-    return last is None or first is None or differ(last, first)
+    return last is None or first is None or bool(differ(last, first))
 
 
 _NUMPY_TYPES: dict[pl.DataType, type] = {pl.Float32(): np.float32, pl.Float64(): np.float64, pl.Int64(): np.int64}
@@ -339,9 +341,9 @@ def _new_samples(values: dict[str, tuple[np.ndarray, np.ndarray]], rows: int, ti
     new = np.ones(rows, bool)
     if "gpu" not in values or rows < 2:
         return new
-    readings = [(values["gpu"], lambda a, b: b <= a)]
+    readings = [(values["gpu"], _GPU_RESTARTS)]
     if timed:
-        readings.append((values["time"], lambda a, b: a != b))
+        readings.append((values["time"], _TIME_CHANGES))
     new[1:] = False
     for (value, null), differ in readings:
         new[1:] |= differ(value[:-1], value[1:]) | null[:-1] | null[1:]

@@ -22,14 +22,9 @@ _PANELS = [
 _WIDTH, _PANEL, _LEFT, _RIGHT, _TOP, _GAP = 760, 130, 70, 20, 30, 28
 
 
-def trace_series(result: RunResult, column: str, points: int) -> tuple[np.ndarray, np.ndarray]:
-    """The run's trace of `column` (times, values as float64) at most `points` long (bucketed again if longer);
-    empty when the run has none."""
-    return trace_lines(result, [column], points)[0]
-
-
 def trace_lines(result: RunResult, columns: list[str], points: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """`trace_series` of each of `columns`: bucketed together when all are longer than `points`, on one time."""
+    """The run's trace of each of `columns` (times, values as float64) at most `points` long (bucketed again if
+    longer: together when all are longer, on one time); empty where the run has none."""
     series = [result.trace[c] if c in result.trace else (np.empty(0), np.empty(0)) for c in columns]
     times = series[0][0]
     if all(len(t) > points and (t is times or np.array_equal(t, times)) for t, _ in series):
