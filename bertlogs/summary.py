@@ -40,9 +40,10 @@ PARALLEL_FROM_RUNS = 8
 PARALLEL_FROM_S = 0.6
 _S_A_RUN, _S_A_BYTE = 0.006, 1e-8  # a small run's cost in one process; a capture's, about 10 ms a MB
 # Runs per batch handed to a worker: their files of a format are parsed in one query, and their Parquet written
-# as one file per kind (a query's fixed cost, ~10 ms for TF1 logs, is paid per batch: 50 runs take 8 % less CPU
-# than 20 on the 1,000-run benchmark, for ~28 MB more a worker)
-BATCH_RUNS = 50
+# as one file per kind (a query's fixed cost, ~15 ms for TF1 logs, is paid per batch). On the 1,000-run benchmark,
+# in one process: 100 runs a batch took 6 to 17 % less CPU than 50, for ~35 MB more a worker; 200 runs 1 to 2 %
+# less than 100, for 75 MB more
+BATCH_RUNS = 100
 
 
 @dataclass

@@ -4,7 +4,9 @@
 Generates its inputs deterministically under WORKDIR (default /tmp/bertlogs-bench), then for each case prints
 wall time (process start to exit, reports written), MB/s, CPU seconds (workers included), peak RSS, and the
 ratios to `grep -c` on the same bytes (the I/O floor) and to a naive Python loop with one regex per line doing the
-same extraction.
+same extraction. The naive loop's CPU seconds, measured in the same turns, are the machine's speed at the time:
+bertlogs' CPU against them compares runs made while this machine ran at different speeds (it drifts by tens of
+percent within minutes).
 
   (a) one run whose legacy capture (`nvidia-smi | grep %` rows + `date +%s.%N` lines) is ~150 MB
   (b) an archive of 1,000 runs with a ~100 KB capture each
@@ -234,7 +236,8 @@ def main() -> None:
             },
             repeat,
         )
-        (wall, fastest, rss, cpu, system), (grep, *_), (naive, naive_fastest, naive_rss, *_) = figures.values()
+        (wall, fastest, rss, cpu, system), (grep, *_), naive_figures = figures.values()
+        naive, naive_fastest, naive_rss, naive_cpu, _ = naive_figures
         summarized = (out / "summary.csv").read_text().count("\n") - 1
         print(f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB; runs in the summary: {summarized}")
         if len(files) == 1:
@@ -258,8 +261,9 @@ def main() -> None:
             if (small := {"d": "a", "e": "c"}.get(case)) in per_byte:
                 print(f"    time per byte / ({small})'s:  {per_byte[case] / per_byte[small]:.2f}x")
         print(
-            f"    naive Python loop:      {naive:.2f} s (fastest {naive_fastest:.2f}), peak RSS {naive_rss:.0f} MB  "
-            f"(naive / bertlogs = {naive / wall:.1f}x)"
+            f"    naive Python loop:      {naive:.2f} s (fastest {naive_fastest:.2f}), {naive_cpu:.2f} CPU-s, "
+            f"peak RSS {naive_rss:.0f} MB  (naive / bertlogs = {naive / wall:.1f}x; CPU bertlogs / naive "
+            f"{cpu / naive_cpu:.2f}x)"
         )
 
 
