@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from bertlogs import columns
-from bertlogs.allocator import reuse_freed_memory
+from bertlogs.allocator import start_worker
 from bertlogs.analysis import RunResult, analyze_run, error_result
 from bertlogs.columns import Status
 from bertlogs.dataset import Samples, clear_batch, part_name, write_batch
@@ -197,7 +197,7 @@ def _in_workers(batches: list[list[_Job]], count: int) -> Iterator[list[_Outcome
     outcomes of all of them at once would hold every run's trace). A worker that dies (killed, out of
     memory) breaks the pool: the first unfinished batch is then run in a worker of its own (narrowed down to
     the run that kills it, which gets an error row) and the rest in a new pool."""
-    with ProcessPoolExecutor(count, mp_context=_SPAWN, initializer=reuse_freed_memory) as pool:
+    with _pool(count) as pool:
         futures = deque(pool.submit(_analyze, batch) for batch in batches[: _AHEAD * count])
         for i, batch in enumerate(batches):
             try:
@@ -225,8 +225,14 @@ _AHEAD = 2
 _SPAWN = multiprocessing.get_context("spawn")
 
 
+def _pool(count: int) -> ProcessPoolExecutor:
+    """`count` worker processes, each with its share of the cores for polars' threads."""
+    threads = max(1, (os.cpu_count() or 1) // count)
+    return ProcessPoolExecutor(count, mp_context=_SPAWN, initializer=start_worker, initargs=(threads,))
+
+
 def _in_own_worker(batch: list[_Job]) -> list[_Outcome]:
-    with ProcessPoolExecutor(1, mp_context=_SPAWN, initializer=reuse_freed_memory) as pool:
+    with _pool(1) as pool:
         return pool.submit(_analyze, batch).result()
 
 
