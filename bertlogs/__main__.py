@@ -1,6 +1,6 @@
 """`python -m bertlogs`, and the console script's entry point: the CLI is imported inside `main`, because the
-analysis workers are spawned and each one imports the main module again (the console script's included), and
-they need neither typer nor rich (~0.08 CPU-s a worker)."""
+analysis workers are spawned and each one runs the console script again (not `python -m`'s `__main__`), and they
+need neither typer nor rich (~0.08 CPU-s a worker)."""
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ capture). Kept in the heap below MMAP_THRESHOLD_BYTES and not trimmed below TRIM
 pages are reused instead. The peak resident memory does not change: only what was already resident is reused.
 
 An analysis worker starts here too (`start_worker`): this module imports no polars, so that the worker's share of
-the cores is set before polars is first imported.
+polars' threads is set before polars is first imported (unless the script that spawned the worker imports polars
+at its top level: each worker runs it again first, and then keeps polars' default).
 """
 
 from __future__ import annotations

@@ -226,8 +226,10 @@ _SPAWN = multiprocessing.get_context("spawn")
 
 
 def _pool(count: int) -> ProcessPoolExecutor:
-    """`count` worker processes, each with its share of the cores for polars' threads."""
-    threads = max(1, (os.cpu_count() or 1) // count)
+    """`count` worker processes, each with its share of the threads polars takes here (its default honours the
+    CPU affinity, a container's quota and POLARS_MAX_THREADS). A run isolated in a worker of its own gets them
+    all: the pool is gone, or (a result that could not travel back) busy a moment longer."""
+    threads = max(1, pl.thread_pool_size() // count)
     return ProcessPoolExecutor(count, mp_context=_SPAWN, initializer=start_worker, initargs=(threads,))
 
 

@@ -206,16 +206,17 @@ def test_a_worker_that_dies_costs_only_its_run(tmp_path: Path, monkeypatch: pyte
 
 
 def test_workers_share_the_cores_among_their_polars_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each of two workers gets half the cores for polars' threads (the workers fill the cores already); a user's
-    own POLARS_MAX_THREADS is kept. (Counts that differ from this machine's cores: polars' default.)"""
-    cores = os.cpu_count() or 1
-    monkeypatch.setattr(os, "cpu_count", lambda: 2 * (cores + 1))
+    """A worker of two gets half the threads polars takes here (the workers fill the cores already); a user's own
+    POLARS_MAX_THREADS is kept. (Counts that differ from polars' default on this machine.)"""
+    threads = pl.thread_pool_size  # (what the worker reports: the patch below is this process's)
+    cores = threads()
+    monkeypatch.setattr(pl, "thread_pool_size", lambda: 2 * (cores + 1))
     monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
     with summary_module._pool(2) as pool:
-        assert pool.submit(pl.thread_pool_size).result() == cores + 1
+        assert pool.submit(threads).result() == cores + 1
     monkeypatch.setenv("POLARS_MAX_THREADS", str(cores + 3))
     with summary_module._pool(2) as pool:
-        assert pool.submit(pl.thread_pool_size).result() == cores + 3
+        assert pool.submit(threads).result() == cores + 3
 
 
 def test_runs_of_the_same_name_under_two_roots_say_where_they_came_from(tmp_path: Path) -> None:

@@ -24,6 +24,11 @@ def test_the_command_line_loads_neither_numpy_nor_polars_before_a_command_runs()
     assert "numpy" not in loaded and "polars" not in loaded
 
 
+def test_a_worker_starts_before_polars_is_imported() -> None:
+    """Its initializer sets polars' threads (allocator.start_worker): importing it must not load polars."""
+    assert "polars" not in loaded_by("bertlogs.allocator")
+
+
 def test_the_package_root_is_lazy() -> None:
     loaded = loaded_by("bertlogs")
     assert "polars" not in loaded and loaded & {m for m in loaded if m.startswith("bertlogs")} == {"bertlogs"}
