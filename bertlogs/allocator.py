@@ -33,9 +33,9 @@ def reuse_freed_memory() -> None:
 
 
 def start_worker(polars_threads: int) -> None:
-    """An analysis worker's start, before polars is imported: polars' threads limited to the worker's share of the
-    cores (the workers fill the cores already: on 2 cores, two workers of two polars threads each took 17 MB more
-    a worker on the 1,000-run benchmark than of one, for the same CPU time), unless the user has set
+    """An analysis worker's start, before polars is imported: polars' threads limited to `polars_threads`, the
+    worker's share (the workers fill the cores already: on 2 cores, two workers of two polars threads each took
+    17 MB more a worker on the 1,000-run benchmark than of one, for the same CPU time), unless the user has set
     POLARS_MAX_THREADS; and the allocator told to reuse freed memory."""
     os.environ.setdefault("POLARS_MAX_THREADS", str(polars_threads))
     reuse_freed_memory()
