@@ -35,8 +35,9 @@ Sink = Callable[[RunResult], None]  # takes each run's final result, trace inclu
 PARALLEL_FROM_RUNS = 8
 # With the workers left to choose (`workers=None`), one process below about this much work: a worker's start costs
 # about 0.3 CPU-s (its imports) and the workers compete with the report's process for the cores. Measured on 2
-# cores, one process against two workers: the demo's 29 runs 0.75 s against 1.15 s (half the CPU), 300 runs 1.9 s
-# either way, 1,000 runs 6.6 s against 4.9 s. The work is estimated from the runs and their files' bytes.
+# cores with batches of 50, one process against two workers: the demo's 29 runs 0.75 s against 1.15 s (half the
+# CPU), 300 runs 1.9 s either way, 1,000 runs 6.6 s against 4.9 s. The work is estimated from the runs and their
+# files' bytes.
 PARALLEL_FROM_S = 0.6
 _S_A_RUN, _S_A_BYTE = 0.006, 1e-8  # a small run's cost in one process; a capture's, about 10 ms a MB
 # Runs per batch handed to a worker: their files of a format are parsed in one query, and their Parquet written

@@ -41,11 +41,8 @@ def test_streamed_captures_and_spilled_samples_change_nothing(
     files = sorted((tmp_path / "streamed" / "samples").glob("part-*-*.parquet"))
     own = pl.read_parquet(files)
     assert set(own["run"]) == {r.row.run for r in whole.results}  # every capture went to files of its own
-    groups = [
-        pq.ParquetFile(f).metadata.row_group(i).num_rows
-        for f in files
-        for i in range(pq.ParquetFile(f).metadata.num_row_groups)
-    ]
+    metadata = [pq.ParquetFile(f).metadata for f in files]
+    groups = [meta.row_group(i).num_rows for meta in metadata for i in range(meta.num_row_groups)]
     assert max(groups) == 16 and sum(groups) == own.height
     assert_frame_equal(dataset_samples(tmp_path / "whole"), dataset_samples(tmp_path / "streamed"), check_exact=True)
 
