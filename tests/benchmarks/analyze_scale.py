@@ -18,12 +18,11 @@ percent within minutes).
 For the single-capture cases it also prints the parse alone (in one process, imports not counted: the capture
 read a chunk at a time, as `analyze` reads it) against `grep -c`, and for (d) and (e) the time per byte against
 (a) and (c) when those ran too.
-
-Usage: python tests/benchmarks/analyze_scale.py [WORKDIR] [--cases abcdef] [--repeat 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import compileall
 import os
 import shutil
@@ -213,12 +212,22 @@ print(len(times), sum(power) / max(len(power), 1))
 """
 
 
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("workdir", nargs="?", type=Path, default=Path("/tmp/bertlogs-bench"), help="inputs and reports")
+    parser.add_argument("--cases", default="abcdef", help="which cases: letters of abcdef (run as a, c, d, e, b, f)")
+    parser.add_argument("--repeat", type=int, default=3, help="turns per command (the median is printed)")
+    args = parser.parse_args()
+    if not args.cases or set(args.cases) - set("abcdef"):
+        parser.error(f"--cases {args.cases!r}: letters of abcdef")
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
+    return args
+
+
 def main() -> None:
-    args = sys.argv[1:]
-    cases = args[args.index("--cases") + 1] if "--cases" in args else "abcdef"
-    repeat = int(args[args.index("--repeat") + 1]) if "--repeat" in args else 3
-    positional = [a for i, a in enumerate(args) if not a.startswith("--") and not args[i - 1].startswith("--")]
-    work = Path(positional[0]) if positional else Path("/tmp/bertlogs-bench")
+    args = arguments()
+    cases, repeat, work = args.cases, args.repeat, args.workdir
     made = make_inputs(work, cases)
     # bytecode compiled once, as `pip install` does: with PYTHONDONTWRITEBYTECODE set (as on this project's
     # machines) an editable install would compile bertlogs again on every run (~30 ms)
