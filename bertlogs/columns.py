@@ -33,7 +33,7 @@ def _column(help: str, unit: str = "", header: str | None = None, fmt: str = "{}
     )
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class Row:
     """One run's summary row, in column order. A figure that could not be computed is None."""
 

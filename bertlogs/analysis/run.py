@@ -22,7 +22,7 @@ TRACE_POINTS = 600
 Reason = tuple[Status, str]  # why a run is not ok: its status and the reason (also a warning)
 
 
-@dataclass
+@dataclass(slots=True)
 class RunResult:
     """A run's summary row, plus what the plots need."""
 
