@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Benchmark (not a test): `bertlogs analyze --out` on big captures and big archives.
 
-Generates its inputs deterministically under WORKDIR (default /tmp/bertlogs-bench), then for each case prints
-wall time (process start to exit, reports written), MB/s, CPU seconds (workers included), peak RSS, and the
-ratios to `grep -c` on the same bytes (the I/O floor) and to a naive Python loop with one regex per line doing the
-same extraction. The naive loop's CPU seconds, measured in the same turns, are the machine's speed at the time:
-bertlogs' CPU against them compares runs made while this machine ran at different speeds (it drifts by tens of
-percent within minutes).
+Generates its inputs deterministically under WORKDIR (default /tmp/bertlogs-bench), then for each case prints wall
+time (process start to exit, reports written), MB/s, CPU seconds (workers included), peak RSS (the largest
+process's; for an archive, also the process tree's, summed), and the ratios to `grep -c` on the same bytes (the I/O
+floor) and to a naive Python loop with one regex per line doing the same extraction. The naive loop's CPU seconds,
+measured in the same turns, are the machine's speed at the time: bertlogs' CPU against them compares runs made while
+this machine ran at different speeds (it drifts by tens of percent within minutes).
 
   (a) one run whose legacy capture (`nvidia-smi | grep %` rows + `date +%s.%N` lines) is ~150 MB
   (b) an archive of 1,000 runs with a ~100 KB capture each
@@ -29,6 +29,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -146,39 +147,93 @@ def parse_alone(path: Path, repeat: int) -> tuple[float, float]:
     return statistics.median(w for w, _ in found), statistics.median(c for _, c in found)
 
 
-def run_once(argv: list[str]) -> tuple[float, float, float, float]:
-    """Wall seconds, peak RSS (MB), CPU seconds (user + system, its workers included) and the system (kernel)
-    seconds among them, of one run of a child process."""
+def run_once(argv: list[str]) -> tuple[float, float, float, float, float]:
+    """Wall seconds, peak RSS (MB, of the largest process), CPU seconds (user + system, its workers included), the
+    system (kernel) seconds among them, and the peak of the process tree's summed RSS (MB, `TreePeak`), of one run
+    of a child process."""
     start = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tree = TreePeak(child.pid)
+    tree.start()
     _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    tree.stopping.set()
+    tree.join()
     if status != 0:
         raise SystemExit(f"{argv} failed with status {status}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, usage.ru_stime
+    if tree.failure is not None:  # a sampler that died has no peak to give
+        raise tree.failure
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, usage.ru_stime, tree.peak_mb
 
 
-def timed(
-    commands: dict[str, list[str]], repeat: int
-) -> tuple[dict[str, tuple[float, float, float, float, float]], float]:
-    """Median and fastest wall seconds, median peak RSS, CPU and system CPU seconds of each command, the commands
-    taking turns (this machine's speed drifts by tens of percent: taking turns exposes them to the same drift);
-    and the median, over the turns, of the first command's CPU seconds over the last one's."""
-    runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in commands}
+class TreePeak(threading.Thread):
+    """The peak, over samples every SAMPLE_S, of the summed VmRSS of a process and its descendants (an analysis'
+    workers: the kernel's peak RSS is the largest process's alone), read from /proc; pages two processes share,
+    the libraries' code, are counted in each. The descendants are looked up again every TREE_S, from every
+    process's parent (a /proc children list holds one thread's children only): a process is missed until then, and
+    a peak shorter than a sample can be missed. Its own CPU (about 0.6 % of a core) is not the child's."""
+
+    SAMPLE_S, TREE_S = 0.02, 0.25
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_mb, self.stopping = pid, 0.0, threading.Event()
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            pids, found_at = [self.pid], float("-inf")
+            while not self.stopping.is_set():
+                if time.monotonic() - found_at > self.TREE_S:
+                    pids, found_at = descendants(self.pid), time.monotonic()
+                self.peak_mb = max(self.peak_mb, sum(rss_mb(pid) for pid in pids))
+                self.stopping.wait(self.SAMPLE_S)
+        except BaseException as exc:  # raised again by run_once
+            self.failure = exc
+
+
+def descendants(root: int) -> list[int]:
+    """`root` and the processes below it. /proc is read as bytes: a process name is cut at 15 bytes, maybe inside
+    a character."""
+    children: dict[int, list[int]] = {}
+    for pid in (int(entry) for entry in os.listdir("/proc") if entry.isdigit()):
+        try:
+            parent = int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+        except OSError:  # gone
+            continue
+        children.setdefault(parent, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        found.append(pid := todo.pop())
+        todo += children.get(pid, [])
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory; 0 once it is gone (or a zombie, which has none)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith(b"VmRSS:"))
+    except (OSError, StopIteration):
+        return 0.0
+
+
+def timed(commands: dict[str, list[str]], repeat: int) -> tuple[dict[str, tuple[float, ...]], float]:
+    """Per command: the median and fastest wall seconds, then the medians of peak RSS, CPU seconds, system CPU
+    seconds and the tree's peak RSS, the commands taking turns (this machine's speed drifts by tens of percent:
+    taking turns exposes them to the same drift); and the median, over the turns, of the first command's CPU seconds
+    over the last one's."""
+    runs: dict[str, list[tuple[float, float, float, float, float]]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, argv in commands.items():
             runs[name].append(run_once(argv))
     first, last = runs[next(iter(commands))], runs[list(commands)[-1]]
     ratio = statistics.median(a[2] / b[2] for a, b in zip(first, last, strict=True))
-    return {
-        name: (
-            statistics.median(w for w, _, _, _ in r),
-            min(w for w, _, _, _ in r),
-            statistics.median(m for _, m, _, _ in r),
-            statistics.median(c for _, _, c, _ in r),
-            statistics.median(s for _, _, _, s in r),
-        )
-        for name, r in runs.items()
-    }, ratio
+    figures: dict[str, tuple[float, ...]] = {}
+    for name, r in runs.items():
+        wall, rss, cpu, system, tree = (statistics.median(column) for column in zip(*r, strict=True))
+        figures[name] = (wall, min(w for w, *_ in r), rss, cpu, system, tree)
+    return figures, ratio
 
 
 # What a user writes by hand: one regex per line, keeping time, power, memory and utilisation.
@@ -250,15 +305,15 @@ def main() -> None:
             },
             repeat,
         )
-        (wall, fastest, rss, cpu, system), (grep, *_), naive_figures = figures.values()
-        naive, naive_fastest, naive_rss, naive_cpu, _ = naive_figures
+        (wall, fastest, rss, cpu, system, tree), (grep, *_), naive_figures = figures.values()
+        naive, naive_fastest, naive_rss, naive_cpu, *_ = naive_figures
         summarized = (out / "summary.csv").read_text().count("\n") - 1
         print(f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB; runs in the summary: {summarized}")
         if len(files) == 1:
             memory = f"{rss / largest_mb:.1f}x the capture"
         else:  # many small runs: memory must not grow with their number; compare with one run alone
             _, one_rss, *_ = run_once([sys.executable, "-m", "bertlogs", "analyze", str(files[0].parent)])
-            memory = f"one run alone: {one_rss:.0f} MB"
+            memory = f"the largest process; the process tree's, summed: {tree:.0f} MB; one run alone: {one_rss:.0f} MB"
         print(
             f"    bertlogs analyze --out: {wall:.2f} s (fastest {fastest:.2f}), {size_mb / wall:.0f} MB/s, "
             f"{cpu:.2f} CPU-s ({cpu / len(files) * 1000:.1f} CPU-ms a run; the kernel's {system:.2f} s), "
