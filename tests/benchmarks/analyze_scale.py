@@ -218,22 +218,28 @@ def rss_mb(pid: int) -> float:
         return 0.0
 
 
-def timed(commands: dict[str, list[str]], repeat: int) -> tuple[dict[str, tuple[float, ...]], float]:
+Turn = tuple[float, float, float, float, float]  # one run's figures, as `run_once` gives them
+
+
+def timed(commands: dict[str, list[str]], repeat: int) -> tuple[dict[str, tuple[float, ...]], dict[str, list[Turn]]]:
     """Per command: the median and fastest wall seconds, then the medians of peak RSS, CPU seconds, system CPU
-    seconds and the tree's peak RSS, the commands taking turns (this machine's speed drifts by tens of percent:
-    taking turns exposes them to the same drift); and the median, over the turns, of the first command's CPU seconds
-    over the last one's."""
-    runs: dict[str, list[tuple[float, float, float, float, float]]] = {name: [] for name in commands}
+    seconds and the tree's peak RSS; and every turn's figures. The commands take turns: this machine's speed drifts
+    by tens of percent, and taking turns exposes them to the same drift."""
+    runs: dict[str, list[Turn]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, argv in commands.items():
             runs[name].append(run_once(argv))
-    first, last = runs[next(iter(commands))], runs[list(commands)[-1]]
-    ratio = statistics.median(a[2] / b[2] for a, b in zip(first, last, strict=True))
     figures: dict[str, tuple[float, ...]] = {}
     for name, r in runs.items():
         wall, rss, cpu, system, tree = (statistics.median(column) for column in zip(*r, strict=True))
         figures[name] = (wall, min(w for w, *_ in r), rss, cpu, system, tree)
-    return figures, ratio
+    return figures, runs
+
+
+def spread(values: list[float], digits: int, unit: str) -> str:
+    """`values`' median, and their range when they are several: `2.76x (2.68 to 2.85 over the turns)`."""
+    shown = [f"{v:.{digits}f}{unit}" for v in (statistics.median(values), min(values), max(values))]
+    return shown[0] if len(values) < 2 else f"{shown[0]} ({shown[1]} to {shown[2]} over the turns)"
 
 
 # What a user writes by hand: one regex per line, keeping time, power, memory and utilisation.
@@ -297,7 +303,7 @@ def main() -> None:
         subprocess.run(["rm", "-rf", str(out)], check=True)
         cat = f"find {root} -name {files[0].name} -exec cat {{}} +"
         naive_code = NAIVE_CSV if files[0].suffix == ".csv" else NAIVE_LEGACY
-        figures, cpu_ratio = timed(
+        figures, turns = timed(
             {
                 "bertlogs": [sys.executable, "-m", "bertlogs", "analyze", str(root), "--out", str(out)],
                 "grep": ["sh", "-c", f"{cat} | grep -c %"],
@@ -319,7 +325,8 @@ def main() -> None:
             f"{cpu:.2f} CPU-s ({cpu / len(files) * 1000:.1f} CPU-ms a run; the kernel's {system:.2f} s), "
             f"peak RSS {rss:.0f} MB ({memory})"
         )
-        print(f"    grep -c %:              {grep:.2f} s  (bertlogs / grep = {wall / grep:.1f}x)")
+        greps = spread([g for g, *_ in turns["grep"]], 2, " s")
+        print(f"    grep -c %:              {greps}  (bertlogs / grep = {wall / grep:.1f}x)")
         if len(files) == 1:
             parse_wall, parse_cpu = parse_alone(files[0], repeat)
             ratio = parse_wall / grep
@@ -329,10 +336,11 @@ def main() -> None:
             per_byte[case] = wall / size_mb
             if (small := {"d": "a", "e": "c"}.get(case)) in per_byte:
                 print(f"    time per byte / ({small})'s:  {per_byte[case] / per_byte[small]:.2f}x")
+        cpu_ratios = [b[2] / n[2] for b, n in zip(turns["bertlogs"], turns["naive"], strict=True)]
         print(
             f"    naive Python loop:      {naive:.2f} s (fastest {naive_fastest:.2f}), {naive_cpu:.2f} CPU-s, "
-            f"peak RSS {naive_rss:.0f} MB  (naive / bertlogs = {naive / wall:.1f}x; CPU bertlogs / naive "
-            f"{cpu_ratio:.2f}x, the median of the turns)"
+            f"peak RSS {naive_rss:.0f} MB  (naive / bertlogs = {naive / wall:.1f}x; CPU bertlogs / naive, turn by "
+            f"turn: {spread(cpu_ratios, 2, 'x')})"
         )
 
 
