@@ -40,6 +40,10 @@ PARALLEL_FROM_RUNS = 8
 # files' bytes.
 PARALLEL_FROM_S = 0.6
 _S_A_RUN, _S_A_BYTE = 0.006, 1e-8  # a small run's cost in one process; a capture's, about 10 ms a MB
+# Left to choose, at most one worker a S_A_WORKER of that estimated work, however many cores: each worker costs its
+# start and its memory, and many workers make small batches, each paying its queries' fixed cost (1,000 small runs
+# on 2 cores with 2, 4 and 8 workers: 5.8, 6.5 and 8.9 CPU-s, the process tree's peak 464, 721 and 1,188 MB)
+S_A_WORKER = 1.0
 # Runs per batch handed to a worker: their files of a format are parsed in one query, and their Parquet written
 # as one file per kind (a query's fixed cost, ~15 ms for TF1 logs, is paid per batch). On the 1,000-run benchmark,
 # in one process: 100 runs a batch took 6 to 17 % less CPU than 50, for ~35 MB more a worker; 200 runs 1 to 2 %
@@ -102,7 +106,8 @@ def summarize(
     sink: Sink | None = None,
 ) -> Summary:
     """Analyse every run under `paths`; with `workers` > 1, in that many worker processes (None: one per core
-    when the runs hold enough work to pay for the workers' start, see PARALLEL_FROM_S; else one process).
+    when the runs hold enough work to pay for the workers' start, see PARALLEL_FROM_S, up to one a S_A_WORKER of
+    that work; else one process).
 
     Workers are spawned, and each one imports the caller's main module again: a script that asks for
     workers must keep its own work under `if __name__ == "__main__":`.
@@ -123,17 +128,23 @@ def summarize(
         raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found{notes or ' (empty directory?)'}")
     jobs = [_Job(run, i, year, utc_offset_s, fmt, period_s, gpus, dataset_dir) for i, run in enumerate(found.runs)]
     if workers is None:
-        workers = (os.cpu_count() or 1) if _work_s(found.runs) >= PARALLEL_FROM_S else 1
+        workers = _workers(found.runs, os.cpu_count() or 1)
     outcomes, note = _delivering(jobs, workers, progress, sink or (lambda _: None))
     results = sorted((o.result for o in outcomes), key=_order)
     return Summary(results, [u for o in outcomes for u in o.unreadable], note, found.notes)
 
 
-def _work_s(runs: list[FoundRun]) -> float:
-    """About how long the runs take in one process (their files' sizes read only while it may be short)."""
+def _workers(runs: list[FoundRun], cores: int) -> int:
+    """One process below PARALLEL_FROM_S of work, else a worker a core, up to one a S_A_WORKER of work."""
+    work = _work_s(runs, max(PARALLEL_FROM_S, cores * S_A_WORKER))
+    return 1 if work < PARALLEL_FROM_S else min(cores, max(2, int(work / S_A_WORKER)))
+
+
+def _work_s(runs: list[FoundRun], enough_s: float) -> float:
+    """About how long the runs take in one process, up to `enough_s` (their files' sizes read only until then)."""
     work = len(runs) * _S_A_RUN
     for run in runs:
-        if work >= PARALLEL_FROM_S:
+        if work >= enough_s:
             break
         work += sum(_size_bytes(path) for path in run.files) * _S_A_BYTE
     return work

@@ -226,18 +226,19 @@ def test_runs_of_the_same_name_under_two_roots_say_where_they_came_from(tmp_path
     assert sorted(frame["path"]) == [str(tmp_path / "a" / "x"), str(tmp_path / "b" / "x")]
 
 
-@pytest.mark.parametrize("capture_mb", [0, 70])
-def test_workers_left_to_choose_start_only_for_enough_work(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capture_mb: int
+@pytest.mark.parametrize(("capture_mb", "cores", "workers"), [(0, 3, None), (70, 3, 2), (350, 2, 2), (350, 64, 3)])
+def test_workers_left_to_choose_start_for_enough_work_and_one_a_second_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capture_mb: int, cores: int, workers: int | None
 ) -> None:
     """Left to choose (`workers=None`, the CLI's default), the demo's small runs are analysed in one process
-    (starting workers would cost more than their work); a big capture among them starts one per core."""
+    (starting workers would cost more than their work); a big capture among them starts workers, one a core but
+    at most one a second of the estimated work (about 10 ms a MB): on 64 cores, 3.7 s of work start 3, not 64."""
     runs = sorted(p for p in DEMO.iterdir() if p.is_dir())[:PARALLEL_FROM_RUNS]
     for run in runs:
         shutil.copytree(run, tmp_path / run.name)
     with (tmp_path / runs[0].name / "big.log").open("wb") as f:
         f.truncate(capture_mb << 20)  # its size is what counts (its NULs are refused at once)
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
     started: list[int] = []
 
     def in_workers(batches, count):  # type: ignore[no-untyped-def]
@@ -246,4 +247,4 @@ def test_workers_left_to_choose_start_only_for_enough_work(
 
     monkeypatch.setattr(summary_module, "_in_workers", in_workers)
     assert len(summarize([tmp_path], workers=None).results) == len(runs)
-    assert started == ([3] if capture_mb else [])
+    assert started == ([workers] if workers else [])
