@@ -209,7 +209,9 @@ def analyze(
     from bertlogs.summary import summarize
 
     if jobs < 0:
-        raise typer.BadParameter("must be 0 (the default: chosen from the cores and the work) or more", param_hint="--jobs")
+        raise typer.BadParameter(
+            "must be 0 (the default: chosen from the cores and the work) or more", param_hint="--jobs"
+        )
     if period is not None and period <= 0:
         raise typer.BadParameter("must be positive", param_hint="--period")
     gpu_list, offset_s, workers = _gpu_list(gpus), _utc_offset(utc_offset), jobs or None
