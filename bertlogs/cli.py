@@ -180,8 +180,8 @@ AllowExisting = Annotated[
 Jobs = Annotated[
     int,
     typer.Option(
-        help="Worker processes (default: where the runs are enough work, one per core, at most one a second of "
-        "their estimated work; else none)."
+        help="Worker processes (default: where the runs are enough work, one per core this process may use, at most "
+        "one a second of their estimated work; else none)."
     ),
 ]
 

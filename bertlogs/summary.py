@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 import statistics
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -128,10 +127,17 @@ def summarize(
         raise BertlogsError(f"{', '.join(map(str, paths))}: no runs found{notes or ' (empty directory?)'}")
     jobs = [_Job(run, i, year, utc_offset_s, fmt, period_s, gpus, dataset_dir) for i, run in enumerate(found.runs)]
     if workers is None:
-        workers = _workers(found.runs, os.cpu_count() or 1)
+        workers = _workers(found.runs, _cores())
     outcomes, note = _delivering(jobs, workers, progress, sink or (lambda _: None))
     results = sorted((o.result for o in outcomes), key=_order)
     return Summary(results, [u for o in outcomes for u in o.unreadable], note, found.notes)
+
+
+def _cores() -> int:
+    """The cores this process may use, as polars counts them for its threads: its CPU affinity (`taskset`, a
+    batch scheduler's allocation) and a container's CPU quota, or POLARS_MAX_THREADS when set (os.cpu_count() is
+    the machine's)."""
+    return pl.thread_pool_size()
 
 
 def _workers(runs: list[FoundRun], cores: int) -> int:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -238,7 +240,7 @@ def test_workers_left_to_choose_start_for_enough_work_and_one_a_second_of_it(
         shutil.copytree(run, tmp_path / run.name)
     with (tmp_path / runs[0].name / "big.log").open("wb") as f:
         f.truncate(capture_mb << 20)  # its size is what counts (its NULs are refused at once)
-    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(summary_module, "_cores", lambda: cores)
     started: list[int] = []
 
     def in_workers(batches, count):  # type: ignore[no-untyped-def]
@@ -248,3 +250,26 @@ def test_workers_left_to_choose_start_for_enough_work_and_one_a_second_of_it(
     monkeypatch.setattr(summary_module, "_in_workers", in_workers)
     assert len(summarize([tmp_path], workers=None).results) == len(runs)
     assert started == ([workers] if workers else [])
+
+
+def test_a_process_pinned_to_one_core_starts_no_workers(tmp_path: Path) -> None:
+    """Pinned to one core (as `taskset` or a batch scheduler pins it), the analysis counts the cores it may use,
+    not the machine's: enough work for workers is analysed in the one process. (On a machine of one core, both
+    counts are one.)"""
+    runs = sorted(p for p in DEMO.iterdir() if p.is_dir())[:PARALLEL_FROM_RUNS]
+    for run in runs:
+        shutil.copytree(run, tmp_path / run.name)
+    with (tmp_path / runs[0].name / "big.log").open("wb") as f:
+        f.truncate(350 << 20)  # 3.5 s of estimated work
+    code = f"""
+import os, sys
+os.sched_setaffinity(0, {{min(os.sched_getaffinity(0))}})  # before polars counts its threads
+from bertlogs import summary
+started = []
+summary._in_workers = lambda batches, count: started.append(count) or map(summary._analyze, batches)
+summary.summarize([__import__("pathlib").Path({str(tmp_path)!r})], workers=None)
+print(started)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "POLARS_MAX_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
