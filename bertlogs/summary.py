@@ -244,10 +244,10 @@ _SPAWN = multiprocessing.get_context("spawn")
 
 
 def _pool(count: int) -> ProcessPoolExecutor:
-    """`count` worker processes, each with its share of the threads polars takes here (its default honours the
-    CPU affinity, a container's quota and POLARS_MAX_THREADS). A run isolated in a worker of its own gets them
-    all: the pool is gone, or (a result that could not travel back) busy a moment longer."""
-    threads = max(1, pl.thread_pool_size() // count)
+    """`count` worker processes, each with its share of the cores this process may use (`_cores`, the threads
+    polars takes here). A run isolated in a worker of its own gets them all: the pool is gone, or (a result that
+    could not travel back) busy a moment longer."""
+    threads = max(1, _cores() // count)
     return ProcessPoolExecutor(count, mp_context=_SPAWN, initializer=start_worker, initargs=(threads,))
 
 

@@ -228,6 +228,17 @@ def test_runs_of_the_same_name_under_two_roots_say_where_they_came_from(tmp_path
     assert sorted(frame["path"]) == [str(tmp_path / "a" / "x"), str(tmp_path / "b" / "x")]
 
 
+def _demo_runs_with_work(root: Path, capture_mb: int) -> list[Path]:
+    """A few demo runs under `root`, the first holding a file of `capture_mb` (its size is what the work is
+    estimated from; its NULs are refused at once, so it costs no time to read)."""
+    runs = sorted(p for p in DEMO.iterdir() if p.is_dir())[:PARALLEL_FROM_RUNS]
+    for run in runs:
+        shutil.copytree(run, root / run.name)
+    with (root / runs[0].name / "big.log").open("wb") as f:
+        f.truncate(capture_mb << 20)
+    return runs
+
+
 @pytest.mark.parametrize(("capture_mb", "cores", "workers"), [(0, 3, None), (70, 3, 2), (350, 2, 2), (350, 64, 3)])
 def test_workers_left_to_choose_start_for_enough_work_and_one_a_second_of_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capture_mb: int, cores: int, workers: int | None
@@ -235,11 +246,7 @@ def test_workers_left_to_choose_start_for_enough_work_and_one_a_second_of_it(
     """Left to choose (`workers=None`, the CLI's default), the demo's small runs are analysed in one process
     (starting workers would cost more than their work); a big capture among them starts workers, one a core but
     at most one a second of the estimated work (about 10 ms a MB): on 64 cores, 3.7 s of work start 3, not 64."""
-    runs = sorted(p for p in DEMO.iterdir() if p.is_dir())[:PARALLEL_FROM_RUNS]
-    for run in runs:
-        shutil.copytree(run, tmp_path / run.name)
-    with (tmp_path / runs[0].name / "big.log").open("wb") as f:
-        f.truncate(capture_mb << 20)  # its size is what counts (its NULs are refused at once)
+    runs = _demo_runs_with_work(tmp_path, capture_mb)
     monkeypatch.setattr(summary_module, "_cores", lambda: cores)
     started: list[int] = []
 
@@ -256,11 +263,7 @@ def test_a_process_pinned_to_one_core_starts_no_workers(tmp_path: Path) -> None:
     """Pinned to one core (as `taskset` or a batch scheduler pins it), the analysis counts the cores it may use,
     not the machine's: enough work for workers is analysed in the one process. (On a machine of one core, both
     counts are one.)"""
-    runs = sorted(p for p in DEMO.iterdir() if p.is_dir())[:PARALLEL_FROM_RUNS]
-    for run in runs:
-        shutil.copytree(run, tmp_path / run.name)
-    with (tmp_path / runs[0].name / "big.log").open("wb") as f:
-        f.truncate(350 << 20)  # 3.5 s of estimated work
+    _demo_runs_with_work(tmp_path, 350)  # 3.7 s of estimated work
     code = f"""
 import os, sys
 os.sched_setaffinity(0, {{min(os.sched_getaffinity(0))}})  # before polars counts its threads

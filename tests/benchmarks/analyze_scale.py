@@ -147,7 +147,10 @@ def parse_alone(path: Path, repeat: int) -> tuple[float, float]:
     return statistics.median(w for w, _ in found), statistics.median(c for _, c in found)
 
 
-def run_once(argv: list[str]) -> tuple[float, float, float, float, float]:
+Turn = tuple[float, float, float, float, float]  # one run's figures, as `run_once` gives them
+
+
+def run_once(argv: list[str]) -> Turn:
     """Wall seconds, peak RSS (MB, of the largest process), CPU seconds (user + system, its workers included), the
     system (kernel) seconds among them, and the peak of the process tree's summed RSS (MB, `TreePeak`), of one run
     of a child process."""
@@ -216,9 +219,6 @@ def rss_mb(pid: int) -> float:
             return next(int(line.split()[1]) / 1024 for line in status if line.startswith(b"VmRSS:"))
     except (OSError, StopIteration):
         return 0.0
-
-
-Turn = tuple[float, float, float, float, float]  # one run's figures, as `run_once` gives them
 
 
 def timed(commands: dict[str, list[str]], repeat: int) -> tuple[dict[str, tuple[float, ...]], dict[str, list[Turn]]]:
