@@ -17,23 +17,30 @@ this machine ran at different speeds (it drifts by tens of percent within minute
 
 For the single-capture cases it also prints the parse alone (in one process, imports not counted: the capture
 read a chunk at a time, as `analyze` reads it) against `grep -c`, and for (d) and (e) the time per byte against
-(a) and (c) when those ran too.
+(a) and (c) when those ran too. For the archives it splits the CPU between the report's process and its workers.
+
+With `--against REV`, the bertlogs of that commit (its `bertlogs/` from `git archive`, run with this interpreter and
+its packages) takes turns with this tree's on every case, and each turn's CPU of this tree over REV's is printed:
+on a machine whose speed drifts, the one comparison of two versions that the drift does not decide.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import importlib.metadata
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
-
-import numpy as np
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_RUN = REPO / "fixtures" / "cola-sweep" / "base-bs2"
@@ -42,6 +49,8 @@ ROW = "| {fan:>3}%   {temp:>2}C    P2  {power:>4}W / 250W |  {mem:>5}MiB / 11019
 
 def legacy_capture(path: Path, samples: int, seed: int) -> None:
     """`grep %` rows, each followed by its `date +%s.%N` stamp, ~0.31 s apart, training in the middle."""
+    import numpy as np  # in the generating process only (see `main`)
+
     rng = np.random.default_rng(seed)
     times = 1574690400 + np.cumsum(0.2 + rng.normal(0.11, 0.01, samples).clip(0.08, 0.2))
     busy = (np.arange(samples) > samples * 0.05) & (np.arange(samples) < samples * 0.95)
@@ -59,6 +68,8 @@ def legacy_capture(path: Path, samples: int, seed: int) -> None:
 
 
 def csv_capture(path: Path, samples: int, seed: int) -> None:
+    import numpy as np  # in the generating process only (see `main`)
+
     rng = np.random.default_rng(seed)
     start = 1574690400 + np.cumsum(np.full(samples, 0.1))
     with path.open("w") as f:
@@ -147,26 +158,42 @@ def parse_alone(path: Path, repeat: int) -> tuple[float, float]:
     return statistics.median(w for w, _ in found), statistics.median(c for _, c in found)
 
 
-Turn = tuple[float, float, float, float, float]  # one run's figures, as `run_once` gives them
+class Turn(NamedTuple):
+    """One run of a child process, as `run_once` measures it."""
+
+    wall_s: float
+    rss_mb: float  # peak RSS of the largest process (the kernel's, which counts from this process's at the start)
+    cpu_s: float  # user + system, its workers included
+    system_s: float  # the kernel's among them
+    tree_mb: float  # peak of the process tree's summed RSS (`TreePeak`)
+    own_cpu_s: float  # the child's own, its workers' left out (to a clock tick)
 
 
-def run_once(argv: list[str]) -> Turn:
-    """Wall seconds, peak RSS (MB, of the largest process), CPU seconds (user + system, its workers included), the
-    system (kernel) seconds among them, and the peak of the process tree's summed RSS (MB, `TreePeak`), of one run
-    of a child process."""
+class Command(NamedTuple):
+    argv: list[str]
+    cwd: Path | None = None  # where it runs: a tree of bertlogs there comes first on its path
+
+
+def run_once(command: Command) -> Turn:
+    """Wall seconds, peak RSS, CPU seconds (all, the kernel's, the child's own) and the tree's peak RSS of one run
+    of a child process. Its own CPU is read from /proc once it has exited, before it is reaped."""
     start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(command.argv, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tree = TreePeak(child.pid)
     tree.start()
-    _, status, usage = os.wait4(child.pid, 0)
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
     wall = time.perf_counter() - start
+    fields = Path(f"/proc/{child.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+    own_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: the zombie's own
+    _, status, usage = os.wait4(child.pid, 0)
     tree.stopping.set()
     tree.join()
     if status != 0:
-        raise SystemExit(f"{argv} failed with status {status}")
+        raise SystemExit(f"{command.argv} failed with status {status}")
     if tree.failure is not None:  # a sampler that died has no peak to give
         raise tree.failure
-    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, usage.ru_stime, tree.peak_mb
+    cpu = usage.ru_utime + usage.ru_stime
+    return Turn(wall, usage.ru_maxrss / 1024, cpu, usage.ru_stime, tree.peak_mb, own_cpu)
 
 
 class TreePeak(threading.Thread):
@@ -221,19 +248,15 @@ def rss_mb(pid: int) -> float:
         return 0.0
 
 
-def timed(commands: dict[str, list[str]], repeat: int) -> tuple[dict[str, tuple[float, ...]], dict[str, list[Turn]]]:
-    """Per command: the median and fastest wall seconds, then the medians of peak RSS, CPU seconds, system CPU
-    seconds and the tree's peak RSS; and every turn's figures. The commands take turns: this machine's speed drifts
-    by tens of percent, and taking turns exposes them to the same drift."""
+def timed(commands: dict[str, Command], repeat: int) -> tuple[dict[str, Turn], dict[str, list[Turn]]]:
+    """Per command: the median of each figure over its turns; and every turn's figures. The commands take turns:
+    this machine's speed drifts by tens of percent, and taking turns exposes them to the same drift."""
     runs: dict[str, list[Turn]] = {name: [] for name in commands}
     for _ in range(repeat):
-        for name, argv in commands.items():
-            runs[name].append(run_once(argv))
-    figures: dict[str, tuple[float, ...]] = {}
-    for name, r in runs.items():
-        wall, rss, cpu, system, tree = (statistics.median(column) for column in zip(*r, strict=True))
-        figures[name] = (wall, min(w for w, *_ in r), rss, cpu, system, tree)
-    return figures, runs
+        for name, command in commands.items():
+            runs[name].append(run_once(command))
+    medians = {name: Turn(*(statistics.median(column) for column in zip(*r, strict=True))) for name, r in runs.items()}
+    return medians, runs
 
 
 def spread(values: list[float], digits: int, unit: str) -> str:
@@ -278,6 +301,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("workdir", nargs="?", type=Path, default=Path("/tmp/bertlogs-bench"), help="inputs and reports")
     parser.add_argument("--cases", default="abcdef", help="which cases: letters of abcdef (run as a, c, d, e, b, f)")
     parser.add_argument("--repeat", type=int, default=3, help="turns per command (the median is printed)")
+    parser.add_argument("--against", metavar="REV", help="a commit whose bertlogs takes turns with this tree's")
     args = parser.parse_args()
     if not args.cases or set(args.cases) - set("abcdef"):
         parser.error(f"--cases {args.cases!r}: letters of abcdef")
@@ -286,62 +310,112 @@ def arguments() -> argparse.Namespace:
     return args
 
 
+def baseline_tree(rev: str, work: Path) -> tuple[str, Path]:
+    """The commit's short hash and a directory holding its `bertlogs/` (made once, its bytecode compiled), where
+    `python -m bertlogs` runs that version: the directory a command runs in comes first on its path."""
+    found = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", "--short=12", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode != 0:
+        raise SystemExit(f"--against {rev}: not a commit of {REPO}")
+    short = found.stdout.strip()
+    tree = work / f"against-{short}"
+    if not tree.exists():  # extracted beside it, then renamed: a tree there is whole
+        partial = work / f"against-{short}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", short, "bertlogs"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive.stdout, check=True)
+        partial.rename(tree)
+    compileall.compile_dir(tree / "bertlogs", quiet=1)
+    return short, tree
+
+
 def main() -> None:
     args = arguments()
     cases, repeat, work = args.cases, args.repeat, args.workdir
-    made = make_inputs(work, cases)
+    # the inputs made in a process of their own: the kernel counts a child's peak RSS from its start as a copy of
+    # this process (vfork, then exec), so this one stays small while it measures (after making (d)'s 15 million
+    # samples here, every command read as 547 MB)
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as maker:
+        made = maker.submit(make_inputs, work, cases).result()
     # bytecode compiled once, as `pip install` does: with PYTHONDONTWRITEBYTECODE set (as on this project's
     # machines) an editable install would compile bertlogs again on every run (~30 ms)
     compileall.compile_dir(REPO / "bertlogs", quiet=1)
-    print(f"machine: {os.cpu_count()} cores; polars {__import__('polars').__version__}; median of {repeat} runs each")
+    against = baseline_tree(args.against, work) if args.against else None
+    floor_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"machine: {os.cpu_count()} cores; polars {importlib.metadata.version('polars')}; median of {repeat} runs "
+        f"each; a child's peak RSS counts from this process's {floor_mb:.0f} MB"
+    )
     per_byte: dict[str, float] = {}
     for case, root in made.items():
         files = captures(root)
         size_mb = sum(p.stat().st_size for p in files) / 1e6
         largest_mb = max(p.stat().st_size for p in files) / 1e6
-        out = work / f"report-{case}"
-        subprocess.run(["rm", "-rf", str(out)], check=True)
+        out, out_against = work / f"report-{case}", work / f"report-{case}-{against[0]}" if against else None
         cat = f"find {root} -name {files[0].name} -exec cat {{}} +"
         naive_code = NAIVE_CSV if files[0].suffix == ".csv" else NAIVE_LEGACY
-        figures, turns = timed(
-            {
-                "bertlogs": [sys.executable, "-m", "bertlogs", "analyze", str(root), "--out", str(out)],
-                "grep": ["sh", "-c", f"{cat} | grep -c %"],
-                "naive": [sys.executable, "-c", naive_code, *map(str, files)],
-            },
-            repeat,
-        )
-        (wall, fastest, rss, cpu, system, tree), (grep, *_), naive_figures = figures.values()
-        naive, naive_fastest, naive_rss, naive_cpu, *_ = naive_figures
+        analyze = [sys.executable, "-m", "bertlogs", "analyze", str(root), "--out"]
+        commands = {
+            "bertlogs": Command([*analyze, str(out)], REPO),
+            "grep": Command(["sh", "-c", f"{cat} | grep -c %"]),
+            "naive": Command([sys.executable, "-c", naive_code, *map(str, files)]),
+        }
+        if against is not None:
+            commands["against"] = Command([*analyze, str(out_against)], against[1])
+        for report in (out, out_against):
+            if report is not None:
+                subprocess.run(["rm", "-rf", str(report)], check=True)
+        figures, turns = timed(commands, repeat)
+        now, grep, naive = figures["bertlogs"], figures["grep"].wall_s, figures["naive"]
+        fastest = min(t.wall_s for t in turns["bertlogs"])
         summarized = (out / "summary.csv").read_text().count("\n") - 1
         print(f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB; runs in the summary: {summarized}")
-        if len(files) == 1:
-            memory = f"{rss / largest_mb:.1f}x the capture"
-        else:  # many small runs: memory must not grow with their number; compare with one run alone
-            _, one_rss, *_ = run_once([sys.executable, "-m", "bertlogs", "analyze", str(files[0].parent)])
-            memory = f"the largest process; the process tree's, summed: {tree:.0f} MB; one run alone: {one_rss:.0f} MB"
-        print(
-            f"    bertlogs analyze --out: {wall:.2f} s (fastest {fastest:.2f}), {size_mb / wall:.0f} MB/s, "
-            f"{cpu:.2f} CPU-s ({cpu / len(files) * 1000:.1f} CPU-ms a run; the kernel's {system:.2f} s), "
-            f"peak RSS {rss:.0f} MB ({memory})"
-        )
-        greps = spread([g for g, *_ in turns["grep"]], 2, " s")
-        print(f"    grep -c %:              {greps}  (bertlogs / grep = {wall / grep:.1f}x)")
+        times_capture = f" ({now.rss_mb / largest_mb:.1f}x the capture)" if len(files) == 1 else ""
+        print(f"    bertlogs analyze --out: {described(now, fastest, files, size_mb)}{times_capture}")
+        if len(files) > 1:  # many small runs: memory must not grow with their number; compare with one run alone
+            one = run_once(Command([sys.executable, "-m", "bertlogs", "analyze", str(files[0].parent)], REPO))
+            own, workers, tree = now.own_cpu_s, now.cpu_s - now.own_cpu_s, now.tree_mb
+            print(
+                f"        CPU: the report's process {own:.2f} s, its workers {workers:.2f} s; peak RSS of the process "
+                f"tree, summed: {tree:.0f} MB (above: its largest process's); one run alone: {one.rss_mb:.0f} MB"
+            )
+        if against is not None:
+            then, then_fastest = figures["against"], min(t.wall_s for t in turns["against"])
+            print(f"    {against[0]} (--against): {described(then, then_fastest, files, size_mb)}")
+            ratios = [b.cpu_s / a.cpu_s for b, a in zip(turns["bertlogs"], turns["against"], strict=True)]
+            print(f"        CPU this tree / {against[0]}'s, turn by turn: {spread(ratios, 3, 'x')}")
+        greps = spread([t.wall_s for t in turns["grep"]], 2, " s")
+        print(f"    grep -c %:              {greps}  (bertlogs / grep = {now.wall_s / grep:.1f}x)")
         if len(files) == 1:
             parse_wall, parse_cpu = parse_alone(files[0], repeat)
             ratio = parse_wall / grep
             print(
                 f"    parse alone:            {parse_wall:.2f} s, {parse_cpu:.2f} CPU-s  (parse / grep = {ratio:.1f}x)"
             )
-            per_byte[case] = wall / size_mb
+            per_byte[case] = now.wall_s / size_mb
             if (small := {"d": "a", "e": "c"}.get(case)) in per_byte:
                 print(f"    time per byte / ({small})'s:  {per_byte[case] / per_byte[small]:.2f}x")
-        cpu_ratios = [b[2] / n[2] for b, n in zip(turns["bertlogs"], turns["naive"], strict=True)]
+        cpu_ratios = [b.cpu_s / n.cpu_s for b, n in zip(turns["bertlogs"], turns["naive"], strict=True)]
         print(
-            f"    naive Python loop:      {naive:.2f} s (fastest {naive_fastest:.2f}), {naive_cpu:.2f} CPU-s, "
-            f"peak RSS {naive_rss:.0f} MB  (naive / bertlogs = {naive / wall:.1f}x; CPU bertlogs / naive, turn by "
-            f"turn: {spread(cpu_ratios, 2, 'x')})"
+            f"    naive Python loop:      {naive.wall_s:.2f} s (fastest {min(t.wall_s for t in turns['naive']):.2f}), "
+            f"{naive.cpu_s:.2f} CPU-s, peak RSS {naive.rss_mb:.0f} MB  (naive / bertlogs = "
+            f"{naive.wall_s / now.wall_s:.1f}x; CPU bertlogs / naive, turn by turn: {spread(cpu_ratios, 2, 'x')})"
         )
+
+
+def described(median: Turn, fastest_s: float, files: list[Path], size_mb: float) -> str:
+    """An analysis' median wall (and fastest), throughput, CPU (a run's share, the kernel's) and peak RSS."""
+    per_run = f"{median.cpu_s / len(files) * 1000:.1f} CPU-ms a run; " if len(files) > 1 else ""
+    return (
+        f"{median.wall_s:.2f} s (fastest {fastest_s:.2f}), {size_mb / median.wall_s:.0f} MB/s, {median.cpu_s:.2f} "
+        f"CPU-s ({per_run}the kernel's {median.system_s:.2f} s), peak RSS {median.rss_mb:.0f} MB"
+    )
 
 
 if __name__ == "__main__":
