@@ -20,8 +20,9 @@ read a chunk at a time, as `analyze` reads it) against `grep -c`, and for (d) an
 (a) and (c) when those ran too. For the archives it splits the CPU between the report's process and its workers.
 
 With `--against REV`, the bertlogs of that commit (its `bertlogs/` from `git archive`, run with this interpreter and
-its packages) takes turns with this tree's on every case, and each turn's CPU of this tree over REV's is printed:
-on a machine whose speed drifts, the one comparison of two versions that the drift does not decide.
+its packages) runs beside this tree's in every turn, one right after the other (each first every other turn), and
+this tree's CPU over REV's is printed, turn by turn (median and range): on a machine whose speed drifts, the
+comparison of two versions that the drift decides least.
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ def parse_alone(path: Path, repeat: int) -> tuple[float, float]:
     """Median wall and CPU seconds of parsing `path` alone."""
     found = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", PARSE_ALONE, str(path)], capture_output=True, text=True, check=True)
+        argv = [sys.executable, "-c", PARSE_ALONE, str(path)]
+        out = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=True)
         wall, cpu, _ = out.stdout.split()
         found.append((float(wall), float(cpu)))
     return statistics.median(w for w, _ in found), statistics.median(c for _, c in found)
@@ -176,18 +178,23 @@ class Command(NamedTuple):
 
 def run_once(command: Command) -> Turn:
     """Wall seconds, peak RSS, CPU seconds (all, the kernel's, the child's own) and the tree's peak RSS of one run
-    of a child process. Its own CPU is read from /proc once it has exited, before it is reaped."""
+    of a child process. Its own CPU (all its threads, none of the children it reaped) is read from /proc once it
+    has exited, before it is reaped; the CPU of a descendant it did not reap (multiprocessing's resource tracker,
+    one interpreter's start) is counted nowhere."""
     start = time.perf_counter()
     child = subprocess.Popen(command.argv, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tree = TreePeak(child.pid)
     tree.start()
-    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
-    wall = time.perf_counter() - start
-    fields = Path(f"/proc/{child.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
-    own_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: the zombie's own
-    _, status, usage = os.wait4(child.pid, 0)
-    tree.stopping.set()
-    tree.join()
+    try:
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+        wall = time.perf_counter() - start
+        tree.stopping.set()  # while the zombie still holds its pid: no other process can take it
+        tree.join()
+        fields = stat_fields(child.pid)
+        own_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (proc(5))
+    finally:
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
     if status != 0:
         raise SystemExit(f"{command.argv} failed with status {status}")
     if tree.failure is not None:  # a sampler that died has no peak to give
@@ -228,7 +235,7 @@ def descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for pid in (int(entry) for entry in os.listdir("/proc") if entry.isdigit()):
         try:
-            parent = int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+            parent = int(stat_fields(pid)[1])
         except OSError:  # gone
             continue
         children.setdefault(parent, []).append(pid)
@@ -237,6 +244,11 @@ def descendants(root: int) -> list[int]:
         found.append(pid := todo.pop())
         todo += children.get(pid, [])
     return found
+
+
+def stat_fields(pid: int) -> list[bytes]:
+    """A process's /proc stat fields after its name (the first is its state, field 3 of proc(5))."""
+    return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
 
 
 def rss_mb(pid: int) -> float:
@@ -250,10 +262,11 @@ def rss_mb(pid: int) -> float:
 
 def timed(commands: dict[str, Command], repeat: int) -> tuple[dict[str, Turn], dict[str, list[Turn]]]:
     """Per command: the median of each figure over its turns; and every turn's figures. The commands take turns:
-    this machine's speed drifts by tens of percent, and taking turns exposes them to the same drift."""
+    this machine's speed drifts by tens of percent, and taking turns exposes them to the same drift. Every other
+    turn runs them in reverse order: neighbours stay side by side, and each of two goes first as often."""
     runs: dict[str, list[Turn]] = {name: [] for name in commands}
-    for _ in range(repeat):
-        for name, command in commands.items():
+    for turn in range(repeat):
+        for name, command in list(commands.items())[:: -1 if turn % 2 else 1]:
             runs[name].append(run_once(command))
     medians = {name: Turn(*(statistics.median(column) for column in zip(*r, strict=True))) for name, r in runs.items()}
     return medians, runs
@@ -307,32 +320,44 @@ def arguments() -> argparse.Namespace:
         parser.error(f"--cases {args.cases!r}: letters of abcdef")
     if args.repeat < 1:
         parser.error("--repeat: at least 1")
+    if args.against is not None:  # before the inputs are made: minutes
+        found = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--verify", "--short=12", f"{args.against}^{{commit}}"],
+            capture_output=True,
+            text=True,
+        )
+        if found.returncode != 0:
+            parser.error(f"--against {args.against}: not a commit of {REPO}")
+        args.against = found.stdout.strip()
+    args.workdir = args.workdir.resolve()  # the commands run elsewhere (see Command)
     return args
 
 
-def baseline_tree(rev: str, work: Path) -> tuple[str, Path]:
-    """The commit's short hash and a directory holding its `bertlogs/` (made once, its bytecode compiled), where
-    `python -m bertlogs` runs that version: the directory a command runs in comes first on its path."""
-    found = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--verify", "--short=12", f"{rev}^{{commit}}"],
-        capture_output=True,
-        text=True,
-    )
-    if found.returncode != 0:
-        raise SystemExit(f"--against {rev}: not a commit of {REPO}")
-    short = found.stdout.strip()
-    tree = work / f"against-{short}"
+class Baseline(NamedTuple):
+    commit: str  # its short hash
+    tree: Path  # a directory holding its `bertlogs/`
+
+
+def baseline(commit: str, work: Path) -> Baseline:
+    """The commit's `bertlogs/` under `work` (made once, its bytecode compiled), where `python -m bertlogs` runs
+    that version (the directory a command runs in comes first on its path: checked, since `-P` or PYTHONSAFEPATH
+    would leave it off, and the editable install of this tree would run instead)."""
+    tree = work / f"against-{commit}"
     if not tree.exists():  # extracted beside it, then renamed: a tree there is whole
-        partial = work / f"against-{short}.partial"
+        partial = work / f"against-{commit}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", short, "bertlogs"], capture_output=True, check=True
+            ["git", "-C", str(REPO), "archive", commit, "bertlogs"], capture_output=True, check=True
         )
         subprocess.run(["tar", "-x", "-C", str(partial)], input=archive.stdout, check=True)
         partial.rename(tree)
     compileall.compile_dir(tree / "bertlogs", quiet=1)
-    return short, tree
+    asked = [sys.executable, "-c", "import bertlogs; print(bertlogs.__file__)"]  # the cwd first, as for `-m`
+    found = subprocess.run(asked, cwd=tree, text=True, capture_output=True, check=True).stdout.strip()
+    if Path(found).parent != tree / "bertlogs":
+        raise SystemExit(f"--against {commit}: `python -m bertlogs` in {tree} runs {found}, not that commit's")
+    return Baseline(commit, tree)
 
 
 def main() -> None:
@@ -346,50 +371,53 @@ def main() -> None:
     # bytecode compiled once, as `pip install` does: with PYTHONDONTWRITEBYTECODE set (as on this project's
     # machines) an editable install would compile bertlogs again on every run (~30 ms)
     compileall.compile_dir(REPO / "bertlogs", quiet=1)
-    against = baseline_tree(args.against, work) if args.against else None
+    against = baseline(args.against, work) if args.against else None
     floor_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"machine: {os.cpu_count()} cores; polars {importlib.metadata.version('polars')}; median of {repeat} runs "
-        f"each; a child's peak RSS counts from this process's {floor_mb:.0f} MB"
+        f"each; a child's peak RSS counts from this process's peak, {floor_mb:.0f} MB"
     )
     per_byte: dict[str, float] = {}
     for case, root in made.items():
         files = captures(root)
         size_mb = sum(p.stat().st_size for p in files) / 1e6
         largest_mb = max(p.stat().st_size for p in files) / 1e6
-        out, out_against = work / f"report-{case}", work / f"report-{case}-{against[0]}" if against else None
         cat = f"find {root} -name {files[0].name} -exec cat {{}} +"
         naive_code = NAIVE_CSV if files[0].suffix == ".csv" else NAIVE_LEGACY
         analyze = [sys.executable, "-m", "bertlogs", "analyze", str(root), "--out"]
-        commands = {
-            "bertlogs": Command([*analyze, str(out)], REPO),
-            "grep": Command(["sh", "-c", f"{cat} | grep -c %"]),
-            "naive": Command([sys.executable, "-c", naive_code, *map(str, files)]),
-        }
-        if against is not None:
-            commands["against"] = Command([*analyze, str(out_against)], against[1])
-        for report in (out, out_against):
-            if report is not None:
-                subprocess.run(["rm", "-rf", str(report)], check=True)
+        reports = {"bertlogs": work / f"report-{case}"}
+        commands = {"bertlogs": Command([*analyze, str(reports["bertlogs"])], REPO)}
+        if against is not None:  # beside this tree's: the two run one after the other in every turn
+            reports["against"] = work / f"report-{case}-{against.commit}"
+            commands["against"] = Command([*analyze, str(reports["against"])], against.tree)
+        commands["grep"] = Command(["sh", "-c", f"{cat} | grep -c %"])
+        commands["naive"] = Command([sys.executable, "-c", naive_code, *map(str, files)])
+        for report in reports.values():
+            subprocess.run(["rm", "-rf", str(report)], check=True)
         figures, turns = timed(commands, repeat)
         now, grep, naive = figures["bertlogs"], figures["grep"].wall_s, figures["naive"]
         fastest = min(t.wall_s for t in turns["bertlogs"])
-        summarized = (out / "summary.csv").read_text().count("\n") - 1
-        print(f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB; runs in the summary: {summarized}")
+        summarized = {name: (r / "summary.csv").read_text().count("\n") - 1 for name, r in reports.items()}
+        theirs = f" ({against.commit}'s: {summarized['against']})" if against is not None else ""
+        print(
+            f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB; runs in the summary: "
+            f"{summarized['bertlogs']}{theirs}"
+        )
         times_capture = f" ({now.rss_mb / largest_mb:.1f}x the capture)" if len(files) == 1 else ""
         print(f"    bertlogs analyze --out: {described(now, fastest, files, size_mb)}{times_capture}")
         if len(files) > 1:  # many small runs: memory must not grow with their number; compare with one run alone
             one = run_once(Command([sys.executable, "-m", "bertlogs", "analyze", str(files[0].parent)], REPO))
-            own, workers, tree = now.own_cpu_s, now.cpu_s - now.own_cpu_s, now.tree_mb
+            own, tree = now.own_cpu_s, now.tree_mb
+            workers = statistics.median(t.cpu_s - t.own_cpu_s for t in turns["bertlogs"])
             print(
                 f"        CPU: the report's process {own:.2f} s, its workers {workers:.2f} s; peak RSS of the process "
                 f"tree, summed: {tree:.0f} MB (above: its largest process's); one run alone: {one.rss_mb:.0f} MB"
             )
         if against is not None:
             then, then_fastest = figures["against"], min(t.wall_s for t in turns["against"])
-            print(f"    {against[0]} (--against): {described(then, then_fastest, files, size_mb)}")
+            print(f"    {against.commit} (--against): {described(then, then_fastest, files, size_mb)}")
             ratios = [b.cpu_s / a.cpu_s for b, a in zip(turns["bertlogs"], turns["against"], strict=True)]
-            print(f"        CPU this tree / {against[0]}'s, turn by turn: {spread(ratios, 3, 'x')}")
+            print(f"        CPU this tree / {against.commit}'s, turn by turn: {spread(ratios, 3, 'x')}")
         greps = spread([t.wall_s for t in turns["grep"]], 2, " s")
         print(f"    grep -c %:              {greps}  (bertlogs / grep = {now.wall_s / grep:.1f}x)")
         if len(files) == 1:
