@@ -314,7 +314,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("workdir", nargs="?", type=Path, default=Path("/tmp/bertlogs-bench"), help="inputs and reports")
     parser.add_argument("--cases", default="abcdef", help="which cases: letters of abcdef (run as a, c, d, e, b, f)")
     parser.add_argument("--repeat", type=int, default=3, help="turns per command (the median is printed)")
-    parser.add_argument("--against", metavar="REV", help="a commit whose bertlogs takes turns with this tree's")
+    parser.add_argument("--against", metavar="REV", help="a commit whose bertlogs runs beside this tree's")
     args = parser.parse_args()
     if not args.cases or set(args.cases) - set("abcdef"):
         parser.error(f"--cases {args.cases!r}: letters of abcdef")
