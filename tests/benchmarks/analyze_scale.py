@@ -268,8 +268,12 @@ def timed(commands: dict[str, Command], repeat: int) -> tuple[dict[str, Turn], d
     for turn in range(repeat):
         for name, command in list(commands.items())[:: -1 if turn % 2 else 1]:
             runs[name].append(run_once(command))
-    medians = {name: Turn(*(statistics.median(column) for column in zip(*r, strict=True))) for name, r in runs.items()}
-    return medians, runs
+    return {name: median_turn(r) for name, r in runs.items()}, runs
+
+
+def median_turn(turns: list[Turn]) -> Turn:
+    """Each figure's median over the turns."""
+    return Turn(*(statistics.median(column) for column in zip(*turns, strict=True)))
 
 
 def spread(values: list[float], digits: int, unit: str) -> str:
@@ -396,7 +400,6 @@ def main() -> None:
             subprocess.run(["rm", "-rf", str(report)], check=True)
         figures, turns = timed(commands, repeat)
         now, grep, naive = figures["bertlogs"], figures["grep"].wall_s, figures["naive"]
-        fastest = min(t.wall_s for t in turns["bertlogs"])
         summarized = {name: (r / "summary.csv").read_text().count("\n") - 1 for name, r in reports.items()}
         theirs = f" ({against.commit}'s: {summarized['against']})" if against is not None else ""
         print(
@@ -404,7 +407,7 @@ def main() -> None:
             f"{summarized['bertlogs']}{theirs}"
         )
         times_capture = f" ({now.rss_mb / largest_mb:.1f}x the capture)" if len(files) == 1 else ""
-        print(f"    bertlogs analyze --out: {described(now, fastest, files, size_mb)}{times_capture}")
+        print(f"    bertlogs analyze --out: {described(turns['bertlogs'], files, size_mb)}{times_capture}")
         if len(files) > 1:  # many small runs: memory must not grow with their number; compare with one run alone
             one = run_once(Command([sys.executable, "-m", "bertlogs", "analyze", str(files[0].parent)], REPO))
             own, tree = now.own_cpu_s, now.tree_mb
@@ -414,8 +417,7 @@ def main() -> None:
                 f"tree, summed: {tree:.0f} MB (above: its largest process's); one run alone: {one.rss_mb:.0f} MB"
             )
         if against is not None:
-            then, then_fastest = figures["against"], min(t.wall_s for t in turns["against"])
-            print(f"    {against.commit} (--against): {described(then, then_fastest, files, size_mb)}")
+            print(f"    {against.commit} (--against): {described(turns['against'], files, size_mb)}")
             ratios = [b.cpu_s / a.cpu_s for b, a in zip(turns["bertlogs"], turns["against"], strict=True)]
             print(f"        CPU this tree / {against.commit}'s, turn by turn: {spread(ratios, 3, 'x')}")
         greps = spread([t.wall_s for t in turns["grep"]], 2, " s")
@@ -437,8 +439,10 @@ def main() -> None:
         )
 
 
-def described(median: Turn, fastest_s: float, files: list[Path], size_mb: float) -> str:
+def described(turns: list[Turn], files: list[Path], size_mb: float) -> str:
     """An analysis' median wall (and fastest), throughput, CPU (a run's share, the kernel's) and peak RSS."""
+    median = median_turn(turns)
+    fastest_s = min(t.wall_s for t in turns)
     per_run = f"{median.cpu_s / len(files) * 1000:.1f} CPU-ms a run; " if len(files) > 1 else ""
     return (
         f"{median.wall_s:.2f} s (fastest {fastest_s:.2f}), {size_mb / median.wall_s:.0f} MB/s, {median.cpu_s:.2f} "
