@@ -18,6 +18,8 @@ this machine ran at different speeds (it drifts by tens of percent within minute
 For the single-capture cases it also prints the parse alone (in one process, imports not counted: the capture
 read a chunk at a time, as `analyze` reads it) against `grep -c`, and for (d) and (e) the time per byte against
 (a) and (c) when those ran too. For the archives it splits the CPU between the report's process and its workers.
+Each case ends with issue 12's targets for it, each figure against its bound, and whether this run meets it (for
+(f), its process tree's peak against (b)'s, when (b) ran: the issue asks for flat memory and sets no bound).
 
 With `--against REV`, the bertlogs of that commit (its `bertlogs/` from `git archive`, run with this interpreter and
 its packages) runs beside this tree's in every turn, one right after the other (each first every other turn), and
@@ -44,6 +46,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parents[2]
+# issue 12's bounds: `analyze --out` and the parse alone over `grep -c` on (a) and (c); peak RSS and time per byte
+# (over (a)'s and (c)'s) on (d) and (e); CPU-ms a run on (b)
+END_TO_END_X, PARSE_X, PEAK_MB, PER_BYTE_X, CPU_MS_A_RUN = 12.0, 6.0, 500.0, 1.2, 5.0
 DEMO_RUN = REPO / "fixtures" / "cola-sweep" / "base-bs2"
 ROW = "| {fan:>3}%   {temp:>2}C    P2  {power:>4}W / 250W |  {mem:>5}MiB / 11019MiB | {util:>6}%      Default |\n"
 
@@ -382,6 +387,7 @@ def main() -> None:
         f"each; a child's peak RSS counts from this process's peak, {floor_mb:.0f} MB"
     )
     per_byte: dict[str, float] = {}
+    trees_mb: dict[str, float] = {}
     for case, root in made.items():
         files = captures(root)
         size_mb = sum(p.stat().st_size for p in files) / 1e6
@@ -408,9 +414,15 @@ def main() -> None:
         )
         times_capture = f" ({now.rss_mb / largest_mb:.1f}x the capture)" if len(files) == 1 else ""
         print(f"    bertlogs analyze --out: {described(turns['bertlogs'], files, size_mb)}{times_capture}")
+        targets: list[str] = []
         if len(files) > 1:  # many small runs: memory must not grow with their number; compare with one run alone
             one = run_once(Command([sys.executable, "-m", "bertlogs", "analyze", str(files[0].parent)], REPO))
             own, tree = now.own_cpu_s, now.tree_mb
+            trees_mb[case] = tree
+            if case == "b":
+                targets.append(bound("CPU-ms a run", now.cpu_s / len(files) * 1000, CPU_MS_A_RUN, ""))
+            elif "b" in trees_mb:
+                targets.append(f"the process tree's peak {tree / trees_mb['b']:.2f}x (b)'s, at 10x its runs (flat)")
             workers = statistics.median(t.cpu_s - t.own_cpu_s for t in turns["bertlogs"])
             print(
                 f"        CPU: the report's process {own:.2f} s, its workers {workers:.2f} s; peak RSS of the process "
@@ -429,14 +441,33 @@ def main() -> None:
                 f"    parse alone:            {parse_wall:.2f} s, {parse_cpu:.2f} CPU-s  (parse / grep = {ratio:.1f}x)"
             )
             per_byte[case] = now.wall_s / size_mb
-            if (small := {"d": "a", "e": "c"}.get(case)) in per_byte:
+            small = {"d": "a", "e": "c"}.get(case)
+            if small in per_byte:
                 print(f"    time per byte / ({small})'s:  {per_byte[case] / per_byte[small]:.2f}x")
+            if small is None:
+                targets += [
+                    bound("end to end / grep -c", now.wall_s / grep, END_TO_END_X, "x"),
+                    bound("parse alone / grep -c", ratio, PARSE_X, "x"),
+                ]
+            else:
+                targets.append(bound("peak RSS", now.rss_mb, PEAK_MB, " MB", 0))
+                if small in per_byte:
+                    targets.append(
+                        bound(f"time per byte / ({small})'s", per_byte[case] / per_byte[small], PER_BYTE_X, "x")
+                    )
         cpu_ratios = [b.cpu_s / n.cpu_s for b, n in zip(turns["bertlogs"], turns["naive"], strict=True)]
         print(
             f"    naive Python loop:      {naive.wall_s:.2f} s (fastest {min(t.wall_s for t in turns['naive']):.2f}), "
             f"{naive.cpu_s:.2f} CPU-s, peak RSS {naive.rss_mb:.0f} MB  (naive / bertlogs = "
             f"{naive.wall_s / now.wall_s:.1f}x; CPU bertlogs / naive, turn by turn: {spread(cpu_ratios, 2, 'x')})"
         )
+        if targets:
+            print(f"    issue 12's targets:     {'; '.join(targets)}")
+
+
+def bound(name: str, value: float, limit: float, unit: str, digits: int = 2) -> str:
+    """A figure against its upper bound, and whether this run meets it."""
+    return f"{name} {value:.{digits}f}{unit} (at most {limit:g}{unit}: {'met' if value <= limit else 'NOT met'})"
 
 
 def described(turns: list[Turn], files: list[Path], size_mb: float) -> str:
