@@ -18,6 +18,13 @@ def test_holds_is_a_substring_test(head: str, word: str) -> None:
 
 
 @settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300) | st.text(alphabet=st.sampled_from(list("\n\r a\x00")), max_size=300).map(str.encode))
+def test_newlines_counts_what_bytes_count_counts(data: bytes) -> None:
+    """The count of a file's lines that joins a batch's files (smi-table and TF1), by numpy rather than bytes.count."""
+    assert text.newlines(data) == data.count(b"\n")
+
+
+@settings(max_examples=500, deadline=None)
 @given(heads)
 def test_one_search_finds_what_any_html_hint_finds(head: str) -> None:
     assert (text._HTML_HINT.search(head) is not None) == any(hint in head for hint in text._HTML_HINTS)

@@ -22,7 +22,17 @@ import numpy as np
 import polars as pl
 
 from bertlogs.parsers import smi_fast
-from bertlogs.parsers.text import PIECE_BYTES, Source, concat_files, engine, number, pieces, read_ahead
+from bertlogs.parsers.text import (
+    PIECE_BYTES,
+    Source,
+    concat_files,
+    engine,
+    holds,
+    newlines,
+    number,
+    pieces,
+    read_ahead,
+)
 from bertlogs.schema import SAMPLE_SCHEMA, conform
 
 # | 39%   67C    P2   113W / 250W |  11636MiB / 12189MiB |     35%      Default |
@@ -140,7 +150,7 @@ def _joined(reading: smi_fast.Reading, sources: list[Source], tables: bool, clea
     # into the next file's first
     data = [d[: d.rfind(b"\n") + 1] for d in (s.read_again() for s in sources)]
     _, kept = reading.kept(b"".join(data), clean)
-    first = np.cumsum([0, *(d.count(b"\n") for d in data)])
+    first = np.cumsum([0, *map(newlines, data)])
     bounds = np.searchsorted(kept.line, first)
     parts: list[list[smi_fast.Numbered] | None] = []
     for i in range(len(sources)):
@@ -233,7 +243,7 @@ def _samples(per_file: Callable[[pl.Expr], pl.Expr], tables: bool) -> list[pl.Ex
 def _kinds(heads: list[str]) -> tuple[bool, bool]:
     """Whether these heads show tables, and `date` lines: the kinds of lines the classification looks for."""
     # substring tests first: they spare most heads the regexes (a millisecond each on 100 KB)
-    tables = any("NVIDIA-SMI" in head and re.search(_HEADER, head, re.MULTILINE) for head in heads)
+    tables = any(holds(head, "NVIDIA-SMI") and re.search(_HEADER, head, re.MULTILINE) for head in heads)
     # a `date` line holds a clock: a head without a colon (a `grep %` capture) needs no weekday searched
     dates = any(
         ":" in head and any(day in head for day in _WEEKDAYS) and _has_date_line(head, tables) for head in heads
