@@ -1,6 +1,9 @@
-"""Sniffing's cheap tests on a file's head say what the slower substring searches they replace say."""
+"""The cheap tests on a file's bytes and head (sniffing's, the batch readers' newline count) say what the slower
+searches they replace say."""
 
 from __future__ import annotations
+
+import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,9 +22,17 @@ def test_holds_is_a_substring_test(head: str, word: str) -> None:
 
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=300) | st.text(alphabet=st.sampled_from(list("\n\r a\x00")), max_size=300).map(str.encode))
-def test_newlines_counts_what_bytes_count_counts(data: bytes) -> None:
-    """The count of a file's lines that joins a batch's files (smi-table and TF1), by numpy rather than bytes.count."""
-    assert text.newlines(data) == data.count(b"\n")
+def test_count_newlines_is_bytes_count(data: bytes) -> None:
+    """`count_newlines` is `bytes.count(b"\\n")`: the newline counts that split a batch's joined bytes back into its
+    files (smi-table, TF1)."""
+    assert text.count_newlines(data) == data.count(b"\n")
+
+
+def test_count_newlines_counts_across_its_pieces() -> None:
+    rng = random.Random(5)
+    data = bytes(rng.choice(b"\n\ra ") for _ in range(2 * text.PIECE_BYTES + 7))
+    assert text.count_newlines(data) == data.count(b"\n") > 0
+    assert text.count_newlines(b"\n" * (text.PIECE_BYTES + 1)) == text.PIECE_BYTES + 1
 
 
 @settings(max_examples=500, deadline=None)

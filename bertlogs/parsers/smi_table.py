@@ -26,9 +26,9 @@ from bertlogs.parsers.text import (
     PIECE_BYTES,
     Source,
     concat_files,
+    count_newlines,
     engine,
     holds,
-    newlines,
     number,
     pieces,
     read_ahead,
@@ -150,7 +150,7 @@ def _joined(reading: smi_fast.Reading, sources: list[Source], tables: bool, clea
     # into the next file's first
     data = [d[: d.rfind(b"\n") + 1] for d in (s.read_again() for s in sources)]
     _, kept = reading.kept(b"".join(data), clean)
-    first = np.cumsum([0, *map(newlines, data)])
+    first = np.cumsum([0, *map(count_newlines, data)])
     bounds = np.searchsorted(kept.line, first)
     parts: list[list[smi_fast.Numbered] | None] = []
     for i in range(len(sources)):
@@ -242,7 +242,8 @@ def _samples(per_file: Callable[[pl.Expr], pl.Expr], tables: bool) -> list[pl.Ex
 
 def _kinds(heads: list[str]) -> tuple[bool, bool]:
     """Whether these heads show tables, and `date` lines: the kinds of lines the classification looks for."""
-    # substring tests first: they spare most heads the regexes (a millisecond each on 100 KB)
+    # substring tests first (`holds`: a word's characters, then the word): they spare most heads the regexes (0.4 ms
+    # each on 100 KB)
     tables = any(holds(head, "NVIDIA-SMI") and re.search(_HEADER, head, re.MULTILINE) for head in heads)
     # a `date` line holds a clock: a head without a colon (a `grep %` capture) needs no weekday searched
     dates = any(

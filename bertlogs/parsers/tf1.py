@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from bertlogs import facts as vocab
-from bertlogs.parsers.text import COLLECT_STAMP, KEY_VALUE, Source, holds, newlines, scan_lines
+from bertlogs.parsers.text import COLLECT_STAMP, KEY_VALUE, Source, count_newlines, holds, scan_lines
 from bertlogs.schema import FACT_SCHEMA, conform
 
 # StepCounterHook's default `log_step_count_steps`: each rate reading covers this many steps (stated in
@@ -145,7 +145,7 @@ def _joined(sources: list[Source], files: list[int], utc_offsets_s: list[float])
     may lack one): line numbers are counted from each file's newlines."""
     texts = [source.read_again() for source in sources]
     ended = [text if text.endswith(b"\n") or not text else text + b"\n" for text in texts]
-    counts = np.array([newlines(text) for text in ended], dtype=np.int64)
+    counts = np.array([count_newlines(text) for text in ended], dtype=np.int64)
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     text = scan_lines(b"".join(ended), clean=False).collect(engine="in-memory")["text"]
     frame = pl.DataFrame(
