@@ -178,9 +178,9 @@ class Quirks:
 def count_newlines(data: bytes) -> int:
     """`data.count(b"\\n")` by numpy, a piece of PIECE_BYTES at a time (the comparison's temporary stays that size):
     3x faster on a 28 KB log, 4.5x on a 100 KB capture (`bytes.count` does not run at memchr's speed)."""
-    view = memoryview(data)
-    pieces = (view[at : at + PIECE_BYTES] for at in range(0, len(view), PIECE_BYTES))
-    return sum(int(np.count_nonzero(np.frombuffer(piece, np.uint8) == 10)) for piece in pieces)
+    view = memoryview(data)  # slices of a view copy nothing
+    spans = (view[at : at + PIECE_BYTES] for at in range(0, len(view), PIECE_BYTES))
+    return sum(int(np.count_nonzero(np.frombuffer(span, np.uint8) == 10)) for span in spans)
 
 
 def holds(text: str, word: str) -> bool:
