@@ -34,9 +34,10 @@ def window_sums(
         b = min(a + PIECE, hi)
         before = time[a - 1 : b - 1] if a else np.concatenate(([time[0] - first_period_s], time[: b - 1]))
         seconds = np.clip(np.minimum(time[a:b], end_s) - np.maximum(before, start_s), 0.0, None)
+        covering = seconds > 0
         for name, value in values.items():
             v = value[a:b]
-            ok = ~np.isnan(v) & (seconds > 0)
+            ok = ~np.isnan(v) & covering
             total, covered = sums[name]
             sums[name] = (
                 total + float((v[ok].astype(np.float64) * seconds[ok]).sum()),
@@ -116,6 +117,14 @@ def _interpolate(times_s: Sequence[float], values: Sequence[float], at_s: float)
     return v0 if t1 == t0 else v0 + (v1 - v0) * (at_s - t0) / (t1 - t0)
 
 
-def harmonic_mean(rates: Sequence[float], work: Sequence[float]) -> float:
+def harmonic_mean(rates: np.ndarray, work: np.ndarray) -> float:
     """Mean rate over readings that each cover an amount of work (steps): total work / total time."""
-    return sum(work) / sum(w / r for r, w in zip(rates, work, strict=True))
+    if rates.shape != work.shape:
+        raise ValueError(f"{len(rates)} rates for {len(work)} amounts of work")
+    return ordered_sum(work) / ordered_sum(work / rates)
+
+
+def ordered_sum(values: np.ndarray) -> float:
+    """The sum of the values (as float64) added one after the other, as Python's `sum` of floats added them up
+    to 3.11 and the figures always have: numpy's sum adds in pairs, whose last bits differ."""
+    return float(np.cumsum(values, dtype=np.float64)[-1]) if len(values) else 0.0

@@ -9,10 +9,15 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import FIXTURES
+from polars.testing import assert_frame_equal
 
 from bertlogs import facts as F
-from bertlogs.analysis import log
-from bertlogs.parsers import Kind, parse_file
+from bertlogs import summarize
+from bertlogs import summary as summary_module
+from bertlogs.analysis import log, prepared_facts
+from bertlogs.discovery import discover
+from bertlogs.parsers import Format, Kind, Parsed, parse_file
+from bertlogs.runs import load_many
 from bertlogs.schema import FACT_SCHEMA
 
 LOGS = [
@@ -26,6 +31,11 @@ def facts_of(path: Path) -> pl.DataFrame:
     parsed = parse_file(path)
     assert parsed.kind is not Kind.GPU_CAPTURE  # a training log, a run record or evaluation results: facts
     return parsed.frame
+
+
+def one(frame: pl.DataFrame) -> log.Facts:
+    """The facts of one frame, converted alone."""
+    return log.facts_of([frame])[0]
 
 
 def odd_facts() -> pl.DataFrame:
@@ -53,7 +63,7 @@ def queried_last_values(facts: pl.DataFrame) -> dict[tuple[str, str], float]:
 
 @pytest.mark.parametrize("facts", [facts_of(p) for p in LOGS] + [odd_facts()], ids=[p.name for p in LOGS] + ["odd"])
 def test_last_values_are_the_last_of_each_kind_and_key_but_the_readings(facts: pl.DataFrame) -> None:
-    found, queried = log.last_values(facts), queried_last_values(facts)
+    found, queried = log.last_values(one(facts)), queried_last_values(facts)
     assert found.keys() == queried.keys()
     assert all(repr(found[k]) == repr(queried[k]) for k in found)  # NaN is NaN, None is None
 
@@ -63,9 +73,9 @@ def test_facts_with_null_kinds_and_keys_give_the_readings_of_the_others() -> Non
     rate = facts.filter(pl.col("kind") == F.RATE).head(3)
     nulls = pl.concat([rate.with_columns(kind=pl.lit(None, pl.String)), rate.with_columns(key=pl.lit(None, pl.String))])
     mixed = pl.concat([facts, nulls.with_columns(pl.col("step") + 10**6)])
-    readings, impossible = log.rates(facts, 2)
+    readings, impossible = log.rates(one(facts), 2)
     assert len(readings) > 100
-    mixed_readings, mixed_impossible = log.rates(mixed, 2)
+    mixed_readings, mixed_impossible = log.rates(one(mixed), 2)
     assert table(mixed_readings) == table(readings) and mixed_impossible.equals(impossible)
 
 
@@ -79,8 +89,8 @@ def table(readings: log.RateReadings) -> list[tuple[float | None, ...]]:
 def test_readings_are_in_step_order_whatever_order_the_facts_come_in() -> None:
     facts = facts_of(FIXTURES / "cola-sweep" / "base-bs2" / "run_classifier.log")
     backwards = facts.with_row_index("at").sort(pl.col("step").fill_null(-1), "at", descending=[True, False])
-    ordered, _ = log.rates(facts, 2)
-    assert table(log.rates(backwards.drop("at"), 2)[0]) == table(ordered)
+    ordered, _ = log.rates(one(facts), 2)
+    assert table(log.rates(one(backwards.drop("at")), 2)[0]) == table(ordered)
     assert [row[0] for row in table(ordered)] == sorted(facts.filter(pl.col("kind") == F.RATE)["step"].unique())
 
 
@@ -95,21 +105,21 @@ def test_the_last_evaluation_is_the_results_block_at_its_last_step_then_the_save
     saved = [(F.EVAL_SAVED, F.EVAL_ACCURACY, 0.5, 300, None)]
     blocks = [(F.EVAL, F.EVAL_ACCURACY, 0.7, 200, None), (F.EVAL, F.EVAL_LOSS, 0.9, 200, None)]
     blocks += [(F.EVAL, F.EVAL_ACCURACY, 0.8, 100, None)]
-    assert log.last_evaluation(facts_frame(saved + blocks), None) == log.Evaluation(0.7, 0.9)
-    assert log.last_evaluation(facts_frame(saved), None) == log.Evaluation(0.5)
-    assert log.last_evaluation(facts_frame([]), None) == log.Evaluation()
+    assert log.last_evaluation(one(facts_frame(saved + blocks)), None) == log.Evaluation(0.7, 0.9)
+    assert log.last_evaluation(one(facts_frame(saved)), None) == log.Evaluation(0.5)
+    assert log.last_evaluation(one(facts_frame([])), None) == log.Evaluation()
 
 
 def test_the_window_ends_at_the_last_checkpoint_of_the_last_step() -> None:
     saves = [(F.CHECKPOINT, F.CHECKPOINT, 1000.0, 1000, t) for t in (150.0, 180.0, None)]
-    one = [np.array([x]) for x in (100.0, 110.0, 100.0, np.nan, 10.0, 20.0)]
-    readings = log.RateReadings(*one, walled=False)
-    assert log.log_window(facts_frame(saves), readings, 1000) == (100.0, 180.0)
-    assert log.log_window(facts_frame(saves), readings, 2000) == (100.0, 110.0 + 1900 / 10.0)
-    stated = log.RateReadings(*one[:3], np.array([5.0]), *one[4:], walled=False)  # the runtime as stated
-    assert log.log_window(facts_frame(saves), stated, 2000) == (105.0, 110.0 + 1900 / 10.0)
-    stepless = log.RateReadings(np.array([np.nan]), *one[1:], walled=False)
-    assert log.log_window(facts_frame(saves), stepless, 2000) is None  # no step: the steps left are unknown
+    single = [np.array([x]) for x in (100.0, 110.0, 100.0, np.nan, 10.0, 20.0)]
+    readings = log.RateReadings(*single, walled=False)
+    assert log.log_window(one(facts_frame(saves)), readings, 1000) == (100.0, 180.0)
+    assert log.log_window(one(facts_frame(saves)), readings, 2000) == (100.0, 110.0 + 1900 / 10.0)
+    stated = log.RateReadings(*single[:3], np.array([5.0]), *single[4:], walled=False)  # the runtime as stated
+    assert log.log_window(one(facts_frame(saves)), stated, 2000) == (105.0, 110.0 + 1900 / 10.0)
+    stepless = log.RateReadings(np.array([np.nan]), *single[1:], walled=False)
+    assert log.log_window(one(facts_frame(saves)), stepless, 2000) is None  # no step: the steps left are unknown
 
 
 def test_a_reading_takes_each_keys_first_value_at_its_step_and_its_latest_stamp() -> None:
@@ -123,7 +133,7 @@ def test_a_reading_takes_each_keys_first_value_at_its_step_and_its_latest_stamp(
         (F.RATE, F.STEPS_COVERED, 50.0, 200, 20.0),
         (F.LOSS, F.STEPS_PER_S, 9.0, 100, 30.0),  # another kind's fact of the same key: no reading
     ]
-    readings, impossible = log.rates(facts_frame(rows), 2)
+    readings, impossible = log.rates(one(facts_frame(rows)), 2)
     assert impossible.is_empty()
     assert table(readings) == [(100, 12.0, 100.0, 50.0, 2.0, 4.0), (200, 20.0, 100.0, None, 20.0, 40.0)]
 
@@ -137,9 +147,88 @@ def test_readings_are_walled_when_every_clock_they_have_is_the_steps_wall_time(
 ) -> None:
     rows = [(F.RATE, key, 2.0, step, 10.0) for step in (100, 200) for key in (F.STEPS_PER_S, F.STEPS_COVERED)]
     facts = facts_frame(rows).with_columns(clock=pl.Series([c for c in clocks for _ in range(2)], dtype=pl.String))
-    assert log.rates(facts, 2)[0].walled is walled
+    assert log.rates(one(facts), 2)[0].walled is walled
 
 
 def test_a_reading_without_a_step_comes_first() -> None:
     rows = [(F.RATE, key, 2.0, step, None) for step in (100, None) for key in (F.STEPS_PER_S, F.STEPS_COVERED)]
-    assert [row[0] for row in table(log.rates(facts_frame(rows), 2)[0])] == [None, 100]
+    assert [row[0] for row in table(log.rates(one(facts_frame(rows)), 2)[0])] == [None, 100]
+
+
+def figures_of(facts: log.Facts) -> tuple[object, ...]:
+    """What the analysis reads of a log's facts: last values, evaluation, readings, window, errors."""
+    readings, impossible = log.rates(facts, 2)
+    values = {k: repr(v) for k, v in log.last_values(facts).items()}  # NaN is NaN, None is None
+    window = log.log_window(facts, readings, 100)
+    return values, log.last_evaluation(facts, None), table(readings), impossible.rows(), window, log.errors(facts)
+
+
+def test_facts_converted_with_a_batch_are_those_converted_alone() -> None:
+    """A batch's logs are converted together and each takes its slices: each run's figures as when converted
+    alone, whatever the runs around it (an empty log, odd facts, several producers' logs) and their order."""
+    frames = [facts_of(p) for p in LOGS] + [odd_facts(), facts_frame([])]
+    frames.insert(1, facts_frame([(F.ERROR, F.DIVERGED, 1.0, 5, None), (F.EVAL, F.EVAL_ACCURACY, 0.5, 7, 1.0)]))
+    alone = [figures_of(one(frame)) for frame in frames]
+    for order in (frames, frames[::-1]):
+        together = log.facts_of(order)
+        assert all(f.frame is frame for f, frame in zip(together, order, strict=True))
+        assert [figures_of(f) for f in together] == (alone if order is frames else alone[::-1])
+
+
+ARCHIVES = [FIXTURES / name for name in ("cola-sweep", "cola-sweep-hf", "hf-trainer", "real", "skew")]
+
+
+@pytest.mark.parametrize("archive", ARCHIVES, ids=[a.name for a in ARCHIVES])
+def test_runs_analysed_with_their_batchs_facts_are_those_analysed_alone(
+    archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's logs are converted together (`prepared_facts`); every fixture's table is the one each run's
+    own conversion gives (what a run with records, a failed conversion, or a lone `analyze_run` takes)."""
+    batched = summarize([archive], period_s=0.31).frame
+    monkeypatch.setattr(summary_module, "prepared_facts", lambda runs: [None] * len(runs))
+    assert_frame_equal(summarize([archive], period_s=0.31).frame, batched)
+
+
+WORKERS = FIXTURES / "real" / "tf1-estimator" / "kungfu_osdi20_bert_elastic_mixed_absl_snippet.txt"
+READING = [(F.STEPS_PER_S, 2.0), (F.STEPS_COVERED, 100.0)]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        facts_of(WORKERS),  # several workers: the first one's facts
+        # a reading stamped with its step's wall time: the log's own readings are left out
+        facts_frame(
+            [(F.RATE, key, value, step, time) for step, time in ((100, 10.0), (200, None)) for key, value in READING]
+        ).with_columns(clock=pl.Series([F.STEP_WALL_TIME] * 2 + [None] * 2, dtype=pl.String)),
+        facts_frame([(F.RATE, F.STEPS_PER_S, 2.0, 100, 10.0), (F.CONFIG, F.NUM_STEPS, 100.0, None, None)]),
+    ],
+    ids=["workers", "walled", "plain"],
+)
+def test_a_logs_prepared_facts_are_its_facts(frame: pl.DataFrame) -> None:
+    """The facts converted with a batch's stand for the log's when nothing changes them; where something
+    would (workers, readings stamped with their step's wall time, records), they are its facts as before."""
+    parsed = Parsed(Path("train.log"), Format.TF1_LOG, frame, [])
+    record = Parsed(Path("trainer_state.json"), Format.HF_STATE, facts_frame([(F.LOSS, F.LOSS, 1.0, 5, None)]), [])
+    for records in ([], [record]):
+        alone, batched = list[str](), list[str]()
+        expected = figures_of(log.log_facts(parsed, records, alone))
+        prepared = log.facts_of([facts_frame([]), frame])[1]
+        assert figures_of(log.log_facts(parsed, records, batched, prepared)) == expected
+        assert batched == alone
+
+
+def test_a_failed_conversion_leaves_each_run_to_convert_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = log.facts_of
+
+    def failing(frames: list[pl.DataFrame]) -> list[log.Facts]:
+        if len(frames) > 1:
+            raise OverflowError("injected")
+        return real(frames)
+
+    archive = FIXTURES / "cola-sweep"
+    expected = summarize([archive]).frame
+    monkeypatch.setattr(log, "facts_of", failing)
+    runs = load_many(discover([archive]).runs)
+    assert prepared_facts(runs) == [None] * len(runs)
+    assert_frame_equal(summarize([archive]).frame, expected)

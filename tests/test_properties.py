@@ -92,6 +92,22 @@ def test_dense_sampling_does_not_outweigh_sparse_sampling(signal) -> None:  # ty
         assert np.isclose(m1, m2, rtol=1e-9, atol=1e-9)
 
 
+@given(st.lists(st.floats(0, 1000, width=32), min_size=1, max_size=300), st.floats(0, 1))
+@example([19.1616268157959, 78.7096939086914], 0.901182080567265)  # past the middle numpy goes from the upper end
+def test_the_activity_thresholds_quantile_is_numpys(values: list[float], q: float) -> None:
+    data = np.array(values, np.float32)
+    found = figures._quantile(lambda: iter([data]), len(data), q)
+    assert found == float(np.quantile(data.astype(np.float64), q))  # to the last bit
+
+
+@given(st.lists(st.floats(-1e12, 1e12), max_size=40))
+def test_ordered_sum_adds_the_values_one_after_the_other(values: list[float]) -> None:
+    total = 0.0
+    for value in values:  # as the figures have always been summed (numpy's sum adds in pairs)
+        total += value
+    assert metrics.ordered_sum(np.array(values)) == total
+
+
 @given(st.lists(st.tuples(st.floats(0.1, 1e4), st.integers(1, 1000)), min_size=1, max_size=50))
 def test_harmonic_mean_is_total_work_over_total_time(readings) -> None:  # type: ignore[no-untyped-def]
     rates, steps = np.array([r for r, _ in readings]), np.array([s for _, s in readings], dtype=float)

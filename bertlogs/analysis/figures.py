@@ -150,7 +150,8 @@ def _quantile(pieces: Callable[[], Iterator[np.ndarray]], count: int, q: float) 
     h = (count - 1) * q
     lo = int(np.floor(h))
     a, b = metrics.order_statistics(pieces, [lo, min(lo + 1, count - 1)])
-    return float(np.quantile(np.array([a, b]), h - lo))  # numpy's own interpolation between the two
+    t = h - lo  # numpy's own interpolation between the two (`_lerp`): from the nearer end
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
 
 
 def in_window(excluded: Excluded, window: Window, period_s: float, gpus: list[int]) -> int:

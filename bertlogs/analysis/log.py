@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -17,15 +18,20 @@ from bertlogs.schema import FACT_SCHEMA, conform
 Last = dict[tuple[str, str], float]
 
 
-def log_facts(log: Parsed | None, records: list[Parsed], warnings: list[str]) -> pl.DataFrame:
+def log_facts(log: Parsed | None, records: list[Parsed], warnings: list[str], prepared: Facts | None = None) -> Facts:
     """The facts of the log and of the run's records (a Trainer's state, event files, the model's config); of
     a log written by several workers, the first worker's. Facts that two files both hold (the state's
     log_history and the stdout's dicts) count once: readings are taken per step, evaluations from the last
     step's. Throughput readings stamped with the step's wall time (event files) are the run's readings, the
-    best clock it has, when they agree with the run (see `_step_stamped`); the others are then left out."""
+    best clock it has, when they agree with the run (see `_step_stamped`); the others are then left out.
+
+    `prepared`: the log's own facts as `facts_of` gave them with its batch's, taken as they are when nothing
+    above changes them (no records, no reading stamped with its step's wall time, no worker named)."""
+    if prepared is not None and not records and not prepared.walled.any() and not prepared.named:
+        return prepared
     frames = [p.frame for p in ([log] if log is not None else []) + records]
     if not frames:
-        return conform(pl.DataFrame(), FACT_SCHEMA)
+        return facts_of([conform(pl.DataFrame(), FACT_SCHEMA)])[0]
     facts = pl.concat(frames) if len(frames) > 1 else frames[0]
     # Series operations on the log's few hundred facts: a DataFrame query costs more to plan than to run (and
     # a column of nulls, the commonest, is told by its null count, which costs nothing)
@@ -36,7 +42,85 @@ def log_facts(log: Parsed | None, records: list[Parsed], warnings: list[str]) ->
     if len(workers) > 1:
         warnings.append(f"{len(workers)} workers in the log; figures use {workers[0]}")
         facts = facts.filter(pl.col("worker").is_null() | (pl.col("worker") == workers[0]))
-    return facts
+    return facts_of([facts])[0]
+
+
+# The kinds and the keys of a throughput reading's facts that analysis tells apart, in the order of their codes
+_KINDS = (F.RATE, F.EVAL, F.EVAL_SAVED, F.CHECKPOINT, F.ERROR)
+_RATE_KEYS = (F.STEPS_PER_S, F.EXAMPLES_PER_S, F.STEPS_COVERED, F.RUNTIME_S)
+_RATE = _KINDS.index(F.RATE)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """A run's facts (`frame`, FACT_SCHEMA rows) and the columns analysis reads, as numpy arrays and lists.
+
+    A polars call on a run's few hundred facts costs more to make than to run: `facts_of` converts the facts
+    of a whole batch of runs in a few calls, and each run takes its slices."""
+
+    frame: pl.DataFrame
+    kind: np.ndarray  # int8: the place of the fact's kind in _KINDS; -1 for any other (or none)
+    rate_key: np.ndarray  # int8: the place of its key in _RATE_KEYS; -1 for any other
+    keyed: np.ndarray  # bool: it has a key
+    value: np.ndarray  # float64; NaN where null
+    step: np.ndarray  # float64; NaN where null
+    time: np.ndarray  # float64; NaN where null
+    timed: np.ndarray  # bool: the time is not null
+    clocked: np.ndarray  # bool: the clock is not null
+    walled: np.ndarray  # bool: the clock is the step's wall time
+    named: bool  # some fact names its worker
+    # the kind, key, value and step of the facts that are no rate reading (their kind is not RATE), in order
+    others: tuple[list[Any], list[Any], list[Any], list[Any]]
+    others_kind: np.ndarray  # their `kind`
+
+
+def facts_of(frames: list[pl.DataFrame]) -> list[Facts]:
+    """Each of the FACT_SCHEMA `frames` as `Facts`, converted together: a dozen polars calls over a batch of
+    runs' facts, where each run alone makes them all again."""
+    if not frames:
+        return []
+    whole = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
+    ends = np.cumsum([frame.height for frame in frames])
+    starts = ends - [frame.height for frame in frames]
+    kind, rate_key = _codes(whole["kind"], _KINDS), _codes(whole["key"], _RATE_KEYS)
+    clocked = _present(whole["clock"])
+    walled = _is(whole["clock"], F.STEP_WALL_TIME) if clocked.any() else np.zeros(whole.height, bool)
+    named = _present(whole["worker"])
+    value, step, time = (whole[name].to_numpy().astype(np.float64, copy=False) for name in ("value", "step", "time"))
+    keyed, timed = _present(whole["key"]), _present(whole["time"])
+    other = kind != _RATE
+    mask = pl.Series(other)
+    kinds, keys, values, steps = (whole[name].filter(mask).to_list() for name in ("kind", "key", "value", "step"))
+    placed = np.concatenate(([0], np.cumsum(other)))  # the others before each fact
+    found = []
+    for frame, a, b in zip(frames, starts.tolist(), ends.tolist(), strict=True):
+        c, d = int(placed[a]), int(placed[b])
+        found.append(
+            Facts(
+                frame=frame,
+                kind=kind[a:b],
+                rate_key=rate_key[a:b],
+                keyed=keyed[a:b],
+                value=value[a:b],
+                step=step[a:b],
+                time=time[a:b],
+                timed=timed[a:b],
+                clocked=clocked[a:b],
+                walled=walled[a:b],
+                named=bool(named[a:b].any()),
+                others=(kinds[c:d], keys[c:d], values[c:d], steps[c:d]),
+                others_kind=kind[a:b][other[a:b]],
+            )
+        )
+    return found
+
+
+def _codes(column: pl.Series, names: tuple[str, ...]) -> np.ndarray:
+    """Each row's place in `names`; -1 for any other text, or none."""
+    codes = np.full(len(column), -1, np.int8)
+    for i, name in enumerate(names):
+        codes[_is(column, name)] = i
+    return codes
 
 
 def _any_text(column: pl.Series) -> bool:
@@ -73,12 +157,10 @@ def _step_stamped(facts: pl.DataFrame, warnings: list[str]) -> pl.DataFrame:
     return pl.concat([others.filter(~rate), newest])
 
 
-def last_values(facts: pl.DataFrame) -> Last:
+def last_values(facts: Facts) -> Last:
     """The last value of each (kind, key) in the log but the rate readings' (most of a log's facts: `rates`
-    reads them): a dict built from the columns keeps a key's last value (a polars query would cost more to
-    plan than to run on a log's few hundred facts)."""
-    others = pl.Series(~_is(facts["kind"], F.RATE))
-    kind, key, value = (facts[name].filter(others).to_list() for name in ("kind", "key", "value"))
+    reads them): a dict keeps a key's last value."""
+    kind, key, value, _ = facts.others
     return dict(zip(zip(kind, key, strict=True), value, strict=True))
 
 
@@ -89,29 +171,29 @@ class Evaluation:
     batch_loss: float | None = None
 
 
-def last_evaluation(facts: pl.DataFrame, eval_file: Parsed | None) -> Evaluation:
+def last_evaluation(facts: Facts, eval_file: Parsed | None) -> Evaluation:
     """The last evaluation: the log's results block, else its saved copy, else eval_results.txt."""
-    kind = facts["kind"]
-    sources = (_where(facts, kind == wanted) for wanted in (F.EVAL, F.EVAL_SAVED))  # each read once needed
-    for keys, values, steps in itertools.chain(sources, [_where(eval_file.frame)] if eval_file is not None else []):
-        if keys.is_empty():
+    sources = (_where(facts, _KINDS.index(wanted)) for wanted in (F.EVAL, F.EVAL_SAVED))  # each read once needed
+    for keys, values, steps in itertools.chain(sources, [_listed(eval_file.frame)] if eval_file is not None else []):
+        if not keys:
             continue
-        if (last_step := steps.max()) is not None:
-            keys, values = keys.filter(steps == last_step), values.filter(steps == last_step)
-        found = dict(zip(keys, values, strict=True))
+        stepped = [step for step in steps if step is not None]
+        last_step = max(stepped) if stepped else None  # the results at the last step evaluated
+        rows = zip(keys, values, steps, strict=True)
+        found = {k: v for k, v, step in rows if last_step is None or step == last_step}
         return Evaluation(found.get(F.EVAL_ACCURACY), found.get(F.EVAL_LOSS), found.get(F.EVAL_BATCH_LOSS))
     return Evaluation()
 
 
-def _where(frame: pl.DataFrame, mask: pl.Series | None = None) -> tuple[pl.Series, pl.Series, pl.Series]:
-    """The key, value and step columns of the facts where `mask` holds: Series operations (filtering the
-    DataFrame would be a polars query, which costs more to plan than to run on a log's few hundred facts)."""
-    columns = (frame["key"], frame["value"], frame["step"])
-    return columns if mask is None else (columns[0].filter(mask), columns[1].filter(mask), columns[2].filter(mask))
+def _where(facts: Facts, kind: int) -> tuple[list[Any], list[Any], list[Any]]:
+    """The key, value and step of the facts of `kind` (a place in _KINDS, not RATE's)."""
+    at = np.flatnonzero(facts.others_kind == kind).tolist()
+    _, keys, values, steps = facts.others
+    return [keys[i] for i in at], [values[i] for i in at], [steps[i] for i in at]
 
 
-# The keys of a throughput reading's facts, in the order `rates` reads them
-_RATE_KEYS = (F.STEPS_PER_S, F.EXAMPLES_PER_S, F.STEPS_COVERED, F.RUNTIME_S)
+def _listed(frame: pl.DataFrame) -> tuple[list[Any], list[Any], list[Any]]:
+    return frame["key"].to_list(), frame["value"].to_list(), frame["step"].to_list()
 
 
 @dataclass(frozen=True)
@@ -132,37 +214,26 @@ class RateReadings:
         return len(self.step)
 
 
-def rates(facts: pl.DataFrame, batch_size: int | None) -> tuple[RateReadings, pl.DataFrame]:
+def rates(facts: Facts, batch_size: int | None) -> tuple[RateReadings, pl.DataFrame]:
     """The throughput readings (one derived from the other when missing); and the readings left out as
-    impossible (not a positive finite number). numpy on the log's columns: a polars query on a log's few
-    hundred rates costs more to plan than to run."""
-    key, value = facts["key"], facts["value"].to_numpy()
-    rate, sane = _is(facts["kind"], F.RATE), np.isfinite(value) & (value > 0)  # a null value is NaN: not sane
-    which = np.full(len(value), -1, np.int64)  # the place of the fact's key in _RATE_KEYS; -1: none of them
-    for i, name in enumerate(_RATE_KEYS):
-        which[_is(key, name)] = i
-    odd = rate & ~sane & _present(key) & (which != _RATE_KEYS.index(F.STEPS_COVERED))
-    impossible = facts.filter(pl.Series(odd)).filter(pl.col("value").is_not_null()) if odd.any() else facts.head(0)
+    impossible (not a positive finite number)."""
+    value, which = facts.value, facts.rate_key
+    rate, sane = facts.kind == _RATE, np.isfinite(value) & (value > 0)  # a null value is NaN: not sane
+    odd = rate & ~sane & facts.keyed & (which != _RATE_KEYS.index(F.STEPS_COVERED))
+    frame = facts.frame
+    impossible = frame.filter(pl.Series(odd)).filter(pl.col("value").is_not_null()) if odd.any() else frame.head(0)
     at = np.flatnonzero(rate & sane)
-    steps, first, inverse = _groups(facts["step"].to_numpy()[at].astype(np.float64))
+    steps, first, inverse = _groups(facts.step[at])
     time = np.full(len(steps), np.nan)
-    np.fmax.at(time, inverse, facts["time"].to_numpy()[at].astype(np.float64))  # the latest stamp, nulls aside
+    np.fmax.at(time, inverse, facts.time[at])  # the latest stamp, nulls aside
     gs, ex, covered, runtime = _first_of(which[at], value[at], inverse, len(steps))
     if batch_size:
         gs, ex = np.where(np.isnan(gs), ex / batch_size, gs), np.where(np.isnan(ex), gs * batch_size, ex)
     keep = (gs > 0) & ~np.isnan(ex) & (covered > 0)
     step = np.where(np.isneginf(steps[keep]), np.nan, steps[keep])
-    walled = bool(len(step)) and _walled(facts["clock"], at[first[keep]])
+    rows = at[first[keep]]  # each reading's first fact: its clock is the reading's
+    walled = bool(len(step)) and not (facts.clocked[rows] & ~facts.walled[rows]).any()
     return RateReadings(step, time[keep], covered[keep], runtime[keep], gs[keep], ex[keep], walled), impossible
-
-
-def _walled(clock: pl.Series, rows: np.ndarray) -> bool:
-    """Whether every reading's clock (that of its first fact, at `rows`) is the step's wall time, nulls aside
-    (a comparison over the readings alone: over the whole column, mostly nulls, it costs 3x more)."""
-    if clock.null_count() == len(clock):  # no clock at all (run_classifier.py's stdout): nothing to gather
-        return True
-    theirs = clock[rows]
-    return theirs.null_count() == len(theirs) or bool((theirs == F.STEP_WALL_TIME).all())
 
 
 def _is(column: pl.Series, text: str) -> np.ndarray:
@@ -211,15 +282,17 @@ class Throughput:
 def throughput(readings: RateReadings) -> Throughput | None:
     if not len(readings):
         return None
-    steps = readings.steps.tolist()
-    examples = readings.examples_per_s.tolist()
-    steps_per_s = metrics.harmonic_mean(readings.steps_per_s.tolist(), steps)
+    steps, examples = readings.steps, readings.examples_per_s
+    steps_per_s = metrics.harmonic_mean(readings.steps_per_s, steps)
     return Throughput(
-        len(examples), sum(examples) / len(examples), metrics.harmonic_mean(examples, steps), 1 / steps_per_s
+        len(examples),
+        metrics.ordered_sum(examples) / len(examples),
+        metrics.harmonic_mean(examples, steps),
+        1 / steps_per_s,
     )
 
 
-def log_window(facts: pl.DataFrame, readings: RateReadings, num_steps: int | None) -> tuple[float, float] | None:
+def log_window(facts: Facts, readings: RateReadings, num_steps: int | None) -> tuple[float, float] | None:
     """The training window on the log's clock: from the start of the steps the first reading covers to the
     checkpoint of the last step (else the last reading, extended by the steps left at its rate)."""
     if not len(readings) or np.isnan(readings.time).any():
@@ -228,18 +301,19 @@ def log_window(facts: pl.DataFrame, readings: RateReadings, num_steps: int | Non
     # else from its rate (which the Trainer rounds to 3 decimals)
     runtime_s = readings.runtime_s[0] if not np.isnan(readings.runtime_s[0]) else None
     start = float(readings.time[0] - (runtime_s or readings.steps[0] / readings.steps_per_s[0]))
-    kind, time = facts["kind"], facts["time"]
-    saved = (kind == F.CHECKPOINT) & time.is_not_null()  # Series operations, as in `_where`
-    final = time.filter(saved & (facts["value"] == float(num_steps))) if num_steps is not None else time.clear()
-    if not final.is_empty():
-        end = final[-1]
+    saved = (facts.kind == _KINDS.index(F.CHECKPOINT)) & facts.timed
+    final = facts.time[saved & (facts.value == float(num_steps))] if num_steps is not None else []
+    if len(final):
+        end = float(final[-1])
     else:  # a last reading without a step: NaN, no window
         remaining = (num_steps - readings.step[-1]) if num_steps is not None else 0
         end = float(readings.time[-1] + max(remaining, 0) / readings.steps_per_s[-1])
     return (start, end) if end > start else None
 
 
-def errors(facts: pl.DataFrame) -> list[str]:
+def errors(facts: Facts) -> list[str]:
     """The failures the log reports (diverged, out of memory...)."""
-    keys = facts["key"].filter(facts["kind"] == F.ERROR)
-    return keys.unique().to_list() if not keys.is_empty() else []
+    if not (facts.kind == _KINDS.index(F.ERROR)).any():
+        return []
+    frame = facts.frame
+    return frame["key"].filter(frame["kind"] == F.ERROR).unique().to_list()

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from bertlogs import facts as F
 from bertlogs.analysis import figures, log, samples
@@ -46,10 +45,17 @@ def error_result(name: str, path: Path, exc: Exception, doing: str) -> RunResult
     return RunResult(row=row, traceback="".join(tb.format_exception(exc)))
 
 
-def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int] | None = None) -> RunResult:
-    """Figures of one run. Problems become warnings and a status, never exceptions."""
+def analyze_run(
+    run: RunFiles,
+    *,
+    period_s: float | None = None,
+    gpus: list[int] | None = None,
+    prepared: log.Facts | None = None,
+) -> RunResult:
+    """Figures of one run. Problems become warnings and a status, never exceptions. `prepared`: its log's
+    facts, as `log.facts_of` converted them with its batch's (else they are converted here)."""
     warnings, reasons = list(run.warnings), list[Reason]()
-    facts = log.log_facts(run.log, run.records, warnings)
+    facts = log.log_facts(run.log, run.records, warnings, prepared)
     last = log.last_values(facts)
     row = Row(run=run.name, path=str(run.path), **labels(run, last))
     readings, speed = _log_figures(row, run, facts, last, reasons)
@@ -74,8 +80,20 @@ def analyze_run(run: RunFiles, *, period_s: float | None = None, gpus: list[int]
     return RunResult(row, trace, window, used, unclocked, period if capture is not None and not unclocked else None)
 
 
+def prepared_facts(runs: list[RunFiles | Exception]) -> list[log.Facts | None]:
+    """For `analyze_run`, each run's log facts converted with the others' (see `log.facts_of`); None for a run
+    without a log, or for every run should the conversion fail (each then converts its own, and a bug becomes
+    that run's error, not the batch's)."""
+    logs = [run.log if isinstance(run, RunFiles) else None for run in runs]
+    try:
+        found = iter(log.facts_of([p.frame for p in logs if p is not None]))
+    except Exception:
+        return [None] * len(runs)
+    return [next(found) if p is not None else None for p in logs]
+
+
 def _log_figures(
-    row: Row, run: RunFiles, facts: pl.DataFrame, last: log.Last, reasons: list[Reason]
+    row: Row, run: RunFiles, facts: log.Facts, last: log.Last, reasons: list[Reason]
 ) -> tuple[log.RateReadings, log.Throughput | None]:
     """The log's config, evaluation and throughput into the row; its throughput readings and their figures."""
     row.num_examples = whole(last.get((F.CONFIG, F.NUM_EXAMPLES)))
@@ -105,7 +123,7 @@ def _log_figures(
 
 def _window(
     row: Row,
-    facts: pl.DataFrame,
+    facts: log.Facts,
     readings: log.RateReadings,
     speed: log.Throughput | None,
     every: samples.Samples | None,
@@ -176,7 +194,7 @@ def _overlaps(every: samples.Samples, window: figures.Window) -> bool:
     return len(every) > 0 and every.time[0] < window[1] and every.time[-1] > window[0]
 
 
-def _unfinished(run: RunFiles, facts: pl.DataFrame, every: samples.Samples | None) -> str | None:
+def _unfinished(run: RunFiles, facts: log.Facts, every: samples.Samples | None) -> str | None:
     """meta.json still says running and has no end: the collector died (SIGKILL, crash) or is still at work."""
     if run.meta.status != "running" or run.meta.end_unix_s is not None:
         return None
@@ -191,7 +209,7 @@ def _unfinished(run: RunFiles, facts: pl.DataFrame, every: samples.Samples | Non
     capture = reach(every.time if every is not None else np.empty(0))
     return (
         "collection unfinished (collector killed, or still running): meta.json says running and has no "
-        f"end; after the start, the log reaches {reach(facts['time'].to_numpy())} and the GPU capture {capture}"
+        f"end; after the start, the log reaches {reach(facts.time)} and the GPU capture {capture}"
     )
 
 

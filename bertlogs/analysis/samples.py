@@ -234,7 +234,10 @@ def _bucket_sums(times: np.ndarray, columns: list[np.ndarray], starts: np.ndarra
         whole = a == starts[0] and b == end  # one piece: every bucket starts in it
         cuts = starts if whole else np.unique(np.concatenate(([a], starts[(starts > a) & (starts < b)])))
         ok = ~np.isnan(columns[0][a:b])
-        pieces = (ok, np.where(ok, times[a:b], 0.0), *(np.where(ok, values[a:b], 0.0) for values in columns))
+        held = [times[a:b], *(values[a:b] for values in columns)]
+        if not ok.all():  # (the commonest piece holds every value: nothing to zero)
+            held = [np.where(ok, v, 0.0) for v in held]
+        pieces = (ok, *held)
         for row, piece in enumerate(pieces):
             found = np.add.reduceat(piece, cuts - a, dtype=np.float64)
             if whole:
