@@ -22,6 +22,13 @@ Each case ends with issue 12's targets for it, each figure against its bound and
 (e) against (a) and (c), (f) against (b), when those ran too; (f)'s figure, its process tree's peak over (b)'s, has no
 bound: the issue asks for flat memory).
 
+Each turn writes its report into a directory of its own (`report-b/turn-0`, ...) and nothing is deleted while the
+turns run: the reports of the previous invocation are moved aside at the start and deleted at the end. On this
+project's machines the root file system is ext4 without a journal, which checks, for every file created, whether
+each candidate inode was freed in the last minute: a report written over the one of seconds before (its 1,000 plots
+replaced) cost (b) 0.5 to 0.8 CPU-s more in the kernel, a cost of the benchmark's loop and of this disk, not of
+bertlogs (see the README).
+
 With `--against REV`, the bertlogs of that commit (its `bertlogs/` from `git archive`, run with this interpreter and
 its packages) runs beside this tree's in every turn, one right after the other (each first every other turn), and
 this tree's CPU over REV's is printed, turn by turn (median and range): on a machine whose speed drifts, the
@@ -177,6 +184,9 @@ class Turn(NamedTuple):
     own_cpu_s: float  # the child's own, its workers' left out (to a clock tick)
 
 
+TURN = "{turn}"  # in a command's arguments: the turn's number
+
+
 class Command(NamedTuple):
     argv: list[str]
     cwd: Path | None = None  # where it runs: a tree of bertlogs there comes first on its path
@@ -273,7 +283,8 @@ def timed(commands: dict[str, Command], repeat: int) -> tuple[dict[str, Turn], d
     runs: dict[str, list[Turn]] = {name: [] for name in commands}
     for turn in range(repeat):
         for name, command in list(commands.items())[:: -1 if turn % 2 else 1]:
-            runs[name].append(run_once(command))
+            argv = [arg.replace(TURN, str(turn)) for arg in command.argv]  # a new report directory each turn
+            runs[name].append(run_once(command._replace(argv=argv)))
     return {name: median_turn(r) for name, r in runs.items()}, runs
 
 
@@ -387,6 +398,11 @@ def main() -> None:
         f"machine: {os.cpu_count()} cores; polars {importlib.metadata.version('polars')}; median of {repeat} runs "
         f"each; a child's peak RSS counts from this process's peak, {floor_mb:.0f} MB"
     )
+    # the last invocation's reports moved aside, deleted once this one has measured (see the module docstring)
+    old = work / "old-reports"
+    old.mkdir(exist_ok=True)
+    for report in work.glob("report-*"):
+        report.rename(old / f"{report.name}-{time.time_ns()}")
     per_byte: dict[str, float] = {}
     tree_b_mb: float | None = None  # (b)'s process tree's peak, for (f)'s
     for case, root in made.items():
@@ -397,17 +413,15 @@ def main() -> None:
         naive_code = NAIVE_CSV if files[0].suffix == ".csv" else NAIVE_LEGACY
         analyze = [sys.executable, "-m", "bertlogs", "analyze", str(root), "--out"]
         reports = {"bertlogs": work / f"report-{case}"}
-        commands = {"bertlogs": Command([*analyze, str(reports["bertlogs"])], REPO)}
+        commands = {"bertlogs": Command([*analyze, str(reports["bertlogs"] / f"turn-{TURN}")], REPO)}
         if against is not None:  # beside this tree's: the two run one after the other in every turn
             reports["against"] = work / f"report-{case}-{against.commit}"
-            commands["against"] = Command([*analyze, str(reports["against"])], against.tree)
+            commands["against"] = Command([*analyze, str(reports["against"] / f"turn-{TURN}")], against.tree)
         commands["grep"] = Command(["sh", "-c", f"{cat} | grep -c %"])
         commands["naive"] = Command([sys.executable, "-c", naive_code, *map(str, files)])
-        for report in reports.values():
-            subprocess.run(["rm", "-rf", str(report)], check=True)
         figures, turns = timed(commands, repeat)
         now, grep, naive = figures["bertlogs"], figures["grep"].wall_s, figures["naive"]
-        summarized = {name: (r / "summary.csv").read_text().count("\n") - 1 for name, r in reports.items()}
+        summarized = {name: (r / "turn-0" / "summary.csv").read_text().count("\n") - 1 for name, r in reports.items()}
         theirs = f" ({against.commit}'s: {summarized['against']})" if against is not None else ""
         print(
             f"({case}) {root.name}: {len(files)} capture(s), {size_mb:.0f} MB; runs in the summary: "
@@ -467,6 +481,7 @@ def main() -> None:
         )
         if targets:
             print(f"    issue 12's targets:     {'; '.join(targets)}")
+    shutil.rmtree(old)
 
 
 def bound(name: str, value: float, limit: float, unit: str, digits: int = 2, *, under: bool = False) -> str:
