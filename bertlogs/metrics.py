@@ -125,6 +125,6 @@ def harmonic_mean(rates: np.ndarray, work: np.ndarray) -> float:
 
 
 def ordered_sum(values: np.ndarray) -> float:
-    """The sum of the values (as float64) added one after the other, as Python's `sum` of floats added them up
-    to 3.11 and the figures always have: numpy's sum adds in pairs, whose last bits differ."""
+    """The sum of the values (as float64) added one after the other: the same bits on every Python (its own `sum`
+    of floats added so up to 3.11, and compensates from 3.12) and every numpy (whose sum adds in pairs)."""
     return float(np.cumsum(values, dtype=np.float64)[-1]) if len(values) else 0.0

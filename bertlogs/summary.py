@@ -19,7 +19,7 @@ import polars as pl
 
 from bertlogs import columns
 from bertlogs.allocator import start_worker
-from bertlogs.analysis import Facts, RunResult, analyze_run, error_result, prepared_facts
+from bertlogs.analysis import Prepared, RunResult, analyze_run, error_result, prepared_facts
 from bertlogs.columns import Status
 from bertlogs.dataset import Samples, clear_batch, part_name, write_batch
 from bertlogs.discovery import FoundRun, discover
@@ -317,7 +317,7 @@ def _analyze(batch: list[_Job]) -> list[_Outcome]:
             if samples and directory
             else None
         )
-        prepared = prepared_facts(runs)
+        prepared = prepared_facts(runs)  # a group of runs at a time, each run's let go once it is analysed
         outcomes = [_analyze_one(job, run, facts) for job, run, facts in zip(batch, runs, prepared, strict=True)]
         batch_failure = written.exception() if written is not None else None
         for i, (job, run) in enumerate(zip(batch, runs, strict=True)):
@@ -333,7 +333,7 @@ def _load(batch: list[_Job], samples: SamplesSink | None) -> list[RunFiles | Exc
     return list(load_many(runs, year=first.year, utc_offset_s=first.utc_offset_s, fmt=first.fmt, samples=samples))
 
 
-def _analyze_one(job: _Job, run: RunFiles | Exception, facts: Facts | None) -> _Outcome:
+def _analyze_one(job: _Job, run: RunFiles | Exception, facts: Prepared | None) -> _Outcome:
     if isinstance(run, Exception):
         return _Outcome(error_result(job.run.name, job.run.path, run, "loading it"), [])
     try:

@@ -185,7 +185,7 @@ def test_runs_analysed_with_their_batchs_facts_are_those_analysed_alone(
     """A batch's logs are converted together (`prepared_facts`); every fixture's table is the one each run's
     own conversion gives (what a run with records, a failed conversion, or a lone `analyze_run` takes)."""
     batched = summarize([archive], period_s=0.31).frame
-    monkeypatch.setattr(summary_module, "prepared_facts", lambda runs: [None] * len(runs))
+    monkeypatch.setattr(summary_module, "prepared_facts", lambda runs: iter([None] * len(runs)))
     assert_frame_equal(summarize([archive], period_s=0.31).frame, batched)
 
 
@@ -206,16 +206,31 @@ READING = [(F.STEPS_PER_S, 2.0), (F.STEPS_COVERED, 100.0)]
     ids=["workers", "walled", "plain"],
 )
 def test_a_logs_prepared_facts_are_its_facts(frame: pl.DataFrame) -> None:
-    """The facts converted with a batch's stand for the log's when nothing changes them; where something
-    would (workers, readings stamped with their step's wall time, records), they are its facts as before."""
+    """A run's facts converted with other runs' are those it converts alone, and its files' combining gives the
+    same warnings, with records or without (several workers, readings stamped with their step's wall time)."""
     parsed = Parsed(Path("train.log"), Format.TF1_LOG, frame, [])
     record = Parsed(Path("trainer_state.json"), Format.HF_STATE, facts_frame([(F.LOSS, F.LOSS, 1.0, 5, None)]), [])
+    other = (Parsed(Path("other.log"), Format.TF1_LOG, facts_of(LOGS[0]), []), [])
     for records in ([], [record]):
-        alone, batched = list[str](), list[str]()
-        expected = figures_of(log.log_facts(parsed, records, alone))
-        prepared = log.facts_of([facts_frame([]), frame])[1]
-        assert figures_of(log.log_facts(parsed, records, batched, prepared)) == expected
-        assert batched == alone
+        warnings: list[str] = []
+        expected = figures_of(log.log_facts(parsed, records, warnings))
+        found = list(log.prepared([other, None, (parsed, records)]))
+        assert found[1] is None and found[2] is not None
+        assert figures_of(found[2].facts) == expected and found[2].warnings == warnings
+
+
+def test_runs_are_converted_a_bounded_group_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However long a batch's logs, what is converted at once stays about GROUP_FACTS facts (a bigger run's
+    alone), and each run's facts are those it converts alone."""
+    frames = [facts_of(p) for p in LOGS]
+    files = [(Parsed(Path(f"{i}.log"), Format.TF1_LOG, frame, []), list[Parsed]()) for i, frame in enumerate(frames)]
+    real, sizes = log.facts_of, list[list[int]]()
+    monkeypatch.setattr(log, "facts_of", lambda group: sizes.append([f.height for f in group]) or real(group))
+    monkeypatch.setattr(log, "GROUP_FACTS", 2 * max(f.height for f in frames))
+    found = [p.facts if p is not None else None for p in log.prepared(files)]
+    assert len(sizes) > 1 and all(sum(group) <= log.GROUP_FACTS for group in sizes)
+    assert [n for group in sizes for n in group] == [log.combined(*these, []).height for these in files]
+    assert [figures_of(f) for f in found if f is not None] == [figures_of(log.log_facts(*f, [])) for f in files]
 
 
 def test_a_failed_conversion_leaves_each_run_to_convert_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -230,5 +245,5 @@ def test_a_failed_conversion_leaves_each_run_to_convert_its_own(monkeypatch: pyt
     expected = summarize([archive]).frame
     monkeypatch.setattr(log, "facts_of", failing)
     runs = load_many(discover([archive]).runs)
-    assert prepared_facts(runs) == [None] * len(runs)
+    assert list(prepared_facts(runs)) == [None] * len(runs)
     assert_frame_equal(summarize([archive]).frame, expected)

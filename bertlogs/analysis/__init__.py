@@ -2,7 +2,7 @@
 (what the training log says), `samples` (the capture's samples on one clock), and `figures` (GPU figures
 over a window)."""
 
-from bertlogs.analysis.log import Facts
+from bertlogs.analysis.log import Prepared
 from bertlogs.analysis.run import TRACE_POINTS, RunResult, analyze_run, error_result, prepared_facts
 
-__all__ = ["TRACE_POINTS", "Facts", "RunResult", "analyze_run", "error_result", "prepared_facts"]
+__all__ = ["TRACE_POINTS", "Prepared", "RunResult", "analyze_run", "error_result", "prepared_facts"]

@@ -4,7 +4,9 @@ its last evaluation, its throughput readings and the training window on the log'
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -18,20 +20,20 @@ from bertlogs.schema import FACT_SCHEMA, conform
 Last = dict[tuple[str, str], float]
 
 
-def log_facts(log: Parsed | None, records: list[Parsed], warnings: list[str], prepared: Facts | None = None) -> Facts:
+def log_facts(log: Parsed | None, records: list[Parsed], warnings: list[str]) -> Facts:
+    """The facts of the log and of the run's records (see `combined`), converted alone."""
+    return facts_of([combined(log, records, warnings)])[0]
+
+
+def combined(log: Parsed | None, records: list[Parsed], warnings: list[str]) -> pl.DataFrame:
     """The facts of the log and of the run's records (a Trainer's state, event files, the model's config); of
     a log written by several workers, the first worker's. Facts that two files both hold (the state's
     log_history and the stdout's dicts) count once: readings are taken per step, evaluations from the last
     step's. Throughput readings stamped with the step's wall time (event files) are the run's readings, the
-    best clock it has, when they agree with the run (see `_step_stamped`); the others are then left out.
-
-    `prepared`: the log's own facts as `facts_of` gave them with its batch's, taken as they are when nothing
-    above changes them (no records, no reading stamped with its step's wall time, no worker named)."""
-    if prepared is not None and not records and not prepared.walled.any() and not prepared.named:
-        return prepared
+    best clock it has, when they agree with the run (see `_step_stamped`); the others are then left out."""
     frames = [p.frame for p in ([log] if log is not None else []) + records]
     if not frames:
-        return facts_of([conform(pl.DataFrame(), FACT_SCHEMA)])[0]
+        return conform(pl.DataFrame(), FACT_SCHEMA)
     facts = pl.concat(frames) if len(frames) > 1 else frames[0]
     # Series operations on the log's few hundred facts: a DataFrame query costs more to plan than to run (and
     # a column of nulls, the commonest, is told by its null count, which costs nothing)
@@ -42,21 +44,75 @@ def log_facts(log: Parsed | None, records: list[Parsed], warnings: list[str], pr
     if len(workers) > 1:
         warnings.append(f"{len(workers)} workers in the log; figures use {workers[0]}")
         facts = facts.filter(pl.col("worker").is_null() | (pl.col("worker") == workers[0]))
-    return facts_of([facts])[0]
+    return facts
 
 
-# The kinds and the keys of a throughput reading's facts that analysis tells apart, in the order of their codes
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A run's facts as `log_facts` gives them, converted with other runs' (`prepared`), and the warnings that
+    combining its files gave."""
+
+    facts: Facts
+    warnings: list[str]
+
+
+# Facts converted together at most (a run with more alone): what a group's arrays hold beside its frames stays a
+# few MB (about 30 bytes a fact), however long a batch's logs
+GROUP_FACTS = 1 << 16
+
+
+def prepared(files: list[tuple[Parsed | None, list[Parsed]] | None]) -> Iterator[Prepared | None]:
+    """For each run's (log, records), its facts as `log_facts` gives them, converted together with its
+    neighbours' up to GROUP_FACTS facts (one group at a time, as the caller asks for the next run's). None for
+    a run given as None, or whose files fail to combine or to convert: it then converts its own (and a bug is
+    that run's, not its group's)."""
+    group: list[tuple[pl.DataFrame, list[str]] | None] = []
+    held = 0  # the group's facts
+    for i, these in enumerate(files):
+        group.append(found := _combined(these))
+        held += found[0].height if found is not None else 0
+        if i + 1 == len(files) or held + _height(files[i + 1]) > GROUP_FACTS:
+            yield from _converted(group)
+            group, held = [], 0
+
+
+def _combined(files: tuple[Parsed | None, list[Parsed]] | None) -> tuple[pl.DataFrame, list[str]] | None:
+    if files is None:
+        return None
+    warnings: list[str] = []
+    try:
+        return combined(*files, warnings), warnings
+    except Exception:
+        return None
+
+
+def _height(files: tuple[Parsed | None, list[Parsed]] | None) -> int:
+    return 0 if files is None else sum(p.frame.height for p in ([files[0]] if files[0] else []) + files[1])
+
+
+def _converted(group: list[tuple[pl.DataFrame, list[str]] | None]) -> Iterator[Prepared | None]:
+    try:
+        found = iter(facts_of([frame for frame, _ in filter(None, group)]))
+    except Exception:
+        yield from (None for _ in group)
+        return
+    for combined_files in group:
+        yield Prepared(next(found), combined_files[1]) if combined_files is not None else None
+
+
+# The kinds analysis tells apart, and the keys of a throughput reading's facts, in the order of their codes
 _KINDS = (F.RATE, F.EVAL, F.EVAL_SAVED, F.CHECKPOINT, F.ERROR)
 _RATE_KEYS = (F.STEPS_PER_S, F.EXAMPLES_PER_S, F.STEPS_COVERED, F.RUNTIME_S)
 _RATE = _KINDS.index(F.RATE)
+_OTHERS = ("kind", "key", "value", "step")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Facts:
     """A run's facts (`frame`, FACT_SCHEMA rows) and the columns analysis reads, as numpy arrays and lists.
 
     A polars call on a run's few hundred facts costs more to make than to run: `facts_of` converts the facts
-    of a whole batch of runs in a few calls, and each run takes its slices."""
+    of many runs in a few calls, and each run takes its slices."""
 
     frame: pl.DataFrame
     kind: np.ndarray  # int8: the place of the fact's kind in _KINDS; -1 for any other (or none)
@@ -68,15 +124,18 @@ class Facts:
     timed: np.ndarray  # bool: the time is not null
     clocked: np.ndarray  # bool: the clock is not null
     walled: np.ndarray  # bool: the clock is the step's wall time
-    named: bool  # some fact names its worker
-    # the kind, key, value and step of the facts that are no rate reading (their kind is not RATE), in order
-    others: tuple[list[Any], list[Any], list[Any], list[Any]]
+    others_frame: pl.DataFrame  # the facts that are no rate reading (their kind is not RATE): _OTHERS, in order
     others_kind: np.ndarray  # their `kind`
+
+    @cached_property
+    def others(self) -> tuple[list[Any], ...]:
+        """`others_frame`'s columns as lists (made once, when first read)."""
+        return tuple(self.others_frame[name].to_list() for name in _OTHERS)
 
 
 def facts_of(frames: list[pl.DataFrame]) -> list[Facts]:
-    """Each of the FACT_SCHEMA `frames` as `Facts`, converted together: a dozen polars calls over a batch of
-    runs' facts, where each run alone makes them all again."""
+    """Each of the FACT_SCHEMA `frames` as `Facts`, converted together: a dozen polars calls over many runs'
+    facts, where each run alone makes them all again."""
     if not frames:
         return []
     whole = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
@@ -85,12 +144,10 @@ def facts_of(frames: list[pl.DataFrame]) -> list[Facts]:
     kind, rate_key = _codes(whole["kind"], _KINDS), _codes(whole["key"], _RATE_KEYS)
     clocked = _present(whole["clock"])
     walled = _is(whole["clock"], F.STEP_WALL_TIME) if clocked.any() else np.zeros(whole.height, bool)
-    named = _present(whole["worker"])
     value, step, time = (whole[name].to_numpy().astype(np.float64, copy=False) for name in ("value", "step", "time"))
     keyed, timed = _present(whole["key"]), _present(whole["time"])
     other = kind != _RATE
-    mask = pl.Series(other)
-    kinds, keys, values, steps = (whole[name].filter(mask).to_list() for name in ("kind", "key", "value", "step"))
+    others = whole.select(_OTHERS).filter(pl.Series(other))
     placed = np.concatenate(([0], np.cumsum(other)))  # the others before each fact
     found = []
     for frame, a, b in zip(frames, starts.tolist(), ends.tolist(), strict=True):
@@ -107,8 +164,7 @@ def facts_of(frames: list[pl.DataFrame]) -> list[Facts]:
                 timed=timed[a:b],
                 clocked=clocked[a:b],
                 walled=walled[a:b],
-                named=bool(named[a:b].any()),
-                others=(kinds[c:d], keys[c:d], values[c:d], steps[c:d]),
+                others_frame=others.slice(c, d - c),
                 others_kind=kind[a:b][other[a:b]],
             )
         )

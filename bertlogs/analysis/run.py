@@ -4,6 +4,7 @@ a small function over typed values (`log`, `samples`, `figures`); `analyze_run` 
 from __future__ import annotations
 
 import traceback as tb
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,12 +51,16 @@ def analyze_run(
     *,
     period_s: float | None = None,
     gpus: list[int] | None = None,
-    prepared: log.Facts | None = None,
+    prepared: log.Prepared | None = None,
 ) -> RunResult:
-    """Figures of one run. Problems become warnings and a status, never exceptions. `prepared`: its log's
-    facts, as `log.facts_of` converted them with its batch's (else they are converted here)."""
+    """Figures of one run. Problems become warnings and a status, never exceptions. `prepared`: its facts,
+    as `prepared_facts` converted them with other runs' (else they are converted here)."""
     warnings, reasons = list(run.warnings), list[Reason]()
-    facts = log.log_facts(run.log, run.records, warnings, prepared)
+    if prepared is not None:
+        warnings += prepared.warnings
+        facts = prepared.facts
+    else:
+        facts = log.log_facts(run.log, run.records, warnings)
     last = log.last_values(facts)
     row = Row(run=run.name, path=str(run.path), **labels(run, last))
     readings, speed = _log_figures(row, run, facts, last, reasons)
@@ -80,16 +85,10 @@ def analyze_run(
     return RunResult(row, trace, window, used, unclocked, period if capture is not None and not unclocked else None)
 
 
-def prepared_facts(runs: list[RunFiles | Exception]) -> list[log.Facts | None]:
-    """For `analyze_run`, each run's log facts converted with the others' (see `log.facts_of`); None for a run
-    without a log, or for every run should the conversion fail (each then converts its own, and a bug becomes
-    that run's error, not the batch's)."""
-    logs = [run.log if isinstance(run, RunFiles) else None for run in runs]
-    try:
-        found = iter(log.facts_of([p.frame for p in logs if p is not None]))
-    except Exception:
-        return [None] * len(runs)
-    return [next(found) if p is not None else None for p in logs]
+def prepared_facts(runs: list[RunFiles | Exception]) -> Iterator[log.Prepared | None]:
+    """For `analyze_run`, each run's facts converted with other runs' (see `log.prepared`), as they are asked
+    for; None for a run that failed to load."""
+    return log.prepared([(run.log, run.records) if isinstance(run, RunFiles) else None for run in runs])
 
 
 def _log_figures(
