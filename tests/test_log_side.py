@@ -247,3 +247,9 @@ def test_a_failed_conversion_leaves_each_run_to_convert_its_own(monkeypatch: pyt
     runs = load_many(discover([archive]).runs)
     assert list(prepared_facts(runs)) == [None] * len(runs)
     assert_frame_equal(summarize([archive]).frame, expected)
+
+
+def test_failures_are_named_once_each_in_the_order_the_log_first_reports_them() -> None:
+    keys = ["oom", "x", "diverged", "oom", "y", "x"]
+    facts = facts_frame([(F.ERROR, key, 1.0, i, None) for i, key in enumerate(keys)])
+    assert log.errors(one(facts)) == ["oom", "x", "diverged", "y"]

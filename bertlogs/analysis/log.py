@@ -368,8 +368,9 @@ def log_window(facts: Facts, readings: RateReadings, num_steps: int | None) -> t
 
 
 def errors(facts: Facts) -> list[str]:
-    """The failures the log reports (diverged, out of memory...)."""
+    """The failures the log reports (diverged, out of memory...), each once, in the order the log first reports
+    them."""
     if not (facts.kind == _KINDS.index(F.ERROR)).any():
         return []
     frame = facts.frame
-    return frame["key"].filter(frame["kind"] == F.ERROR).unique().to_list()
+    return frame["key"].filter(frame["kind"] == F.ERROR).unique(maintain_order=True).to_list()
