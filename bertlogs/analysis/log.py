@@ -87,7 +87,8 @@ def _combined(files: tuple[Parsed | None, list[Parsed]] | None) -> tuple[pl.Data
 
 
 def _height(files: tuple[Parsed | None, list[Parsed]] | None) -> int:
-    return 0 if files is None else sum(p.frame.height for p in ([files[0]] if files[0] else []) + files[1])
+    """The facts of a run's files, before they are combined."""
+    return 0 if files is None else sum(p.frame.height for p in (files[0], *files[1]) if p is not None)
 
 
 def _converted(group: list[tuple[pl.DataFrame, list[str]] | None]) -> Iterator[Prepared | None]:
@@ -139,15 +140,16 @@ def facts_of(frames: list[pl.DataFrame]) -> list[Facts]:
     if not frames:
         return []
     whole = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
-    ends = np.cumsum([frame.height for frame in frames])
-    starts = ends - [frame.height for frame in frames]
+    heights = [frame.height for frame in frames]
+    ends = np.cumsum(heights)
+    starts = ends - heights
     kind, rate_key = _codes(whole["kind"], _KINDS), _codes(whole["key"], _RATE_KEYS)
     clocked = _present(whole["clock"])
     walled = _is(whole["clock"], F.STEP_WALL_TIME) if clocked.any() else np.zeros(whole.height, bool)
     value, step, time = (whole[name].to_numpy().astype(np.float64, copy=False) for name in ("value", "step", "time"))
     keyed, timed = _present(whole["key"]), _present(whole["time"])
     other = kind != _RATE
-    others = whole.select(_OTHERS).filter(pl.Series(other))
+    others, others_kind = whole.select(_OTHERS).filter(pl.Series(other)), kind[other]
     placed = np.concatenate(([0], np.cumsum(other)))  # the others before each fact
     found = []
     for frame, a, b in zip(frames, starts.tolist(), ends.tolist(), strict=True):
@@ -165,7 +167,7 @@ def facts_of(frames: list[pl.DataFrame]) -> list[Facts]:
                 clocked=clocked[a:b],
                 walled=walled[a:b],
                 others_frame=others.slice(c, d - c),
-                others_kind=kind[a:b][other[a:b]],
+                others_kind=others_kind[c:d],
             )
         )
     return found
