@@ -20,7 +20,9 @@ read a chunk at a time, as `analyze` reads it) against `grep -c`, and for (d) an
 (a) and (c) when those ran too. For the archives it splits the CPU between the report's process and its workers.
 Each case ends with issue 12's targets for it, each figure against its bound and whether this run meets it ((d) and
 (e) against (a) and (c), (f) against (b), when those ran too; (f)'s figure, its process tree's peak over (b)'s, has no
-bound: the issue asks for flat memory).
+bound: the issue asks for flat memory). The time targets are for a quiet machine: each case prints the naive loop's
+CPU against its time in a quiet spell of this project's machine (QUIET_NAIVE_CPU_S), and a run more than QUIET_X
+slower is marked as one that does not judge them.
 
 Each turn writes its report into a directory of its own (`report-b/turn-0`, ...) and nothing is deleted while the
 turns run: the reports of the previous invocation are moved aside at the start and deleted at the end. On this
@@ -57,6 +59,14 @@ REPO = Path(__file__).resolve().parents[2]
 # issue 12's bounds: `analyze --out` and the parse alone within 12x and 6x `grep -c` on (a) and (c); peak RSS under
 # 500 MB and time per byte no worse than 1.2x (a)'s and (c)'s on (d) and (e); under 5 CPU-ms a run on (b)
 END_TO_END_X, PARSE_X, PEAK_MB, PER_BYTE_X, CPU_MS_A_RUN = 12.0, 6.0, 500.0, 1.2, 5.0
+# The naive loop's CPU seconds on each case in a quiet spell of this project's machine (the README table's run, the
+# afternoon of 2026-12-02: the loop on (b) within 4 % of its fastest seen, 1.81 s). This VM's speed drifts: that
+# evening the loop took 1.8x to 2.1x as long, and bertlogs (2 % more instructions than the table's) read 9.7 CPU-ms a
+# run on (b) against 4.1, and 22x `grep -c` on (a) against 7.5x (`grep -c` did not slow down). Issue 12's time targets
+# are for a quiet machine: a run whose naive loop takes over QUIET_X its quiet time does not judge them (its figures
+# are printed, marked so).
+QUIET_NAIVE_CPU_S = {"a": 3.1, "b": 1.88, "c": 2.8, "d": 29.3, "e": 28.3, "f": 20.9}
+QUIET_X = 1.25
 DEMO_RUN = REPO / "fixtures" / "cola-sweep" / "base-bs2"
 ROW = "| {fan:>3}%   {temp:>2}C    P2  {power:>4}W / 250W |  {mem:>5}MiB / 11019MiB | {util:>6}%      Default |\n"
 
@@ -421,6 +431,8 @@ def main() -> None:
         commands["naive"] = Command([sys.executable, "-c", naive_code, *map(str, files)])
         figures, turns = timed(commands, repeat)
         now, grep, naive = figures["bertlogs"], figures["grep"].wall_s, figures["naive"]
+        slow = naive.cpu_s / QUIET_NAIVE_CPU_S[case]
+        timing = "" if slow <= QUIET_X else f"; NOT JUDGED: the machine ran at {slow:.1f}x its quiet time"
         summarized = {name: (r / "turn-0" / "summary.csv").read_text().count("\n") - 1 for name, r in reports.items()}
         theirs = f" ({against.commit}'s: {summarized['against']})" if against is not None else ""
         print(
@@ -435,7 +447,9 @@ def main() -> None:
             own, tree = now.own_cpu_s, now.tree_mb
             if case == "b":
                 tree_b_mb = tree
-                targets.append(bound("CPU a run", now.cpu_s / len(files) * 1000, CPU_MS_A_RUN, " ms", under=True))
+                targets.append(
+                    bound("CPU a run", now.cpu_s / len(files) * 1000, CPU_MS_A_RUN, " ms", timing, under=True)
+                )
             elif tree_b_mb is not None:
                 targets.append(
                     f"the process tree's peak {tree / tree_b_mb:.2f}x (b)'s, at 10x the runs (the issue asks for flat "
@@ -464,11 +478,11 @@ def main() -> None:
                 print(f"    time per byte / ({small})'s:  {per_byte[case] / per_byte[small]:.2f}x")
             if small is None:
                 targets += [
-                    bound("end to end / grep -c", now.wall_s / grep, END_TO_END_X, "x"),
-                    bound("parse alone / grep -c", ratio, PARSE_X, "x"),
+                    bound("end to end / grep -c", now.wall_s / grep, END_TO_END_X, "x", timing),
+                    bound("parse alone / grep -c", ratio, PARSE_X, "x", timing),
                 ]
             else:
-                targets.append(bound("peak RSS", now.rss_mb, PEAK_MB, " MB", 0, under=True))
+                targets.append(bound("peak RSS", now.rss_mb, PEAK_MB, " MB", digits=0, under=True))
                 if small in per_byte:
                     targets.append(
                         bound(f"time per byte / ({small})'s", per_byte[case] / per_byte[small], PER_BYTE_X, "x")
@@ -479,17 +493,23 @@ def main() -> None:
             f"{naive.cpu_s:.2f} CPU-s, peak RSS {naive.rss_mb:.0f} MB  (naive / bertlogs = "
             f"{naive.wall_s / now.wall_s:.1f}x; CPU bertlogs / naive, turn by turn: {spread(cpu_ratios, 2, 'x')})"
         )
+        print(
+            f"    this machine's speed:   the naive loop's CPU {slow:.2f}x its quiet spell's "
+            f"({QUIET_NAIVE_CPU_S[case]} s): {'quiet' if slow <= QUIET_X else 'SLOW, the time targets not judged'}"
+        )
         if targets:
             print(f"    issue 12's targets:     {'; '.join(targets)}")
     shutil.rmtree(old)
 
 
-def bound(name: str, value: float, limit: float, unit: str, digits: int = 2, *, under: bool = False) -> str:
+def bound(
+    name: str, value: float, limit: float, unit: str, timing: str = "", *, digits: int = 2, under: bool = False
+) -> str:
     """A figure against its upper bound (`under`: strictly below it, as the issue words it), and whether this run
-    meets it."""
+    meets it; `timing`, for a time figure, says when the run's machine was too slow to judge it."""
     met = value < limit if under else value <= limit
     kind, verdict = "under" if under else "at most", "met" if met else "NOT met"
-    return f"{name} {value:.{digits}f}{unit} ({kind} {limit:g}{unit}: {verdict})"
+    return f"{name} {value:.{digits}f}{unit} ({kind} {limit:g}{unit}: {verdict}{timing})"
 
 
 def described(turns: list[Turn], files: list[Path], size_mb: float) -> str:
