@@ -61,7 +61,7 @@ REPO = Path(__file__).resolve().parents[2]
 END_TO_END_X, PARSE_X, PEAK_MB, PER_BYTE_X, CPU_MS_A_RUN = 12.0, 6.0, 500.0, 1.2, 5.0
 # The naive loop's CPU seconds on each case in a quiet spell of this project's machine (the README table's run, the
 # afternoon of 2026-12-02: the loop on (b) within 4 % of its fastest seen, 1.81 s). This VM's speed drifts: that
-# evening the loop took 1.8x to 2.1x as long, and bertlogs (2 % more instructions than the table's) read 9.7 CPU-ms a
+# evening the loop took 1.5x to 2.4x as long, and bertlogs (2 % more instructions than the table's) read 9.7 CPU-ms a
 # run on (b) against 4.1, and 22x `grep -c` on (a) against 7.5x (`grep -c` did not slow down). Issue 12's time targets
 # are for a quiet machine: a run whose naive loop takes over QUIET_X its quiet time does not judge them (its figures
 # are printed, marked so).
