@@ -6,8 +6,8 @@ time (process start to exit, reports written), MB/s, CPU seconds (workers includ
 process's; for an archive, also the process tree's, summed), and the ratios to `grep -c` on the same bytes (the I/O
 floor) and to a naive Python loop with one regex per line doing the same extraction. The naive loop's CPU seconds,
 measured in the same turns, are the machine's speed at the time (it drifts by tens of percent within minutes):
-bertlogs' CPU over the loop's carried from a slow spell to a quiet one for the archives and the CSV capture, not for
-the legacy captures (see the README), so it hints at, and does not replace, a run in a quiet spell.
+bertlogs' CPU over the loop's carried from a slow spell to a quiet one for the archives and the CSV capture; (a)'s
+moved as much between two quiet runs (see the README): it hints at, and does not replace, a run in a quiet spell.
 
   (a) one run whose legacy capture (`nvidia-smi | grep %` rows + `date +%s.%N` lines) is ~150 MB
   (b) an archive of 1,000 runs with a ~100 KB capture each
