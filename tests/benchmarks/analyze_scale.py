@@ -415,8 +415,8 @@ def main() -> None:
     old.mkdir(exist_ok=True)
     for report in work.glob("report-*"):
         report.rename(old / f"{report.name}-{time.time_ns()}")
-    per_byte: dict[str, float] = {}
-    quiet_of: dict[str, bool] = {}  # whether each case ran in a quiet spell: (d)'s per byte against (a)'s needs both
+    # a single capture's time per MB and whether its case ran quiet: (d)'s against (a)'s is judged when both did
+    per_byte: dict[str, tuple[float, bool]] = {}
     tree_b_mb: float | None = None  # (b)'s process tree's peak, for (f)'s
     for case, root in made.items():
         files = captures(root)
@@ -437,7 +437,7 @@ def main() -> None:
         slow = (
             naive.cpu_s / QUIET_NAIVE_CPU_S[case]
         )  # the machine's slowness now: the naive loop's CPU over its quiet CPU
-        quiet = quiet_of[case] = slow <= QUIET_X
+        quiet = slow <= QUIET_X
         summarized = {name: (r / "turn-0" / "summary.csv").read_text().count("\n") - 1 for name, r in reports.items()}
         theirs = f" ({against.commit}'s: {summarized['against']})" if against is not None else ""
         print(
@@ -477,10 +477,10 @@ def main() -> None:
             print(
                 f"    parse alone:            {parse_wall:.2f} s, {parse_cpu:.2f} CPU-s  (parse / grep = {ratio:.1f}x)"
             )
-            per_byte[case] = now.wall_s / size_mb
+            per_byte[case] = (now.wall_s / size_mb, quiet)
             small = {"d": "a", "e": "c"}.get(case)
             if small in per_byte:
-                print(f"    time per byte / ({small})'s:  {per_byte[case] / per_byte[small]:.2f}x")
+                print(f"    time per byte / ({small})'s:  {per_byte[case][0] / per_byte[small][0]:.2f}x")
             if small is None:
                 targets += [
                     bound("end to end / grep -c", now.wall_s / grep, END_TO_END_X, "x", judged=quiet),
@@ -492,10 +492,10 @@ def main() -> None:
                     targets.append(
                         bound(
                             f"time per byte / ({small})'s",
-                            per_byte[case] / per_byte[small],
+                            per_byte[case][0] / per_byte[small][0],
                             PER_BYTE_X,
                             "x",
-                            judged=quiet and quiet_of[small],
+                            judged=quiet and per_byte[small][1],
                         )
                     )
         cpu_ratios = [b.cpu_s / n.cpu_s for b, n in zip(turns["bertlogs"], turns["naive"], strict=True)]
